@@ -1,0 +1,6 @@
+"""Root conftest: pytester for behaviour tests, and shared fixtures live in tests/."""
+
+from __future__ import annotations
+
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,72 @@
+"""The ``kisys`` console script: the same engine as the plugin, without pytest.
+
+Each verb lives in its own module under :mod:`pytest_kisys.commands` exposing
+``configure(parser)`` and ``run(args) -> int``; this module only dispatches, and imports a
+verb's module only when that verb is used. Exit codes: 0 success, 1 findings or decisions
+that need confirmation, 2 usage errors, blocked or invalid input, and verbs not available yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import importlib
+import sys
+from typing import NamedTuple
+
+from pytest_kisys._version import __version__
+
+
+class Verb(NamedTuple):
+    """One ``kisys`` verb: its module (None while its issue has not landed) and help text."""
+
+    module: str | None
+    help: str
+
+
+VERBS: dict[str, Verb] = {
+    "vet": Verb(None, "vet package names against the security policy (issue: vetting engine)"),
+    "install": Verb(None, "vet and install packages in one consented batch (issue: installer)"),
+    "scan": Verb(None, "run the code, dependency and secret checks (issue: session checks)"),
+    "stages": Verb(None, "show the workflow stage graph (issue: workflow stages)"),
+    "db": Verb(None, "refresh the bundled known-malicious list (issue: vetting engine)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per verb."""
+    parser = argparse.ArgumentParser(
+        prog="kisys",
+        description="pytest-kisys: vetted installs, security checks and stages, outside pytest.",
+    )
+    parser.add_argument("--version", action="version", version=f"kisys {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, verb in VERBS.items():
+        verb_parser = sub.add_parser(name, help=verb.help, description=verb.help)
+        if verb.module is not None:
+            importlib.import_module(verb.module).configure(verb_parser)
+        else:
+            verb_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kisys`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    verb = VERBS[args.verb]
+    if verb.module is None:
+        print(
+            f"kisys {args.verb}: not available yet in kisys {__version__} ({verb.help}).",
+            file=sys.stderr,
+        )
+        return 2
+    code: int = importlib.import_module(verb.module).run(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The project's own exception hierarchy.
+
+Every subsystem translates the narrow exceptions of the libraries it drives
+(httpx, subprocess, yaml, bandit, ...) into one of these with ``raise ... from``
+so callers can tell "could not check" apart from "checked and found nothing".
+"""
+
+from __future__ import annotations
+
+
+class KisysError(Exception):
+    """Base class of every error pytest-kisys raises on purpose."""
+
+
+class ConfigError(KisysError):
+    """A configuration value is invalid; the message names the key, the source and what is allowed."""
+
+
+class RequirementError(KisysError, ValueError):
+    """A requirement string was rejected before any network call or subprocess."""
+
+
+class IndexClientError(KisysError):
+    """The package index could not be asked (connection, timeout, bad response)."""
+
+
+class InstallError(KisysError):
+    """An install batch failed; the environment has been restored."""
+
+
+class ScanError(KisysError):
+    """A scanner could not run to completion; its check is inconclusive, never clean."""
+
+
+class StageError(KisysError):
+    """The stage graph is invalid or a stage could not run."""

@@ -1,0 +1,26 @@
+"""Registers the role-specific plugin objects of an enabled run.
+
+``plugin.py`` calls :func:`register` once settings say ``--kisys`` is on. Each subsystem
+contributes one plugin object registered under its own name (so ``config.pluginmanager``
+can find, and tests can replace, each role); none of this module's imports happen when off.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_kisys.record import RUN_KEY
+from pytest_kisys.record import RunRecord
+from pytest_kisys.settings import SETTINGS_KEY
+from pytest_kisys.settings import Settings
+
+
+def register(config: pytest.Config, settings: Settings) -> None:
+    """Store ``settings`` and a fresh :class:`RunRecord`, then register every enabled role."""
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[RUN_KEY] = RunRecord()
+    pm = config.pluginmanager
+    from pytest_kisys.core import KisysCore
+
+    pm.register(KisysCore(config, settings), "kisys-core")
+    # Subsystem roles are registered below, one line each, only when their feature is on.
