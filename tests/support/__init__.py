@@ -1,0 +1,1 @@
+"""Test support: real loopback servers, wheel builders and throwaway virtualenvs."""
