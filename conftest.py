@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.support.pkgindex"]
