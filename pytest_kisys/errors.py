@@ -13,7 +13,7 @@ class KisysError(Exception):
 
 
 class ConfigError(KisysError):
-    """A configuration value is invalid; the message names the key, the source and what is allowed."""
+    """A configuration value is invalid; the message names key, source and what is allowed."""
 
 
 class RequirementError(KisysError, ValueError):

@@ -1,12 +1,145 @@
-"""pytest11 entry point (placeholder while the foundation lands)."""
+"""pytest11 entry point ``kisys``: options, ini twins, hookspecs and the switch.
+
+This module only wires things up. It is imported in every pytest run of an environment where
+pytest-kisys is installed, on or off, so it imports nothing heavy: the settings resolver reads
+``pyproject.toml``/``kisys.yaml`` only when the run could be on, and the role objects of
+:mod:`pytest_kisys.session` are imported and registered only when ``--kisys`` is on.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from pytest_kisys import settings as settings_mod
+from pytest_kisys.errors import ConfigError
+
+
+_BOOL_FLAGS = {"enabled", "offline", "learn", "scan_first"}
+_DEFAULT_SHOWN = {
+    "level": "balanced",
+    "scan": "all",
+    "fail_on": "high",
+    "trace": "OTEL_TRACES_EXPORTER, else none",
+    "backend": "auto",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``kisys`` option group and an ini twin for every flag."""
+    group = parser.getgroup("kisys", "pytest-kisys: test-time supply-chain guard")
+    for key in settings_mod.KEYS:
+        if key.flag is not None:
+            extra = []
+            if key.name in _DEFAULT_SHOWN:
+                extra.append(f"default: {_DEFAULT_SHOWN[key.name]}")
+            if key.ini:
+                extra.append(f"ini: {settings_mod.ini_name(key)}")
+            if key.env:
+                extra.append(f"env: {key.env}")
+            help_text = f"{key.help} ({'; '.join(extra)})" if extra else key.help
+            kwargs: dict[str, Any] = {"dest": settings_mod.dest_name(key), "help": help_text}
+            if key.name in _BOOL_FLAGS:
+                kwargs.update(action="store_true", default=False if key.name == "enabled" else None)
+            else:
+                kwargs.update(action="append", default=None, metavar=key.metavar or "VALUE")
+            group.addoption(key.flag, **kwargs)
+        if key.ini:
+            help_text = f"kisys: {key.help} (allowed: {key.allowed})"
+            if key.multi:
+                parser.addini(settings_mod.ini_name(key), help_text, type="linelist", default=[])
+            else:
+                parser.addini(settings_mod.ini_name(key), help_text, type="string", default="")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    """Publish the ``pytest_kisys_*`` hooks."""
+    """Publish the ``pytest_kisys_*`` hooks (see :mod:`pytest_kisys.hookspecs`)."""
     from pytest_kisys import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+
+
+def _cli_values(namespace: argparse.Namespace) -> dict[str, list[Any]]:
+    values: dict[str, list[Any]] = {}
+    for key in settings_mod.KEYS:
+        if key.flag is None:
+            continue
+        given = getattr(namespace, settings_mod.dest_name(key), None)
+        if given is None or given is False:
+            continue
+        values[key.name] = given if isinstance(given, list) else [given]
+    return values
+
+
+def _ini_values(config: pytest.Config) -> dict[str, settings_mod.RawValue]:
+    where_file = str(config.inipath) if config.inipath else "the pytest ini file"
+    values: dict[str, settings_mod.RawValue] = {}
+    for key in settings_mod.KEYS:
+        if not key.ini:
+            continue
+        name = settings_mod.ini_name(key)
+        raw = config.getini(name)
+        if raw in ("", [], None):
+            continue
+        values[key.name] = settings_mod.RawValue(raw, f"{where_file} ({name})", config.rootpath)
+    return values
+
+
+def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
+    """Cheap test, without parsing any file, of whether some source could turn kisys on."""
+    if cli.get("enabled") or str(config.getini("kisys")).strip():
+        return True
+    root = config.rootpath
+    if (root / "kisys.yaml").is_file():
+        return True
+    pyproject = root / "pyproject.toml"
+    try:
+        return b"[tool.kisys" in pyproject.read_bytes()
+    except OSError:
+        return False
+
+
+def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> None:
+    if settings_mod.SETTINGS_KEY in config.stash:
+        return
+    cli = _cli_values(namespace)
+    if not _could_be_on(config, cli):
+        return
+    try:
+        resolved = settings_mod.resolve(
+            cli=cli,
+            environ=os.environ,
+            ini=_ini_values(config),
+            rootdir=Path(config.rootpath),
+            invocation_dir=Path(config.invocation_params.dir),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if not resolved.enabled:
+        return
+    from pytest_kisys import session
+
+    session.register(config, resolved)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Resolve settings before any conftest is imported; register the session roles when on."""
+    _resolve_and_register(early_config, early_config.known_args_namespace)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``requires`` marker (always, so strict markers accept it when off)."""
+    config.addinivalue_line(
+        "markers",
+        "requires(*requirements): PEP 508 requirements this test needs; with --kisys they are "
+        "vetted and installed before the run, or the test is skipped with the reason",
+    )
+    # Plugins registered too late for pytest_load_initial_conftests (e.g. -p in some embeddings).
+    _resolve_and_register(config, config.option)

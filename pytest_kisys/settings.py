@@ -50,7 +50,7 @@ SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
 
 @dataclass(frozen=True)
 class IgnoreRule:
-    """Suppresses findings whose id, fingerprint or rule id equals :attr:`id` until :attr:`expires`."""
+    """Suppresses findings whose id, fingerprint or rule equals :attr:`id` until :attr:`expires`."""
 
     id: str
     reason: str
@@ -134,3 +134,537 @@ class Settings:
     def effective_workers(self) -> int:
         """Worker processes for parallel scans and stages (``max_workers``, else the CPU count)."""
         return self.max_workers or (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Declaration of every key
+# --------------------------------------------------------------------------------------------
+
+Converter = Callable[[Any, str, str], Any]
+"""``convert(raw, key, where) -> value``; raises :class:`ConfigError` naming key, where, allowed."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its converter and the places it may be given.
+
+    ``flag`` is the command-line option (``None``: config files only), ``env`` the environment
+    variable, ``ini`` whether a ``kisys_<name>`` pytest ini twin exists, ``multi`` whether the
+    flag may be repeated to build a list.
+    """
+
+    name: str
+    convert: Converter
+    help: str
+    allowed: str
+    flag: str | None = None
+    env: str | None = None
+    ini: bool = True
+    multi: bool = False
+    metavar: str | None = None
+
+
+def _bad(key: str, where: str, raw: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"kisys: invalid value {raw!r} for {key!r} in {where}: expected {allowed}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def to_bool(raw: Any, key: str, where: str) -> bool:
+    """Accept TOML/YAML booleans and the usual true/false spellings in strings."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise _bad(key, where, raw, "true or false")
+
+
+def _choice(choices: Sequence[str]) -> Converter:
+    def convert(raw: Any, key: str, where: str) -> str:
+        if isinstance(raw, str) and raw.strip().lower() in choices:
+            return raw.strip().lower()
+        raise _bad(key, where, raw, "one of " + ", ".join(choices))
+
+    return convert
+
+
+def _number(kind: type[int] | type[float]) -> Converter:
+    noun = "a whole number >= 0" if kind is int else "a number >= 0"
+
+    def convert(raw: Any, key: str, where: str) -> int | float:
+        if isinstance(raw, bool):
+            raise _bad(key, where, raw, noun)
+        try:
+            value = kind(raw.strip()) if isinstance(raw, str) else kind(raw)
+        except (TypeError, ValueError):
+            raise _bad(key, where, raw, noun) from None
+        if isinstance(raw, float) and kind is int and raw != int(raw):
+            raise _bad(key, where, raw, noun)
+        if value < 0 or value != value:  # negative or NaN
+            raise _bad(key, where, raw, noun)
+        return value
+
+    return convert
+
+
+def _path(raw: Any, key: str, where: str) -> Path:
+    if isinstance(raw, str) and raw.strip():
+        return Path(raw.strip())
+    raise _bad(key, where, raw, "a file path")
+
+
+def _opt_str(pattern: re.Pattern[str], allowed: str) -> Converter:
+    def convert(raw: Any, key: str, where: str) -> str:
+        if isinstance(raw, str) and pattern.fullmatch(raw.strip()):
+            return raw.strip()
+        raise _bad(key, where, raw, allowed)
+
+    return convert
+
+
+def _split_list(raw: Any, key: str, where: str, what: str) -> list[str]:
+    if isinstance(raw, str):
+        return [part.strip() for part in re.split(r"[,\s]+", raw) if part.strip()]
+    if isinstance(raw, list | tuple) and all(isinstance(item, str) for item in raw):
+        out: list[str] = []
+        for item in raw:
+            out.extend(_split_list(item, key, where, what))
+        return out
+    raise _bad(key, where, raw, what)
+
+
+def to_project_names(raw: Any, key: str, where: str) -> tuple[str, ...]:
+    """A list of valid PEP 508 project names, canonicalised (PEP 503), order kept, no repeats."""
+    allowed = "a list of project names (letters, digits, '.', '_', '-'; e.g. numpy, scikit-learn)"
+    names = _split_list(raw, key, where, allowed)
+    out: list[str] = []
+    for name in names:
+        if not _PROJECT_NAME.match(name) or len(name) > 100:
+            raise ConfigError(
+                f"kisys: {name!r} in {key!r} ({where}) is not a valid project name: "
+                f"expected {allowed}"
+            )
+        canonical = re.sub(r"[-_.]+", "-", name).lower()
+        if canonical not in out:
+            out.append(canonical)
+    return tuple(out)
+
+
+def _scan(raw: Any, key: str, where: str) -> frozenset[str]:
+    allowed = "a comma list of all, none, code, deps, secrets"
+    parts = _split_list(raw, key, where, allowed)
+    chosen: set[str] = set()
+    for part in parts:
+        part = part.lower()
+        if part == "all":
+            chosen.update(SCANS)
+        elif part == "none":
+            if len(parts) > 1:
+                raise _bad(key, where, raw, "'none' alone, or " + allowed)
+        elif part in SCANS:
+            chosen.add(part)
+        else:
+            raise _bad(key, where, raw, allowed)
+    if not parts:
+        raise _bad(key, where, raw, allowed)
+    return frozenset(chosen)
+
+
+def _trace(raw: Any, key: str, where: str) -> str:
+    allowed = "none, console, otlp or file:PATH"
+    if isinstance(raw, str):
+        value = raw.strip()
+        if value.lower() in ("none", "console", "otlp"):
+            return value.lower()
+        if value.startswith("file:") and len(value) > len("file:"):
+            return value
+    raise _bad(key, where, raw, allowed)
+
+
+def _otel_exporter(raw: Any, key: str, where: str) -> str:
+    # OTEL_TRACES_EXPORTER may be a comma list; take the first exporter we support.
+    allowed = "none, console or otlp (OpenTelemetry exporter names)"
+    for part in _split_list(raw, key, where, allowed):
+        if part.lower() in ("none", "console", "otlp"):
+            return part.lower()
+    raise _bad(key, where, raw, allowed)
+
+
+def _import_map(raw: Any, key: str, where: str) -> dict[str, str]:
+    allowed = "a table of import name = project name (e.g. cv2 = \"opencv-python\")"
+    if not isinstance(raw, dict):
+        raise _bad(key, where, raw, allowed)
+    out: dict[str, str] = {}
+    for module, project in raw.items():
+        if not isinstance(module, str) or not module.isidentifier():
+            raise ConfigError(
+                f"kisys: {module!r} in {key!r} ({where}) is not an import name: expected {allowed}"
+            )
+        (name,) = to_project_names([project] if isinstance(project, str) else project, key, where)
+        out[module] = name
+    return out
+
+
+def _ignore(raw: Any, key: str, where: str) -> tuple[IgnoreRule, ...]:
+    allowed = (
+        "a list of tables with id (finding id, fingerprint or rule), reason, "
+        "and optional expires (YYYY-MM-DD)"
+    )
+    if not isinstance(raw, list):
+        raise _bad(key, where, raw, allowed)
+    rules: list[IgnoreRule] = []
+    for index, entry in enumerate(raw):
+        label = f"{key}[{index}]"
+        if not isinstance(entry, dict):
+            raise _bad(label, where, entry, allowed)
+        unknown = set(entry) - {"id", "reason", "expires"}
+        if unknown:
+            raise ConfigError(
+                f"kisys: unknown field(s) {sorted(unknown)} in {label} ({where}): "
+                f"expected {allowed}"
+            )
+        rule_id = entry.get("id")
+        if not isinstance(rule_id, str) or not rule_id.strip():
+            raise ConfigError(f"kisys: {label} ({where}) has no id: expected {allowed}")
+        reason = entry.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConfigError(
+                f"kisys: {label} ({where}) ignores {rule_id!r} without a reason: "
+                "every ignore needs reason = \"why this is acceptable\""
+            )
+        expires = entry.get("expires")
+        expiry: dt.date | None = None
+        if isinstance(expires, dt.datetime):
+            expiry = expires.date()
+        elif isinstance(expires, dt.date):
+            expiry = expires
+        elif isinstance(expires, str):
+            try:
+                expiry = dt.date.fromisoformat(expires.strip())
+            except ValueError:
+                raise ConfigError(
+                    f"kisys: {label} ({where}) has an unparseable expires {expires!r}: "
+                    "expected a date as YYYY-MM-DD"
+                ) from None
+        elif expires is not None:
+            raise ConfigError(
+                f"kisys: {label} ({where}) has an unparseable expires {expires!r}: "
+                "expected a date as YYYY-MM-DD"
+            )
+        rules.append(IgnoreRule(rule_id.strip(), reason.strip(), expiry))
+    return tuple(rules)
+
+
+def _baseline(raw: Any, key: str, where: str) -> dict[str, Path]:
+    allowed = "a table with code and/or secrets = path to the baseline file"
+    if not isinstance(raw, dict) or not set(raw) <= {"code", "secrets"}:
+        raise _bad(key, where, raw, allowed)
+    return {name: _path(value, f"{key}.{name}", where) for name, value in raw.items()}
+
+
+def _index(raw: Any, key: str, where: str) -> IndexSettings:
+    allowed = "a table with url (http/https simple index URL), cert (path), timeout (seconds)"
+    if not isinstance(raw, dict) or not set(raw) <= {"url", "cert", "timeout"}:
+        raise _bad(key, where, raw, allowed)
+    url = raw.get("url")
+    if url is not None and not (isinstance(url, str) and re.match(r"^https?://\S+$", url)):
+        raise _bad(f"{key}.url", where, url, "an http:// or https:// URL")
+    cert = raw.get("cert")
+    if cert is not None and not isinstance(cert, str):
+        raise _bad(f"{key}.cert", where, cert, "a path to a CA bundle")
+    timeout = raw.get("timeout", IndexSettings.timeout)
+    seconds = _number(float)(timeout, f"{key}.timeout", where)
+    return IndexSettings(url=url, cert=cert, timeout=seconds)
+
+
+def _stages(raw: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
+    allowed = "a list of stage tables with a name, or a table of stage name = stage table"
+    if isinstance(raw, dict):
+        out = []
+        for name, body in raw.items():
+            if not isinstance(body, dict):
+                raise _bad(f"{key}.{name}", where, body, "a stage table")
+            out.append({"name": name, **body})
+        return tuple(out)
+    if isinstance(raw, list) and all(isinstance(item, dict) for item in raw):
+        return tuple(dict(item) for item in raw)
+    raise _bad(key, where, raw, allowed)
+
+
+_URL = re.compile(r"https?://\S+")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+KEYS: tuple[Key, ...] = (
+    Key("enabled", to_bool, "turn pytest-kisys on", "true or false", flag="--kisys"),
+    Key("level", _choice(LEVELS), "security level", ", ".join(LEVELS),
+        flag="--kisys-level", env="KISYS_LEVEL", metavar="{" + ",".join(LEVELS) + "}"),
+    Key("offline", to_bool, "no network: bundled data, cache and local wheels only",
+        "true or false", flag="--kisys-offline", env="KISYS_OFFLINE"),
+    Key("allow", to_project_names, "allow this project for this run (repeatable)",
+        "project names", flag="--kisys-allow", env="KISYS_ALLOW", multi=True, metavar="NAME"),
+    Key("deny", to_project_names, "never install this project (repeatable)",
+        "project names", flag="--kisys-deny", env="KISYS_DENY", multi=True, metavar="NAME"),
+    Key("scan", _scan, "session checks to run: all, none, or a comma list of code, deps, secrets",
+        "all, none, code, deps, secrets", flag="--kisys-scan", env="KISYS_SCAN", metavar="LIST"),
+    Key("fail_on", _choice(FAIL_ON), "fail the session on findings at or above this severity",
+        ", ".join(FAIL_ON), flag="--kisys-fail-on", env="KISYS_FAIL_ON",
+        metavar="{" + ",".join(FAIL_ON) + "}"),
+    Key("report", _path, "write the JSON report (schema kisys-report/1) to PATH", "a file path",
+        flag="--kisys-report", env="KISYS_REPORT", metavar="PATH"),
+    Key("sarif", _path, "write SARIF 2.1.0 to PATH", "a file path",
+        flag="--kisys-sarif", env="KISYS_SARIF", metavar="PATH"),
+    Key("sbom", _path, "write a CycloneDX SBOM of the test environment to PATH", "a file path",
+        flag="--kisys-sbom", env="KISYS_SBOM", metavar="PATH"),
+    Key("trace", _trace, "span export: none, console, otlp or file:PATH",
+        "none, console, otlp or file:PATH",
+        flag="--kisys-trace", env="KISYS_TRACE", metavar="{none,console,otlp,file:PATH}"),
+    Key("learn", to_bool, "add packages you confirm to the allow list of the config file",
+        "true or false", flag="--kisys-learn", env="KISYS_LEARN"),
+    Key("scan_first", to_bool, "run the checks before the tests and stop early when they fail",
+        "true or false", flag="--kisys-scan-first", env="KISYS_SCAN_FIRST"),
+    Key("traceparent", _opt_str(_TRACEPARENT, "a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"),
+        "parent span context (default: TRACEPARENT)", "a W3C traceparent",
+        flag="--kisys-traceparent", env="TRACEPARENT", metavar="TRACEPARENT"),
+    Key("backend", _choice(BACKENDS), "installer backend", ", ".join(BACKENDS),
+        flag="--kisys-backend", env="KISYS_BACKEND", metavar="{" + ",".join(BACKENDS) + "}"),
+    Key("log_file", _path, "append every decision and install as a JSON line to PATH",
+        "a file path", flag="--kisys-log-file", env="KISYS_LOG_FILE", metavar="PATH"),
+    Key("cache_dir", _path, "cache directory (default $XDG_CACHE_HOME/pytest-kisys)",
+        "a directory path", env="KISYS_CACHE_DIR"),
+    Key("cache_ttl", _number(float), "seconds an index lookup stays cached", "a number >= 0",
+        env="KISYS_CACHE_TTL"),
+    Key("retries", _number(int), "retries for network failures", "a whole number >= 0",
+        env="KISYS_RETRIES"),
+    Key("max_workers", _number(int), "parallel workers for checks and stages (0: CPU count)",
+        "a whole number >= 0", env="KISYS_MAX_WORKERS"),
+    Key("allow_system_install", to_bool,
+        "allow installing into an externally managed (PEP 668) interpreter", "true or false"),
+    Key("on_denied", _choice(ON_DENIED), "what a test whose requirement was denied does",
+        ", ".join(ON_DENIED), env="KISYS_ON_DENIED"),
+    Key("allow_inconclusive", to_bool, "do not fail the session when a check could not run",
+        "true or false", env="KISYS_ALLOW_INCONCLUSIVE"),
+    Key("audit_service", _choice(AUDIT_SERVICES), "vulnerability service for the deps check",
+        ", ".join(AUDIT_SERVICES), env="KISYS_AUDIT_SERVICE"),
+    Key("osv_url", _opt_str(_URL, "an http:// or https:// URL"), "OSV API base URL",
+        "an http:// or https:// URL", env="KISYS_OSV_URL"),
+    Key("scan_timeout", _number(float), "seconds each check may take", "a number >= 0",
+        env="KISYS_SCAN_TIMEOUT"),
+    Key("trace_timeout", _number(float), "total seconds span export may take", "a number >= 0",
+        env="KISYS_TRACE_TIMEOUT"),
+    Key("trace_keep", _opt_str(_TRACE_KEEP, "all, failed or slow:SECONDS"),
+        "which test spans to keep", "all, failed or slow:SECONDS", env="KISYS_TRACE_KEEP"),
+    Key("trace_phases", to_bool, "child spans per test phase and fixture", "true or false",
+        env="KISYS_TRACE_PHASES"),
+    Key("cost_per_cpu_hour", _number(float), "money per CPU hour for the cost estimate",
+        "a number >= 0", env="KISYS_COST_PER_CPU_HOUR"),
+    Key("import_map", _import_map, "import name -> project name overrides",
+        "a table of import name = project name", ini=False),
+    Key("ignore", _ignore, "suppressed findings", "a list of {id, reason, expires}", ini=False),
+    Key("baseline", _baseline, "baseline files", "a table with code/secrets paths", ini=False),
+    Key("index", _index, "package index settings", "a table with url, cert, timeout", ini=False),
+    Key("stages", _stages, "extra workflow stages", "a list of stage tables", ini=False),
+)
+KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
+_PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir"}
+
+_MERGED_KEYS = {"allow", "deny"}  # union across every tier: config lists plus this run's flags
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A value as found in one place, before conversion; ``where`` is shown in errors."""
+
+    value: Any
+    where: str
+    base: Path | None = None  # directory relative paths are resolved against
+
+
+def ini_name(key: Key) -> str:
+    """The pytest ini twin of ``key``: ``kisys`` for ``enabled``, else ``kisys_<name>``."""
+    return "kisys" if key.name == "enabled" else f"kisys_{key.name}"
+
+
+def dest_name(key: Key) -> str:
+    """The argparse destination of ``key``'s command-line flag."""
+    return "kisys" if key.name == "enabled" else f"kisys_{key.name}"
+
+
+def _suggest(name: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_known(table: Mapping[str, Any], where: Callable[[str], str]) -> None:
+    names = [key.name for key in KEYS]
+    for name in table:
+        if name not in KEYS_BY_NAME:
+            raise ConfigError(
+                f"kisys: unknown key {name!r} in {where(name)}{_suggest(str(name), names)}; "
+                f"known keys: {', '.join(sorted(names))}"
+            )
+
+
+def read_pyproject(rootdir: Path) -> dict[str, RawValue]:
+    """The ``[tool.kisys]`` table of ``rootdir/pyproject.toml`` as raw values (empty if absent)."""
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"kisys: cannot parse {path}: {exc}") from exc
+    table = data.get("tool", {}).get("kisys")
+    if table is None:
+        return {}
+    where = f"{path} [tool.kisys]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"kisys: [tool.kisys] in {path} must be a table of settings")
+    _check_known(table, lambda name: where)
+    return {name: RawValue(value, where, rootdir) for name, value in table.items()}
+
+
+def read_yaml(rootdir: Path) -> dict[str, RawValue]:
+    """``rootdir/kisys.yaml`` as raw values with ``kisys.yaml:LINE`` sources (empty if absent)."""
+    path = rootdir / "kisys.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"kisys: malformed YAML in {path}{line}: {exc.problem}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"kisys: cannot read {path}: {exc}") from exc
+    if data is None:
+        raise ConfigError(
+            f"kisys: {path} is empty: expected a mapping of settings such as 'level: balanced' "
+            "(delete the file if you do not need it)"
+        )
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise ConfigError(
+            f"kisys: {path} must be a mapping of settings such as 'level: balanced', "
+            f"not a {type(data).__name__}"
+        )
+    lines = {
+        key_node.value: key_node.start_mark.line + 1
+        for key_node, _value in node.value
+        if isinstance(key_node, yaml.ScalarNode)
+    }
+    _check_known(data, lambda name: f"{path}:{lines.get(name, 1)}")
+    return {
+        name: RawValue(value, f"{path}:{lines.get(name, 1)}", rootdir)
+        for name, value in data.items()
+    }
+
+
+def _convert(key: Key, raw: RawValue) -> Any:
+    value = key.convert(raw.value, key.name, raw.where)
+    if key.name in _PATH_KEYS and isinstance(value, Path) and raw.base is not None:
+        value = value if value.is_absolute() else raw.base / value
+    if key.name == "baseline" and raw.base is not None:
+        value = {k: v if v.is_absolute() else raw.base / v for k, v in value.items()}
+    return value
+
+
+def resolve(
+    *,
+    cli: Mapping[str, Sequence[Any]],
+    environ: Mapping[str, str],
+    ini: Mapping[str, RawValue],
+    rootdir: Path,
+    invocation_dir: Path | None = None,
+) -> Settings:
+    """Resolve every key once, by precedence, into a frozen :class:`Settings`.
+
+    :param cli: key name -> values given on the command line (several for repeated flags).
+    :param environ: the environment (read only; never modified).
+    :param ini: key name -> raw value from the pytest ini file (``kisys_<name>`` twins).
+    :param rootdir: where ``pyproject.toml`` and ``kisys.yaml`` are looked up and config-file
+        paths are relative to.
+    :raises ConfigError: naming the key, where it was given and what is allowed.
+    """
+    cwd = invocation_dir or Path.cwd()
+    pyproject = read_pyproject(rootdir)
+    yaml_values = read_yaml(rootdir)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    config_file: Path | None = None
+    if pyproject:
+        config_file = rootdir / "pyproject.toml"
+    elif yaml_values:
+        config_file = rootdir / "kisys.yaml"
+
+    for key in KEYS:
+        tiers: list[RawValue] = []
+        given = [value for value in cli.get(key.name, ()) if value is not None]
+        if given:
+            flag = key.flag or key.name
+            if not key.multi:
+                distinct = list(dict.fromkeys(str(v) for v in given))
+                if len(distinct) > 1:
+                    raise ConfigError(
+                        f"kisys: {flag} was given {len(given)} times with conflicting values "
+                        f"{distinct}: give it once"
+                    )
+            tiers.append(RawValue(given if key.multi else given[-1], f"command line {flag}", cwd))
+        if key.env and environ.get(key.env, "").strip():
+            tiers.append(RawValue(environ[key.env], f"env {key.env}", cwd))
+        file_tier = [raw for raw in (ini.get(key.name), pyproject.get(key.name)) if raw]
+        if len(file_tier) == 2:
+            first, second = (_convert(key, raw) for raw in file_tier)
+            if first != second and key.name not in _MERGED_KEYS:
+                raise ConfigError(
+                    f"kisys: {key.name!r} is set to conflicting values in {file_tier[0].where} "
+                    f"({file_tier[0].value!r}) and {file_tier[1].where} ({file_tier[1].value!r}): "
+                    "set it in one place"
+                )
+        tiers.extend(file_tier)
+        if key.name in yaml_values:
+            tiers.append(yaml_values[key.name])
+        converted: list[tuple[Any, RawValue]] = []
+        for raw in tiers:
+            try:
+                converted.append((_convert(key, raw), raw))
+            except ConfigError:
+                # An unparseable inherited TRACEPARENT is ignored, as W3C trace context says.
+                if key.name == "traceparent" and raw.where.startswith("env "):
+                    continue
+                raise
+        if not converted:
+            if key.name == "trace" and environ.get("OTEL_TRACES_EXPORTER", "").strip():
+                values["trace"] = _otel_exporter(
+                    environ["OTEL_TRACES_EXPORTER"], "OTEL_TRACES_EXPORTER", "the environment"
+                )
+                sources["trace"] = "env OTEL_TRACES_EXPORTER"
+            continue
+        if key.name in _MERGED_KEYS:
+            merged: list[str] = []
+            for value, _raw in reversed(converted):
+                merged.extend(name for name in value if name not in merged)
+            values[key.name] = tuple(merged)
+            sources[key.name] = " + ".join(raw.where for _v, raw in converted)
+        else:
+            values[key.name], raw = converted[0]
+            sources[key.name] = raw.where
+    return Settings(
+        **values, rootdir=rootdir, config_file=config_file, sources=dict(sources)
+    )
+
+
+def describe(settings: Settings) -> list[str]:
+    """One line per non-default setting with its source, for ``-v`` headers and docs."""
+    lines = []
+    for fld in dataclasses.fields(settings):
+        if fld.name in settings.sources:
+            value = getattr(settings, fld.name)
+            lines.append(f"{fld.name} = {value!r}  ({settings.sources[fld.name]})")
+    return lines

@@ -1,0 +1,29 @@
+"""The always-on role of an enabled run: header, settings hook, per-setting sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_kisys.settings import describe
+from pytest_kisys.settings import Settings
+
+
+class KisysCore:
+    """Announces the resolved settings and calls ``pytest_kisys_configure`` once."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        config.hook.pytest_kisys_configure(config=config, settings=settings)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """``kisys: level=...`` in the header; with ``-v`` each non-default setting's source."""
+        s = self.settings
+        scans = ",".join(sorted(s.scan)) or "none"
+        lines = [
+            f"kisys: level={s.level} offline={str(s.offline).lower()} scan={scans} "
+            f"fail_on={s.fail_on} trace={s.trace} backend={s.backend}"
+        ]
+        if config.get_verbosity() > 0:
+            lines.extend(f"kisys:   {line}" for line in describe(s))
+        return lines
