@@ -14,7 +14,9 @@ class KisysCore:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        config.hook.pytest_kisys_configure(config=config, settings=settings)
+        config.hook.pytest_kisys_configure.call_historic(
+            kwargs={"config": config, "settings": settings}
+        )
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         """``kisys: level=...`` in the header; with ``-v`` each non-default setting's source."""

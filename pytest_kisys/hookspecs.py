@@ -15,9 +15,12 @@ if TYPE_CHECKING:
     from pytest_kisys.settings import Settings
 
 
-@pytest.hookspec()
+@pytest.hookspec(historic=True)
 def pytest_kisys_configure(config: pytest.Config, settings: Settings) -> None:
-    """Called once, right after the kisys settings were resolved and before any conftest loads.
+    """Called once, right after the kisys settings were resolved.
+
+    Historic: conftests and plugins registered later (conftests load after the settings are
+    resolved) are called as soon as they are registered, so a conftest can implement it.
 
     :param config: the pytest config (early: conftests are not imported yet).
     :param settings: the frozen, resolved settings of this run.

@@ -90,17 +90,14 @@ def _ini_values(config: pytest.Config) -> dict[str, settings_mod.RawValue]:
 
 
 def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
-    """Cheap test, without parsing any file, of whether some source could turn kisys on."""
+    """Whether some source turns kisys on, checked cheaply: files are parsed only if present.
+
+    When off, nothing else in the configuration is validated: an installed-but-off plugin has
+    no behaviour, not even errors about its own settings.
+    """
     if cli.get("enabled") or str(config.getini("kisys")).strip():
         return True
-    root = config.rootpath
-    if (root / "kisys.yaml").is_file():
-        return True
-    pyproject = root / "pyproject.toml"
-    try:
-        return b"[tool.kisys" in pyproject.read_bytes()
-    except OSError:
-        return False
+    return settings_mod.enabled_in_files(Path(config.rootpath))
 
 
 def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> None:

@@ -228,9 +228,11 @@ def _split_list(raw: Any, key: str, where: str, what: str) -> list[str]:
     if isinstance(raw, str):
         return [part.strip() for part in re.split(r"[,\s]+", raw) if part.strip()]
     if isinstance(raw, list | tuple) and all(isinstance(item, str) for item in raw):
+        # Repeated flags may each hold a comma list; list entries from files are taken whole,
+        # so "not a name" is reported instead of silently becoming three names.
         out: list[str] = []
         for item in raw:
-            out.extend(_split_list(item, key, where, what))
+            out.extend(part.strip() for part in item.split(",") if part.strip())
         return out
     raise _bad(key, where, raw, what)
 
@@ -564,6 +566,42 @@ def read_yaml(rootdir: Path) -> dict[str, RawValue]:
         name: RawValue(value, f"{path}:{lines.get(name, 1)}", rootdir)
         for name, value in data.items()
     }
+
+
+def _truthy_or_invalid(raw: RawValue) -> bool:
+    # An invalid "enabled" value counts as on, so that the resolver reports it.
+    try:
+        return to_bool(raw.value, "enabled", raw.where)
+    except ConfigError:
+        return True
+
+
+def enabled_in_files(rootdir: Path) -> bool:
+    """Whether ``[tool.kisys] enabled`` or ``enabled:`` in ``kisys.yaml`` is set to a true value.
+
+    Lenient on purpose (used only to decide whether kisys is on): a file that cannot be read
+    counts as "not enabled here"; the full :func:`resolve` reports its errors when on.
+    """
+    pyproject = rootdir / "pyproject.toml"
+    try:
+        text = pyproject.read_bytes()
+    except OSError:
+        text = b""
+    if b"[tool.kisys" in text:
+        try:
+            found = read_pyproject(rootdir).get("enabled")
+        except ConfigError:
+            found = None
+        if found is not None and _truthy_or_invalid(found):
+            return True
+    if (rootdir / "kisys.yaml").is_file():
+        try:
+            found = read_yaml(rootdir).get("enabled")
+        except ConfigError:
+            found = None
+        if found is not None and _truthy_or_invalid(found):
+            return True
+    return False
 
 
 def _convert(key: Key, raw: RawValue) -> Any:
