@@ -1,0 +1,302 @@
+"""Unit tests of the static import scan, first-party detection and file discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import sys
+import textwrap
+
+import pytest
+
+from pytest_kisys.resolve.discover import discover
+from pytest_kisys.resolve.discover import DiscoverySpec
+from pytest_kisys.resolve.firstparty import detect_first_party
+from pytest_kisys.resolve.imports import scan_source
+from pytest_kisys.resolve.imports import ScanCache
+
+
+TRICKY = textwrap.dedent(
+    '''
+    """Module docstring mentioning import fakemod in prose."""
+    from __future__ import annotations
+    import os, json
+    import numpy as np
+    import yaml
+    import google.protobuf.json_format
+    from . import sibling
+    from .helpers import thing
+    import helpers
+    try:
+        import ujson
+    except ImportError:
+        import simplejson_fallback
+    try:
+        import orjson
+    except (ModuleNotFoundError, AttributeError):
+        pass
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli
+    if os.environ.get("X"):
+        import envdependent
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        import pandas
+    pd = pytest.importorskip("polars", minversion="2.0")
+    import contextlib
+    with contextlib.suppress(ImportError):
+        import rich
+    mod = importlib.import_module("dyn_required")
+    pytest_plugins = ["pytest_asyncio", "tests.fixtures.db"]
+
+    class TestThing:
+        import classlevel
+
+        def test_lazy(self):
+            import requests
+
+    def test_missing():
+        with pytest.raises(ImportError):
+            import definitely_missing_mod
+    '''
+)
+
+
+def kinds(source: str) -> dict[str, str]:
+    scan = scan_source(source.encode(), Path("test_x.py"))
+    assert scan.error is None
+    return {("." if use.kind == "relative" else "") + use.name: use.kind for use in scan.imports}
+
+
+def test_scan_classifies_every_import_form() -> None:
+    found = kinds(TRICKY)
+    assert found["numpy"] == "required"
+    assert found["yaml"] == "required"
+    assert found["google.protobuf.json_format"] == "required"
+    assert found["helpers"] == "required"
+    assert found["."] == "relative"
+    assert found[".helpers"] == "relative"
+    assert found["ujson"] == "guarded"
+    assert found["simplejson_fallback"] == "conditional"
+    assert found["orjson"] == "guarded"
+    assert found["tomllib"] == "required"
+    assert "tomli" not in found  # the branch not taken on this interpreter
+    assert found["envdependent"] == "conditional"
+    assert found["pandas"] == "type_checking"
+    assert found["polars"] == "importorskip"
+    assert found["rich"] == "guarded"
+    assert found["dyn_required"] == "dynamic"
+    assert found["pytest_asyncio"] == "plugin"
+    assert found["tests.fixtures.db"] == "plugin"
+    assert found["classlevel"] == "required"
+    assert found["requests"] == "lazy"
+    assert found["definitely_missing_mod"] == "expected_missing"
+    assert "fakemod" not in found
+    assert "__future__" not in found
+
+
+def test_version_branch_taken_on_older_python_is_the_else_branch() -> None:
+    found = kinds(
+        "import sys\nif sys.version_info < (3, 0):\n    import py2only\nelse:\n    import py3\n"
+    )
+    assert "py2only" not in found
+    assert found["py3"] == "required"
+
+
+def test_requires_markers_on_function_class_module_and_param() -> None:
+    source = textwrap.dedent(
+        """
+        import pytest
+        pytestmark = [pytest.mark.requires("attrs>=20"), pytest.mark.slow]
+
+        @pytest.mark.requires("scipy>=1.12", "numpy")
+        def test_a():
+            pass
+
+        @pytest.mark.requires("tomli-w")
+        class TestB:
+            pass
+
+        @pytest.mark.parametrize("x", [1, pytest.param(2, marks=pytest.mark.requires("six"))])
+        def test_c(x):
+            pass
+
+        @pytest.mark.requires(NAME)
+        def test_dynamic():
+            pass
+        """
+    )
+    scan = scan_source(source.encode(), Path("test_m.py"))
+    markers = {m.target: m.requirements for m in scan.markers}
+    assert markers["pytestmark"] == ("attrs>=20",)
+    assert markers["test_a"] == ("scipy>=1.12", "numpy")
+    assert markers["TestB"] == ("tomli-w",)
+    assert markers["test_c"] == ("six",)
+    assert markers["test_dynamic"] == ()  # not a constant: left to the run-time check
+    assert [text for text, _ in scan.requirements()] == [
+        "attrs>=20",
+        "scipy>=1.12",
+        "numpy",
+        "tomli-w",
+        "six",
+    ]
+
+
+def test_prefilter_skips_the_parse_for_stdlib_only_files() -> None:
+    simple = scan_source(b"import os\nfrom pathlib import Path\nimport pytest\n", Path("t.py"))
+    assert simple.parsed is False
+    assert {u.name for u in simple.imports} == {"os", "pathlib", "pytest"}
+    third = scan_source(b"import os\nimport numpy\n", Path("t.py"))
+    assert third.parsed is True
+    assert [u.name for u in third.needed()] == ["os", "numpy"]
+    # A second statement after a semicolon is invisible to the line regex: parse instead.
+    semi = scan_source(b"import os; import numpy\n", Path("t.py"))
+    assert semi.parsed is True
+    assert "numpy" in {u.name for u in semi.imports}
+
+
+def test_syntax_error_is_kept_not_raised() -> None:
+    scan = scan_source(b"import numpy\ndef broken(:\n", Path("t.py"))
+    assert scan.error is not None
+    assert "SyntaxError" in scan.error
+    assert scan.imports == ()
+
+
+def test_cache_hits_by_content_and_survives_a_reload(tmp_path: Path) -> None:
+    one = tmp_path / "a" / "test_one.py"
+    two = tmp_path / "b" / "test_two.py"
+    for path in (one, two):
+        path.parent.mkdir()
+        path.write_text("import numpy\n@pytest.mark.requires('six')\ndef test(): pass\n")
+    cache_file = tmp_path / "cache" / "scan.json"
+    cache = ScanCache.load(cache_file)
+    first = cache.scan(one)
+    second = cache.scan(two)
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert second.path == two
+    assert second.imports == first.imports
+    cache.save()
+    reloaded = ScanCache.load(cache_file)
+    again = reloaded.scan(one)
+    assert (reloaded.hits, reloaded.misses) == (1, 0)
+    assert [m.requirements for m in again.markers] == [("six",)]
+    one.write_text("import attrs\n")
+    assert [u.name for u in reloaded.scan(one).imports] == ["attrs"]
+    assert reloaded.misses == 1
+
+
+def test_corrupt_cache_file_is_ignored(tmp_path: Path) -> None:
+    cache_file = tmp_path / "scan.json"
+    cache_file.write_text("{not json")
+    cache = ScanCache.load(cache_file)
+    target = tmp_path / "test_x.py"
+    target.write_text("import numpy\n")
+    assert [u.name for u in cache.scan(target).imports] == ["numpy"]
+
+
+def build_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_first_party_covers_rootdir_src_pythonpath_project_and_siblings(tmp_path: Path) -> None:
+    build_tree(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "My-Proj"\n',
+            "conftest.py": "",
+            "toolbox.py": "",
+            "src/mypkg/__init__.py": "",
+            "libs/vendored/__init__.py": "",
+            "tests/unit/helpers.py": "",
+            "tests/unit/test_a.py": "",
+            "tests/pkgtests/__init__.py": "",
+            "tests/pkgtests/test_b.py": "",
+            "docs/readme.txt": "",
+        },
+    )
+    first = detect_first_party(
+        tmp_path,
+        pythonpath=[tmp_path / "libs"],
+        files=[tmp_path / "tests/unit/test_a.py", tmp_path / "tests/pkgtests/test_b.py"],
+    )
+    for name in ("conftest", "toolbox", "mypkg", "vendored", "my_proj", "helpers", "pkgtests"):
+        assert name in first, name
+    assert "mypkg.core" in first
+    assert "numpy" not in first
+    assert "docs" not in first  # no Python files in it
+    assert first.origin("mypkg") == "src/mypkg (src layout)"
+
+
+def spec(root: Path, **kw: object) -> DiscoverySpec:
+    return DiscoverySpec(rootdir=root, invocation_dir=root, **kw)  # type: ignore[arg-type]
+
+
+def test_discover_follows_testpaths_norecurse_ignore_and_venvs(tmp_path: Path) -> None:
+    build_tree(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/conftest.py": "",
+            "tests/test_a.py": "",
+            "tests/sub/b_test.py": "",
+            "tests/sub/helper.py": "",
+            "tests/build/test_built.py": "",
+            "tests/skipme/test_ignored.py": "",
+            "tests/.venv/pyvenv.cfg": "",
+            "tests/.venv/test_venv.py": "",
+            "tests/env2/pyvenv.cfg": "",
+            "tests/env2/test_env.py": "",
+            "other/test_other.py": "",
+        },
+    )
+    found = discover(spec(tmp_path, testpaths=("tests",), ignore=(tmp_path / "tests/skipme",)))
+    rel = {str(p.relative_to(tmp_path)) for p in found.files}
+    assert rel == {"conftest.py", "tests/conftest.py", "tests/test_a.py", "tests/sub/b_test.py"}
+    assert found.conftests[0] == tmp_path / "conftest.py"
+
+
+def test_discover_args_win_over_testpaths_and_nodeids_are_reduced(tmp_path: Path) -> None:
+    build_tree(
+        tmp_path,
+        {
+            "tests/test_a.py": "",
+            "tests/test_b.py": "",
+            "other/conftest.py": "",
+            "other/test_o.py": "",
+        },
+    )
+    found = discover(spec(tmp_path, args=("other/test_o.py::test_x",), testpaths=("tests",)))
+    assert [p.relative_to(tmp_path) for p in found.files] == [
+        Path("other/conftest.py"),
+        Path("other/test_o.py"),
+    ]
+
+
+def test_discover_from_a_real_early_config(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntestpaths = t\nnorecursedirs = skipped\n")
+    pytester.makepyfile(**{"t/test_one": "", "t/skipped/test_two": "", "u/test_three": ""})
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_kisys.resolve.discover import discover, spec_from_config
+
+        def pytest_report_header(config):
+            found = discover(spec_from_config(config))
+            return "found: " + ",".join(sorted(p.name for p in found.files))
+        """
+    )
+    result = pytester.runpytest("--ignore=t/nothing")
+    result.stdout.fnmatch_lines(["found: conftest.py,test_one.py"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="posix paths in the glob")
+def test_discover_globbed_testpaths(tmp_path: Path) -> None:
+    build_tree(
+        tmp_path, {"pkg_a/tests/test_1.py": "", "pkg_b/tests/test_2.py": "", "x/test_3.py": ""}
+    )
+    found = discover(spec(tmp_path, testpaths=("pkg_*/tests",)))
+    assert sorted(p.name for p in found.test_files) == ["test_1.py", "test_2.py"]
