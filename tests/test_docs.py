@@ -1,0 +1,21 @@
+"""Docs that are generated from code stay in sync with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import runpy
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_configuration_table_is_current() -> None:
+    module = runpy.run_path(str(ROOT / "scripts" / "gen_config_doc.py"))
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert module["render"](page) == page, "run: python scripts/gen_config_doc.py"
+
+
+def test_readme_commands_are_marked() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for marker in ("kisys:demo-command", "kisys:test-command"):
+        assert f"<!-- {marker} -->" in readme and f"<!-- /{marker} -->" in readme
