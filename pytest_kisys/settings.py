@@ -706,3 +706,17 @@ def describe(settings: Settings) -> list[str]:
             value = getattr(settings, fld.name)
             lines.append(f"{fld.name} = {value!r}  ({settings.sources[fld.name]})")
     return lines
+
+
+def for_command(cli: Mapping[str, Sequence[Any]], rootdir: Path | None = None) -> Settings:
+    """Settings for the ``kisys`` console script: the same sources and precedence as the plugin.
+
+    ``cli`` holds the verb's own flags by key name (e.g. ``{"level": ["paranoid"]}``); the
+    environment, ``[tool.kisys]`` and ``kisys.yaml`` of ``rootdir`` (default: the current
+    directory) fill in the rest. There is no pytest ini file outside pytest.
+
+    :raises ConfigError: as :func:`resolve`.
+    """
+    root = rootdir or Path.cwd()
+    resolved = resolve(cli=cli, environ=os.environ, ini={}, rootdir=root, invocation_dir=root)
+    return dataclasses.replace(resolved, enabled=True)
