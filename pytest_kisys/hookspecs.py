@@ -12,7 +12,12 @@ import pytest
 
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from pytest_kisys.settings import Settings
+    from pytest_kisys.stages.model import Stage
 
 
 @pytest.hookspec(historic=True)
@@ -24,6 +29,43 @@ def pytest_kisys_configure(config: pytest.Config, settings: Settings) -> None:
 
     :param config: the pytest config (early: conftests are not imported yet).
     :param settings: the frozen, resolved settings of this run.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec()
+def pytest_kisys_stages(config: pytest.Config, settings: Settings) -> Sequence[Stage] | None:
+    """Return extra workflow stages (:class:`pytest_kisys.stages.Stage` objects) for this run.
+
+    Called once in ``pytest_configure`` on the controller (never on xdist workers), after the
+    initial conftests are loaded, so a root conftest or any installed plugin can implement it.
+    Each stage needs an ``action``: a callable taking a
+    :class:`~pytest_kisys.stages.StageContext` and returning a
+    :class:`~pytest_kisys.stages.StageOutcome` (or None for passed). Stages may name built-in
+    stages in ``needs`` (for example ``("install",)`` or ``("tests",)``). The returned stages
+    are validated with the configured ones: a duplicate name, an unknown need or a cycle is a
+    usage error naming the stage.
+
+    :param config: the pytest config.
+    :param settings: the frozen, resolved settings of this run.
+    :return: a list of stages, or None to add nothing.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_kisys_span_exporter(config: pytest.Config) -> SpanExporter | None:
+    """Return the OpenTelemetry ``SpanExporter`` that receives this process's spans.
+
+    Called once per process (controller and each xdist worker) in ``pytest_configure`` while
+    tracing is on, after the initial conftests are loaded. The first non-None result replaces
+    the exporter ``--kisys-trace`` selects (useful for an in-memory exporter in tests or a
+    vendor exporter); export stays bounded by ``trace_timeout`` either way.
+
+    :param config: the pytest config.
+    :return: an exporter, or None to use the configured one.
 
     .. versionadded:: 0.1
     """

@@ -1,0 +1,107 @@
+"""Running a config stage's ``run:`` command.
+
+The command is an argument list run without a shell, unless the stage says ``shell: true``.
+Standard output and error are captured together; a non-zero exit becomes a finding of the
+stage's severity whose detail is the tail of that output, with the values of secret-looking
+environment variables masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import os
+import re
+import shlex
+import signal
+import subprocess
+
+from pytest_kisys.stages.model import StageContext
+from pytest_kisys.stages.model import StageFinding
+from pytest_kisys.stages.model import StageOutcome
+
+
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
+def command_line(run: tuple[str, ...], shell: bool) -> str:
+    """The command as a person would type it (what a finding message shows)."""
+    if shell and len(run) == 1:
+        return run[0]
+    return shlex.join(run)
+
+
+def output_tail(output: str, env: Mapping[str, str]) -> str:
+    """The last lines of ``output`` with secret-looking environment values masked."""
+    lines = output.rstrip().splitlines()[-TAIL_LINES:]
+    tail = "\n".join(lines)[-TAIL_CHARS:]
+    return mask_secrets(tail, env)
+
+
+def mask_secrets(text: str, env: Mapping[str, str]) -> str:
+    """Replace the value of every variable named like a secret (TOKEN, KEY, ...) by ``***``."""
+    for name, value in env.items():
+        if len(value) >= 4 and _SECRET_NAME.search(name):
+            text = text.replace(value, "***")
+    return text
+
+
+def command_env(ctx: StageContext) -> dict[str, str]:
+    """The environment of the command: the run's environment, the stage's ``env``,
+    ``KISYS_STAGE`` and one ``KISYS_MATRIX_<NAME>`` per matrix value."""
+    env = dict(ctx.env)
+    env.update(ctx.stage.env)
+    env["KISYS_STAGE"] = ctx.stage.name
+    for key, value in ctx.matrix.items():
+        env[f"KISYS_MATRIX_{key.upper()}"] = value
+    return env
+
+
+def run_command(ctx: StageContext) -> StageOutcome:
+    """The action of a config stage: run its command once and judge the exit status."""
+    stage = ctx.stage
+    shown = command_line(stage.run, stage.shell)
+    env = command_env(ctx)
+    cwd = ctx.rootdir / stage.cwd if stage.cwd else ctx.rootdir
+    argv: str | list[str] = shown if stage.shell else list(stage.run)
+    try:
+        process = subprocess.Popen(
+            argv,
+            shell=stage.shell,  # noqa: S602 - only when the user wrote `shell: true`
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as error:
+        reason = f"could not start `{shown}`: {error.strerror or error}"
+        return StageOutcome.failed(reason, StageFinding(stage.name, stage.severity, reason))
+    try:
+        output, _ = process.communicate(timeout=ctx.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        output, _ = process.communicate()
+        reason = f"`{shown}` timed out after {ctx.timeout:g}s"
+        return StageOutcome.failed(
+            reason,
+            StageFinding(stage.name, stage.severity, reason, output_tail(output, env)),
+        )
+    if process.returncode == 0:
+        return StageOutcome()
+    reason = f"`{shown}` exited with status {process.returncode}"
+    return StageOutcome.failed(
+        reason, StageFinding(stage.name, stage.severity, reason, output_tail(output, env))
+    )
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill the command and whatever it started (it leads its own session)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        process.kill()

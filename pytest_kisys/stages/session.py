@@ -1,0 +1,312 @@
+"""The stage graph inside a pytest session: the ``kisys-stages`` plugin object and the two
+functions other subsystems use to take part, :func:`bind_stage` and :func:`stage_scope`.
+
+Phases of a session:
+
+1. before conftests load, subsystems run ``resolve``/``vet``/``install`` inside
+   :func:`stage_scope`; the results are kept until the graph exists;
+2. ``pytest_configure``: the graph is built from the built-in stages, ``stages`` in the
+   configuration and every ``pytest_kisys_stages`` implementation, and validated;
+3. ``pytest_sessionstart``: every stage that is ready starts in the background (the scans,
+   config stages without needs);
+4. ``pytest_runtestloop``: waits for what ``tests`` needs, then the tests run as the ``tests``
+   stage while the background stages go on;
+5. ``pytest_sessionfinish``: first everything except ``report`` is joined (so report writers
+   see every row), and last the graph is finished and failed stages fail the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from contextlib import contextmanager
+from contextlib import nullcontext
+from dataclasses import dataclass
+from dataclasses import field
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from pytest_kisys.errors import StageError
+from pytest_kisys.record import RUN_KEY
+from pytest_kisys.settings import Settings
+from pytest_kisys.stages.builtin import BUILTIN
+from pytest_kisys.stages.builtin import builtin_stages
+from pytest_kisys.stages.builtin import off_reasons
+from pytest_kisys.stages.builtin import with_report_last
+from pytest_kisys.stages.config import parse_stages
+from pytest_kisys.stages.graph import build_graph
+from pytest_kisys.stages.graph import StageGraph
+from pytest_kisys.stages.model import BUILTIN_STAGES
+from pytest_kisys.stages.model import SEVERITIES
+from pytest_kisys.stages.model import Stage
+from pytest_kisys.stages.model import StageAction
+from pytest_kisys.stages.model import StageConfigError
+from pytest_kisys.stages.model import StageResult
+from pytest_kisys.stages.runner import close_span
+from pytest_kisys.stages.runner import ExternalStage
+from pytest_kisys.stages.runner import StageRunner
+
+
+@dataclass
+class StageState:
+    """Per-run state in ``config.stash[STATE_KEY]``: bindings, early results, the runner."""
+
+    bindings: dict[str, StageAction] = field(default_factory=dict)
+    early: dict[str, StageResult] = field(default_factory=dict)
+    graph: StageGraph | None = None
+    runner: StageRunner | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+STATE_KEY: pytest.StashKey[StageState] = pytest.StashKey()
+
+
+def _state(config: pytest.Config) -> StageState:
+    return config.stash.setdefault(STATE_KEY, StageState())
+
+
+def bind_stage(config: pytest.Config, name: str, action: StageAction) -> None:
+    """Make ``action`` the work of built-in stage ``name`` in this run.
+
+    Call it before ``pytest_sessionstart`` (for example from ``pytest_configure``); the runner
+    then calls it when the stage's needs are done, in a worker thread.
+    """
+    if name not in BUILTIN_STAGES:
+        known = ", ".join(BUILTIN_STAGES)
+        raise StageError(f"cannot bind {name!r}: not a built-in stage ({known})")
+    state = _state(config)
+    with state.lock:
+        if state.runner is not None:
+            raise StageError(f"cannot bind {name!r}: the stage graph is already running")
+        state.bindings[name] = action
+
+
+@contextmanager
+def stage_scope(config: pytest.Config, name: str) -> Iterator[ExternalStage]:
+    """Do the work of stage ``name`` in this block, timed, recorded and traced as that stage.
+
+    Before the graph runs (e.g. ``resolve``/``vet``/``install`` before conftests load) the
+    result is kept and reported when the graph starts. Once the graph runs, the block first
+    waits for the stage's needs; when the stage was already decided (a need failed, or it ran
+    already) ``handle.active`` is False and the block should do nothing.
+    """
+    state = _state(config)
+    with state.lock:
+        runner = state.runner
+    if runner is not None:
+        if name not in runner.external_names:
+            raise StageError(f"stage {name!r} is not run by its subsystem in this session")
+        with runner.external(name) as handle:
+            yield handle
+        return
+    if name not in BUILTIN_STAGES:
+        raise StageError(f"stage {name!r} cannot run before the stage graph exists")
+    clock = time.time
+    handle = ExternalStage(name)
+    started = clock()
+    with _telemetry_span(config, name, {"cicd.pipeline.task.name": name}) as span:
+        try:
+            yield handle
+        except BaseException as error:
+            handle.fail(f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            result = StageResult(
+                name,
+                handle.outcome.status,
+                handle.outcome.reason,
+                attempts=1,
+                started=started,
+                ended=clock(),
+                findings=handle.outcome.findings,
+                source=BUILTIN,
+            )
+            _close_telemetry_span(span, result)
+            handle.result = result
+            with state.lock:
+                state.early[name] = result
+
+
+def _telemetry_span(
+    config: pytest.Config | None, name: str, attributes: Mapping[str, Any]
+) -> AbstractContextManager[Any]:
+    """The telemetry subsystem's stage span (a no-op while tracing is off)."""
+    if config is None or name == "tests":
+        # The telemetry plugin opens the ``tests`` span itself around the run loop.
+        return nullcontext()
+    from pytest_kisys import telemetry
+
+    clean = {key: tuple(v) if isinstance(v, list) else v for key, v in attributes.items()}
+    return telemetry.stage_span(config, name, clean)
+
+
+def _close_telemetry_span(span: Any, result: StageResult) -> None:
+    close_span(span, result)
+    if span is None:
+        return
+    from pytest_kisys import telemetry
+
+    if result.findings:
+        telemetry.add_findings(span, result.findings)
+    outcome = {"passed": "success", "failed": "failure", "skipped": "skip"}[result.status]
+    if result.reason.startswith("timed out") or " timed out after " in result.reason:
+        outcome = "timeout"
+    span.set_result(outcome)
+
+
+def collect_stages(config: pytest.Config, settings: Settings) -> StageGraph:
+    """Built-in + config + plugin stages as one validated graph (UsageError when invalid)."""
+    state = _state(config)
+    try:
+        declared: list[Stage] = list(builtin_stages(settings, state.bindings))
+        where = settings.source_of("stages")
+        declared.extend(parse_stages(settings.stages, "config" if where == "default" else where))
+        for plugin_stages in config.hook.pytest_kisys_stages(config=config, settings=settings):
+            declared.extend(_plugin_stages(plugin_stages))
+        return build_graph(with_report_last(declared))
+    except StageConfigError as error:
+        raise pytest.UsageError(f"kisys stages: {error}") from error
+
+
+def _plugin_stages(returned: object) -> list[Stage]:
+    if returned is None:
+        return []
+    items: list[object] = list(returned) if isinstance(returned, list | tuple) else [returned]
+    stages: list[Stage] = []
+    for item in items:
+        if not isinstance(item, Stage):
+            raise StageConfigError(
+                f"pytest_kisys_stages returned {item!r}; expected pytest_kisys.stages.Stage objects"
+            )
+        stages.append(item)
+    return stages
+
+
+def stage_fails_run(result: StageResult, settings: Settings) -> bool:
+    """Whether a failed config or plugin stage fails the session.
+
+    Findings count from ``fail_on`` up; a failure without findings (an error, a timeout
+    without output) is an inconclusive check: it fails unless ``allow_inconclusive`` is set.
+    """
+    if result.status != "failed" or result.source == BUILTIN:
+        return False
+    if not result.findings:
+        return not settings.allow_inconclusive
+    if settings.fail_on == "never":
+        return False
+    threshold = SEVERITIES.index(settings.fail_on)
+    ranks = [SEVERITIES.index(f.severity) for f in result.findings if f.severity in SEVERITIES]
+    return any(rank >= threshold for rank in ranks)
+
+
+class StagesPlugin:
+    """Drives the stage graph through the phases of a pytest session (``kisys-stages``)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        # Under xdist the controller runs the graph; workers only run their share of tests.
+        self.active = "PYTEST_XDIST_WORKER" not in os.environ
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """Build and validate the graph (conftest plugins are loaded by now)."""
+        if self.active:
+            _state(config).graph = collect_stages(config, self.settings)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start every stage that is ready, in the background."""
+        state = _state(self.config)
+        if not self.active or state.graph is None:
+            return
+        graph = state.graph
+        record = self.config.stash.get(RUN_KEY, None)
+        with state.lock:
+            runner = StageRunner(
+                graph,
+                settings=self.settings,
+                config=self.config,
+                rootdir=self.settings.rootdir,
+                max_workers=self.settings.effective_workers(),
+                external=[
+                    s.name for s in graph.stages if s.source == BUILTIN and s.action is None
+                ],
+                done=state.early,
+                off=off_reasons(self.settings),
+                on_result=(lambda r: record.add("stages", r)) if record is not None else None,
+                span=lambda name, attrs: _telemetry_span(self.config, name, attrs),
+                close=_close_telemetry_span,
+            )
+            state.runner = runner
+        runner.start()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
+        """Run the tests as the ``tests`` stage, once what it needs is done."""
+        runner = _state(self.config).runner
+        if runner is None or "tests" not in runner.graph:
+            return (yield)
+        with runner.external("tests") as handle:
+            if self.settings.scan_first:
+                failed = [
+                    r.name
+                    for r in runner.results()
+                    if r.name in runner.graph.upstream("tests") and r.status == "failed"
+                ]
+                if failed:
+                    handle.fail(f"not run: {', '.join(failed)} failed first (scan_first)")
+                    raise session.Failed(
+                        f"kisys: {', '.join(failed)} failed before the tests (scan_first)"
+                    )
+            try:
+                return (yield)
+            finally:
+                if session.testsfailed:
+                    handle.fail(f"{session.testsfailed} failed")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Join every stage but ``report``, so report writers see all the rows."""
+        runner = _state(self.config).runner
+        if runner is not None and "report" in runner.graph:
+            runner.settle(runner.graph.upstream("report"))
+
+    @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
+    def finish_graph(self, session: pytest.Session) -> None:
+        """Finish the graph; a failed config or plugin stage makes the exit status non-zero."""
+        runner = _state(self.config).runner
+        if runner is None:
+            return
+        results = runner.finish()
+        if session.exitstatus == pytest.ExitCode.OK and any(
+            stage_fails_run(result, self.settings) for result in results
+        ):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """A ``kisys stages`` section for failed and skipped stages (all of them with ``-v``)."""
+        runner = _state(self.config).runner
+        if runner is None:
+            return
+        verbose = self.config.get_verbosity() > 0
+        shown = [
+            r
+            for r in runner.results()
+            if verbose or r.status == "failed" or r.skip_kind in ("condition", "needs")
+        ]
+        if not shown:
+            return
+        terminalreporter.section("kisys stages")
+        for result in shown:
+            timing = f" {result.duration:.2f}s" if result.duration else ""
+            tries = f", {result.attempts} attempts" if result.attempts > 1 else ""
+            reason = f": {result.reason}" if result.reason else ""
+            terminalreporter.line(f"{result.status:<8} {result.name}{timing}{tries}{reason}")
+            for finding in result.findings:
+                terminalreporter.line(f"    [{finding.severity}] {finding.message}")
+                for line in finding.detail.splitlines()[-10:]:
+                    terminalreporter.line(f"      | {line}")
