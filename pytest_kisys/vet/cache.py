@@ -1,0 +1,86 @@
+"""On-disk cache of index signals, keyed by index URL and project name, with a TTL.
+
+One small JSON file per (index, project) under ``<cache_dir>/index/``; written atomically. The
+cache survives sessions. A file that cannot be read or parsed is deleted with a
+:class:`CacheCorruptWarning`, never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import hashlib
+import json
+import os
+from pathlib import Path
+import tempfile
+import warnings
+
+from pytest_kisys.vet.interface import ProjectSignals
+
+
+class CacheCorruptWarning(UserWarning):
+    """A cache file was unreadable and has been discarded."""
+
+
+class SignalCache:
+    """Get/put :class:`ProjectSignals` by (index URL, canonical name)."""
+
+    def __init__(self, directory: Path, ttl: float, clock: Callable[[], float]) -> None:
+        self.directory = directory / "index"
+        self.ttl = ttl
+        self._clock = clock
+
+    def path_for(self, index_url: str, name: str) -> Path:
+        """The cache file of one project on one index."""
+        key = hashlib.sha256(f"{index_url}\n{name}".encode()).hexdigest()[:32]
+        return self.directory / f"{key}.json"
+
+    def get(self, index_url: str, name: str, *, any_age: bool = False) -> ProjectSignals | None:
+        """The cached signals, or None when absent, expired (unless ``any_age``) or corrupt."""
+        path = self.path_for(index_url, name)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._discard(path, f"unreadable ({exc.strerror})")
+            return None
+        try:
+            data = json.loads(raw)
+            signals = ProjectSignals.from_json(data["signals"])
+            if data["index_url"] != index_url or data["name"] != name:
+                raise ValueError("key mismatch")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._discard(path, f"corrupt ({type(exc).__name__})")
+            return None
+        if not any_age and self._clock() - signals.fetched_at > self.ttl:
+            return None
+        return signals
+
+    def put(self, signals: ProjectSignals) -> None:
+        """Store conclusive signals; inconclusive ones are never cached."""
+        if not signals.checked:
+            return
+        path = self.path_for(signals.index_url, signals.name)
+        payload = {
+            "index_url": signals.index_url,
+            "name": signals.name,
+            "signals": signals.to_json(),
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+            os.replace(tmp, path)
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _discard(self, path: Path, why: str) -> None:
+        warnings.warn(
+            f"pytest-kisys: discarding {why} index cache file {path}",
+            CacheCorruptWarning,
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)

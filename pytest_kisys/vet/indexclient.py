@@ -1,0 +1,365 @@
+"""The package-index client: PEP 691/503 simple pages plus the PyPI-style JSON API over httpx.
+
+One shared :class:`httpx.Client` (keep-alive, connection pool) is used from a small thread pool
+so that many projects are looked up concurrently. Each request is bounded by the configured
+timeout; a body is read in chunks under a wall-clock deadline and a size cap, so a slow-drip or
+endless response cannot hang the run. Connection errors and 5xx answers are retried
+(``retries`` times, exponential backoff with jitter); timeouts are not retried, so no lookup
+waits much beyond the configured timeout. Redirects are followed only within the same origin.
+
+A failure never raises out of :meth:`HttpIndexClient.lookup_many`: the project's signals come
+back with ``checked=False`` and an ``error`` saying why (inconclusive, never clean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+import datetime as dt
+from html.parser import HTMLParser
+import json
+import random
+import ssl
+import time
+from typing import Any
+from typing import TYPE_CHECKING
+import urllib.parse
+
+from packaging.utils import InvalidSdistFilename
+from packaging.utils import InvalidWheelFilename
+from packaging.utils import parse_sdist_filename
+from packaging.utils import parse_wheel_filename
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+from pytest_kisys.errors import IndexClientError
+from pytest_kisys.vet.cache import SignalCache
+from pytest_kisys.vet.interface import ProjectSignals
+
+
+if TYPE_CHECKING:
+    import httpx
+
+
+SIMPLE_ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 5
+MAX_CONCURRENCY = 16
+BACKOFF_BASE = 0.1
+
+
+class _Anchors(HTMLParser):
+    """Collects (href, data-yanked present) from a PEP 503 page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "a":
+            return
+        values = dict(attrs)
+        href = values.get("href")
+        if href:
+            self.files.append((href, "data-yanked" in values))
+
+
+def _parse_time(text: object) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _version_of(filename: str) -> tuple[str, bool] | None:
+    """(version, is_wheel) from a distribution file name, None when it is not one."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1]), True
+        return str(parse_sdist_filename(filename)[1]), False
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+
+
+def api_root(simple_url: str) -> str | None:
+    """The JSON API root for a simple URL ending in ``/simple``; None otherwise."""
+    base = simple_url.rstrip("/")
+    return base[: -len("/simple")] if base.endswith("/simple") else None
+
+
+class HttpIndexClient:
+    """Looks projects up on one index; implements :class:`~pytest_kisys.vet.interface.IndexClient`.
+
+    :param transport: an httpx transport to use instead of the network (tests, proxies).
+    :param cache: optional :class:`SignalCache`; fresh entries are served without a request.
+    """
+
+    def __init__(
+        self,
+        index_url: str,
+        *,
+        cert: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+        cache: SignalCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        import httpx  # only when a vet actually needs the network
+
+        self.index_url = index_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self._cache = cache
+        self._clock = clock
+        self._origin = urllib.parse.urlsplit(self.index_url)[:2]
+        verify: ssl.SSLContext | bool = True
+        if cert:
+            verify = ssl.create_default_context(cafile=cert)
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            verify=verify,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=MAX_CONCURRENCY, max_keepalive_connections=MAX_CONCURRENCY
+            ),
+            headers={"User-Agent": "pytest-kisys (vetting; +https://example.invalid/pytest-kisys)"},
+        )
+
+    # -- public
+
+    def lookup_many(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
+        """Signals for every canonical name: cache first, the rest concurrently."""
+        results: dict[str, ProjectSignals] = {}
+        missing: list[str] = []
+        for name in dict.fromkeys(names):
+            cached = self._cache.get(self.index_url, name) if self._cache else None
+            if cached is not None:
+                results[name] = cached
+            else:
+                missing.append(name)
+        if len(missing) == 1:
+            results[missing[0]] = self.lookup(missing[0])
+        elif missing:
+            workers = min(MAX_CONCURRENCY, len(missing))
+            with ThreadPoolExecutor(workers, thread_name_prefix="kisys-index") as pool:
+                for name, signals in zip(missing, pool.map(self.lookup, missing), strict=True):
+                    results[name] = signals
+        return results
+
+    def lookup(self, name: str) -> ProjectSignals:
+        """Ask the index about one canonical name (no cache read); caches conclusive answers."""
+        try:
+            signals = self._fetch(name)
+        except IndexClientError as exc:
+            return ProjectSignals(
+                name=name,
+                index_url=self.index_url,
+                checked=False,
+                error=str(exc),
+                fetched_at=self._clock(),
+                source="none",
+            )
+        if self._cache is not None:
+            try:
+                self._cache.put(signals)
+            except OSError:
+                pass  # an unwritable cache only costs speed; the answer is still good
+        return signals
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    # -- fetching
+
+    def _fetch(self, name: str) -> ProjectSignals:
+        url = f"{self.index_url}/{urllib.parse.quote(name)}/"
+        status, ctype, body = self._get(url, SIMPLE_ACCEPT)
+        if status == 404:
+            return ProjectSignals(
+                name=name,
+                index_url=self.index_url,
+                checked=True,
+                exists=False,
+                fetched_at=self._clock(),
+            )
+        if status != 200:
+            raise IndexClientError(f"{url} answered HTTP {status}")
+        files = self._files_from_simple(url, ctype, body)
+        info: dict[str, Any] = {}
+        root = api_root(self.index_url)
+        if root is not None:
+            info = self._json_api(f"{root}/pypi/{urllib.parse.quote(name)}/json", files)
+        return self._signals(name, files, info)
+
+    def _files_from_simple(self, url: str, ctype: str, body: bytes) -> list[dict[str, Any]]:
+        if "json" in ctype:
+            data = self._decode_json(url, body)
+            raw_files = data.get("files") if isinstance(data, dict) else None
+            if not isinstance(raw_files, list):
+                raise IndexClientError(f"{url} sent JSON without a 'files' list")
+            files = []
+            for entry in raw_files:
+                if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                    files.append(
+                        {
+                            "filename": entry["filename"],
+                            "yanked": bool(entry.get("yanked", False)),
+                            "upload_time": _parse_time(entry.get("upload-time")),
+                        }
+                    )
+            return files
+        parser = _Anchors()
+        try:
+            parser.feed(body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise IndexClientError(f"{url} sent a page that is not UTF-8") from exc
+        return [
+            {
+                "filename": urllib.parse.unquote(
+                    urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]
+                ),
+                "yanked": yanked,
+                "upload_time": None,
+            }
+            for href, yanked in parser.files
+        ]
+
+    def _json_api(self, url: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+        """Summary, project URLs and upload times from the PyPI JSON API (optional on mirrors)."""
+        status, _, body = self._get(url, "application/json")
+        if status == 404:
+            return {}
+        if status != 200:
+            raise IndexClientError(f"{url} answered HTTP {status}")
+        data = self._decode_json(url, body)
+        if not isinstance(data, dict) or not isinstance(data.get("info"), dict):
+            raise IndexClientError(f"{url} sent JSON without an 'info' object")
+        releases = data.get("releases")
+        uploads: dict[str, float] = {}
+        if isinstance(releases, dict):
+            for entries in releases.values():
+                for entry in entries if isinstance(entries, list) else ():
+                    if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                        when = _parse_time(entry.get("upload_time_iso_8601"))
+                        if when is not None:
+                            uploads[entry["filename"]] = when
+        for item in files:
+            if item["upload_time"] is None:
+                item["upload_time"] = uploads.get(item["filename"])
+        info: dict[str, Any] = data["info"]
+        return info
+
+    def _signals(
+        self, name: str, files: list[dict[str, Any]], info: dict[str, Any]
+    ) -> ProjectSignals:
+        versions: dict[str, list[dict[str, Any]]] = {}
+        for item in files:
+            parsed = _version_of(item["filename"])
+            if parsed is None:
+                continue
+            item["is_wheel"] = parsed[1]
+            versions.setdefault(parsed[0], []).append(item)
+        order = sorted(versions, key=Version)
+        yanked = [v for v in order if all(f["yanked"] for f in versions[v])]
+        wheels = [v for v in order if any(f["is_wheel"] for f in versions[v])]
+        times = [f["upload_time"] for f in files if f.get("upload_time") is not None]
+        urls = info.get("project_urls")
+        summary = info.get("summary")
+        return ProjectSignals(
+            name=name,
+            index_url=self.index_url,
+            checked=True,
+            exists=True,
+            versions=tuple(order),
+            yanked_versions=tuple(yanked),
+            wheel_versions=tuple(wheels),
+            first_upload=min(times) if times else None,
+            last_upload=max(times) if times else None,
+            has_wheels=bool(wheels),
+            summary=summary if isinstance(summary, str) else None,
+            project_urls={str(k): str(v) for k, v in urls.items()}
+            if isinstance(urls, dict)
+            else {},
+            fetched_at=self._clock(),
+            source="network",
+        )
+
+    @staticmethod
+    def _decode_json(url: str, body: bytes) -> Any:
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IndexClientError(f"{url} sent invalid JSON ({exc})") from exc
+
+    # -- HTTP with retries, redirect policy, deadline and size cap
+
+    def _get(self, url: str, accept: str) -> tuple[int, str, bytes]:
+        import httpx
+
+        attempt = 0
+        while True:
+            try:
+                status, ctype, body = self._get_following(url, accept)
+            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+                if attempt >= self.retries:
+                    raise IndexClientError(
+                        f"{url}: connection failed after {attempt + 1} attempts ({exc})"
+                    ) from exc
+            except httpx.TimeoutException as exc:
+                raise IndexClientError(
+                    f"{url}: no answer within the {self.timeout:g} s timeout"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise IndexClientError(f"{url}: {type(exc).__name__}: {exc}") from exc
+            else:
+                if status < 500 or attempt >= self.retries:
+                    if status >= 500:
+                        raise IndexClientError(
+                            f"{url} answered HTTP {status} after {attempt + 1} attempts"
+                        )
+                    return status, ctype, body
+            # Exponential backoff with jitter, so parallel clients do not retry in lockstep.
+            time.sleep(BACKOFF_BASE * (2**attempt) + random.uniform(0, BACKOFF_BASE))  # noqa: S311
+            attempt += 1
+
+    def _get_following(self, url: str, accept: str) -> tuple[int, str, bytes]:
+        for _ in range(MAX_REDIRECTS + 1):
+            status, ctype, body, location = self._get_once(url, accept)
+            if location is None:
+                return status, ctype, body
+            target = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(target)[:2] != self._origin:
+                raise IndexClientError(
+                    f"{url} redirected to another host ({target}); refusing to follow"
+                )
+            url = target
+        raise IndexClientError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _get_once(self, url: str, accept: str) -> tuple[int, str, bytes, str | None]:
+        deadline = time.monotonic() + self.timeout
+        with self._client.stream("GET", url, headers={"Accept": accept}) as response:
+            if response.is_redirect:
+                return response.status_code, "", b"", response.headers.get("location", "")
+            if response.status_code != 200:
+                return response.status_code, "", b"", None
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise IndexClientError(f"{url}: response larger than {MAX_BODY_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise IndexClientError(
+                        f"{url}: response still arriving after the {self.timeout:g} s timeout"
+                    )
+                chunks.append(chunk)
+            return 200, response.headers.get("content-type", ""), b"".join(chunks), None

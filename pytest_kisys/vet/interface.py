@@ -1,0 +1,208 @@
+"""The vetting engine's public interface: requests in, decisions out, evidence in between.
+
+Other subsystems (installer, collection) code against the names defined or re-exported here:
+:class:`VetRequest`, :class:`Decision`, :class:`ParsedRequirement`, :func:`parse_requirement`,
+:class:`ProjectSignals`, :class:`Evidence` and the :class:`IndexClient` protocol. The concrete
+:class:`~pytest_kisys.vet.vetter.Vetter` and :func:`~pytest_kisys.vet.policy.decide` live in their
+own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+import datetime as dt
+from typing import Any
+from typing import Literal
+from typing import Protocol
+
+from pytest_kisys.vet.requirements import parse_requirement
+from pytest_kisys.vet.requirements import ParsedRequirement
+
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Evidence",
+    "IndexClient",
+    "ParsedRequirement",
+    "ProjectSignals",
+    "VetRequest",
+    "parse_requirement",
+]
+
+Action = Literal["allow", "confirm", "block"]
+
+
+@dataclass(frozen=True)
+class VetRequest:
+    """One distribution to vet.
+
+    :param version: the exact version when the installer already resolved one (dry-run report).
+    :param requested_by: who asked: import names, test node ids, ``marker``, ``cli``...
+    :param transitive_of: name of the allowed request that pulled this one in; popular, clean
+        transitive dependencies of an allowed request are allowed at balanced and autonomous.
+    """
+
+    requirement: ParsedRequirement
+    version: str | None = None
+    requested_by: tuple[str, ...] = ()
+    transitive_of: str | None = None
+
+    @classmethod
+    def of(cls, text: str, *requested_by: str, version: str | None = None) -> VetRequest:
+        """Parse ``text`` (raises ``RequirementError``) and wrap it in a request."""
+        return cls(parse_requirement(text), version=version, requested_by=tuple(requested_by))
+
+    @property
+    def name(self) -> str:
+        """Canonical distribution name."""
+        return self.requirement.name
+
+    @property
+    def pinned_version(self) -> str | None:
+        """``version`` if given, else the ``==X`` pin of the requirement, else None."""
+        return self.version or self.requirement.exact_version()
+
+
+@dataclass(frozen=True)
+class ProjectSignals:
+    """What the package index says about one project (or why it could not say).
+
+    ``checked`` False means the lookup was inconclusive (offline with no cache entry, network
+    error, bad response); ``error`` then says why, and no other field may be trusted.
+    Times are POSIX timestamps.
+    """
+
+    name: str
+    index_url: str
+    checked: bool
+    exists: bool = False
+    error: str | None = None
+    versions: tuple[str, ...] = ()
+    yanked_versions: tuple[str, ...] = ()
+    wheel_versions: tuple[str, ...] = ()
+    first_upload: float | None = None
+    last_upload: float | None = None
+    has_wheels: bool = False
+    summary: str | None = None
+    project_urls: Mapping[str, str] = field(default_factory=dict)
+    fetched_at: float = 0.0
+    source: Literal["network", "cache", "none"] = "network"
+
+    @property
+    def release_count(self) -> int:
+        """Number of versions with at least one file."""
+        return len(self.versions)
+
+    @property
+    def all_yanked(self) -> bool:
+        """True when the project has releases and every one of them is yanked."""
+        return bool(self.versions) and set(self.versions) <= set(self.yanked_versions)
+
+    @property
+    def sdist_only(self) -> bool:
+        """True when the project has releases but no wheel at all."""
+        return bool(self.versions) and not self.has_wheels
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable form (also the on-disk cache format)."""
+        data = asdict(self)
+        data["project_urls"] = dict(self.project_urls)
+        for key in ("versions", "yanked_versions", "wheel_versions"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProjectSignals:
+        """Inverse of :meth:`to_json`; raises ``KeyError``/``TypeError`` on malformed input."""
+        return cls(
+            name=str(data["name"]),
+            index_url=str(data["index_url"]),
+            checked=bool(data["checked"]),
+            exists=bool(data["exists"]),
+            error=data.get("error"),
+            versions=tuple(str(v) for v in data["versions"]),
+            yanked_versions=tuple(str(v) for v in data["yanked_versions"]),
+            wheel_versions=tuple(str(v) for v in data["wheel_versions"]),
+            first_upload=data.get("first_upload"),
+            last_upload=data.get("last_upload"),
+            has_wheels=bool(data["has_wheels"]),
+            summary=data.get("summary"),
+            project_urls=dict(data.get("project_urls") or {}),
+            fetched_at=float(data["fetched_at"]),
+            source=data.get("source", "network"),
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the policy needs about one request, gathered by the vetter (cheap checks first).
+
+    ``index`` is None when the index was not consulted (a deny/malicious hit short-circuits).
+    """
+
+    on_deny_list: bool = False
+    on_malicious_list: bool = False
+    whitelisted: bool = False
+    popular: bool = False
+    typosquat_of: str | None = None
+    index: ProjectSignals | None = None
+    offline: bool = False
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one distribution, with human-readable reasons and machine evidence.
+
+    ``evidence`` is JSON-serialisable; a typosquat match is under ``typosquat_of``.
+    """
+
+    name: str
+    version: str | None
+    action: Action
+    reasons: tuple[str, ...]
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    requested_by: tuple[str, ...] = ()
+    level: str = "balanced"
+    requirement: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the action is ``allow``."""
+        return self.action == "allow"
+
+    def to_json(self) -> dict[str, Any]:
+        """Keys: name, version, requirement, action, level, reasons, evidence, requested_by."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "requirement": self.requirement,
+            "action": self.action,
+            "level": self.level,
+            "reasons": list(self.reasons),
+            "evidence": dict(self.evidence),
+            "requested_by": list(self.requested_by),
+        }
+
+    def audit_line(self, now: float) -> dict[str, Any]:
+        """The audit-log record: decision plus the UTC time it was written."""
+        record = {"time": dt.datetime.fromtimestamp(now, dt.UTC).isoformat()}
+        record.update(self.to_json())
+        return record
+
+
+class IndexClient(Protocol):
+    """Looks projects up on a package index; never raises for a per-project failure."""
+
+    def lookup_many(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
+        """Signals for every name (inconclusive ones have ``checked=False`` and ``error``)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,101 @@
+"""Which index (and CA bundle) pip is configured with, read without running pip.
+
+``python -m pip config list`` costs a second of start-up, so the ini files are read directly,
+in pip's own precedence order (later wins): global files (``$XDG_CONFIG_DIRS/pip/pip.conf``,
+``/etc/pip.conf``), user files (``~/.pip/pip.conf``, ``$XDG_CONFIG_HOME/pip/pip.conf``), the
+site file (``sys.prefix/pip.conf``), ``PIP_CONFIG_FILE``, then ``PIP_INDEX_URL``/``PIP_CERT``.
+Within a file ``[install]`` overrides ``[global]``. ``PIP_CONFIG_FILE=/dev/null`` disables every
+file, as in pip. Settings (``index.url``/``index.cert``) override all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import configparser
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import sys
+
+from pytest_kisys.settings import Settings
+
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+
+
+@dataclass(frozen=True)
+class IndexLocation:
+    """The simple-API base URL to query, the CA bundle (None: system default) and their origins."""
+
+    url: str
+    cert: str | None
+    url_source: str
+    cert_source: str
+
+
+def config_files(environ: Mapping[str, str], home: Path | None = None) -> list[Path]:
+    """pip's configuration files, lowest precedence first (existing or not)."""
+    env_file = environ.get("PIP_CONFIG_FILE")
+    if env_file == os.devnull:
+        return []
+    home = home if home is not None else Path.home()
+    xdg_dirs = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    files = [Path(d) / "pip" / "pip.conf" for d in reversed(xdg_dirs.split(os.pathsep)) if d]
+    files.append(Path("/etc/pip.conf"))
+    user_dir = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
+    if not (env_file and Path(env_file).exists()):
+        files += [home / ".pip" / "pip.conf", user_dir / "pip" / "pip.conf"]
+    files.append(Path(sys.prefix) / "pip.conf")
+    if env_file:
+        files.append(Path(env_file))
+    return files
+
+
+def _read(files: Sequence[Path]) -> dict[str, tuple[str, str]]:
+    """Key (``index-url``, ``cert``) -> (value, file) with pip's override order."""
+    found: dict[str, tuple[str, str]] = {}
+    for path in files:
+        if not path.is_file():
+            continue
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            continue  # pip itself errors out on such a file; we fall back to the next source
+        for section in ("global", "install"):
+            if not parser.has_section(section):
+                continue
+            for key, value in parser.items(section):
+                normal = key.lower().replace("_", "-").lstrip("-")
+                if normal in ("index-url", "cert") and value.strip():
+                    found[normal] = (value.strip().split()[0], f"{path} [{section}]")
+    return found
+
+
+def index_location(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    files: Sequence[Path] | None = None,
+) -> IndexLocation:
+    """Resolve the index URL and certificate: settings > ``PIP_*`` env > pip config > default."""
+    env = os.environ if environ is None else environ
+    from_files = _read(config_files(env) if files is None else files)
+    url, url_source = DEFAULT_INDEX, "default"
+    cert: str | None = None
+    cert_source = "default"
+    if "index-url" in from_files:
+        url, url_source = from_files["index-url"]
+        url_source = f"pip config {url_source}"
+    if "cert" in from_files:
+        cert, cert_source = from_files["cert"]
+        cert_source = f"pip config {cert_source}"
+    if env.get("PIP_INDEX_URL", "").strip():
+        url, url_source = env["PIP_INDEX_URL"].split()[0], "env PIP_INDEX_URL"
+    if env.get("PIP_CERT", "").strip():
+        cert, cert_source = env["PIP_CERT"].strip(), "env PIP_CERT"
+    if settings.index.url:
+        url, url_source = settings.index.url, settings.source_of("index")
+    if settings.index.cert:
+        cert, cert_source = settings.index.cert, settings.source_of("index")
+    return IndexLocation(url.rstrip("/"), cert, url_source, cert_source)

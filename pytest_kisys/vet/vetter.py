@@ -1,0 +1,189 @@
+"""The :class:`Vetter`: gathers evidence for a batch of requests and applies the policy.
+
+Cheap checks first (deny list, known-malicious list, whitelist, popularity, typosquat), then one
+concurrent round of index lookups for everything not already blocked, then :func:`decide` per
+request. Every decision goes to the audit log (``log_file``), to the run record when one is
+given, and to ``echo`` (the ``-v`` terminal line) when set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
+
+from pytest_kisys.settings import Settings
+from pytest_kisys.vet.audit import AuditLog
+from pytest_kisys.vet.audit import format_decision
+from pytest_kisys.vet.cache import SignalCache
+from pytest_kisys.vet.data import known_malicious
+from pytest_kisys.vet.data import popular_ranks
+from pytest_kisys.vet.interface import Decision
+from pytest_kisys.vet.interface import Evidence
+from pytest_kisys.vet.interface import IndexClient
+from pytest_kisys.vet.interface import ProjectSignals
+from pytest_kisys.vet.interface import VetRequest
+from pytest_kisys.vet.pipconfig import index_location
+from pytest_kisys.vet.pipconfig import IndexLocation
+from pytest_kisys.vet.policy import decide
+from pytest_kisys.vet.typosquat import TyposquatChecker
+from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
+from pytest_kisys.vet.whitelist import Whitelist
+
+
+if TYPE_CHECKING:
+    import httpx
+
+    from pytest_kisys.record import RunRecord
+
+
+class Vetter:
+    """Vets requests against ``settings``; one shared index client for its whole life.
+
+    :param transport: httpx transport for the index client (tests, custom networking).
+    :param clock: time source (POSIX seconds), injectable for cache-expiry tests.
+    :param record: run record to append decisions to (``record.add("decisions", d)``).
+    :param echo: called with one readable line per decision (wire to the terminal with ``-v``).
+    :param index_client: a ready client to use instead of the built-in HTTP one.
+    :param location: index URL/cert to use instead of resolving settings and pip config.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        record: RunRecord | None = None,
+        echo: Callable[[str], None] | None = None,
+        index_client: IndexClient | None = None,
+        location: IndexLocation | None = None,
+    ) -> None:
+        self.settings = settings
+        self.whitelist = Whitelist(DEFAULT_WHITELIST, settings.allow)
+        self.location = location or index_location(settings)
+        self._transport = transport
+        self._clock = clock
+        self._record = record
+        self._echo = echo
+        self._deny = frozenset(canonicalize_name(n) for n in settings.deny)
+        cache_dir = settings.resolved_cache_dir()
+        self._malicious = known_malicious(cache_dir)
+        self._popular = popular_ranks()
+        self._typosquat: TyposquatChecker | None = None
+        self._cache = SignalCache(cache_dir, settings.cache_ttl, clock)
+        self._client = index_client
+        self._audit = AuditLog(settings.log_file) if settings.log_file else None
+
+    # -- evidence
+
+    def typosquat_of(self, name: str) -> str | None:
+        """The popular (or whitelisted) name ``name`` imitates, or None."""
+        if self._typosquat is None:
+            self._typosquat = TyposquatChecker(self._popular, tuple(self.whitelist))
+        return self._typosquat.check(name)
+
+    def _static_evidence(self, name: str, now: float) -> Evidence:
+        whitelisted = name in self.whitelist
+        popular = name in self._popular
+        return Evidence(
+            on_deny_list=name in self._deny,
+            on_malicious_list=name in self._malicious,
+            whitelisted=whitelisted,
+            popular=popular,
+            typosquat_of=None if whitelisted or popular else self.typosquat_of(name),
+            offline=self.settings.offline,
+            now=now,
+        )
+
+    def _index_signals(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
+        if not names:
+            return {}
+        url = self.location.url
+        if self.settings.offline:
+            found: dict[str, ProjectSignals] = {}
+            for name in names:
+                cached = self._cache.get(url, name, any_age=True)
+                found[name] = cached or ProjectSignals(
+                    name=name,
+                    index_url=url,
+                    checked=False,
+                    source="none",
+                    error="offline mode and no cached index data",
+                )
+            return found
+        return self._index_client().lookup_many(names)
+
+    def _index_client(self) -> IndexClient:
+        if self._client is None:
+            from pytest_kisys.vet.indexclient import HttpIndexClient
+
+            self._client = HttpIndexClient(
+                self.location.url,
+                cert=self.location.cert,
+                timeout=self.settings.index.timeout,
+                retries=self.settings.retries,
+                transport=self._transport,
+                cache=self._cache,
+                clock=self._clock,
+            )
+        return self._client
+
+    # -- public
+
+    def vet(self, requests: Sequence[VetRequest]) -> list[Decision]:
+        """Decisions for ``requests``, in order; logged, recorded and echoed."""
+        now = self._clock()
+        static = {r.name: self._static_evidence(r.name, now) for r in requests}
+        lookup = [n for n, e in static.items() if not (e.on_deny_list or e.on_malicious_list)]
+        signals = self._index_signals(lookup)
+        decisions = []
+        for request in requests:
+            base = static[request.name]
+            evidence = Evidence(
+                on_deny_list=base.on_deny_list,
+                on_malicious_list=base.on_malicious_list,
+                whitelisted=base.whitelisted,
+                popular=base.popular,
+                typosquat_of=base.typosquat_of,
+                index=signals.get(request.name),
+                offline=base.offline,
+                now=now,
+            )
+            decisions.append(decide(request, evidence, self.settings))
+        self._publish(decisions)
+        return decisions
+
+    def publish(self, decisions: Sequence[Decision]) -> None:
+        """Log, record and echo decisions made elsewhere (e.g. invalid input in a batch)."""
+        self._publish(decisions)
+
+    def _publish(self, decisions: Sequence[Decision]) -> None:
+        if self._audit is not None:
+            self._audit.write(decisions, self._clock())
+        for decision in decisions:
+            if self._record is not None:
+                self._record.add("decisions", decision)
+            if self._echo is not None:
+                self._echo(format_decision(decision))
+
+    def close(self) -> None:
+        """Close the index client's connections (idempotent)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Vetter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
