@@ -1,0 +1,608 @@
+"""Collection role: resolve the suite's missing imports and ``requires`` markers before conftests.
+
+Two entry points:
+
+* :func:`resolve_before_conftests` runs from ``pytest_load_initial_conftests`` (tryfirst),
+  before any conftest is imported: it discovers the files this run collects, scans them
+  statically (:mod:`pytest_kisys.resolve.imports`), plans one batch
+  (:mod:`pytest_kisys.resolve.plan`) and sends it through the vetting engine and the installer
+  in one go. In an xdist worker it installs nothing: the controller did, before spawning it.
+* :class:`KisysCollect` (registered as ``kisys-collect``) is the safety net and the marker
+  logic during collection and the run, and writes the ``kisys`` terminal section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import importlib
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+import re
+import sys
+import sysconfig
+import time
+from typing import Any
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
+import pytest
+
+from pytest_kisys.errors import InstallError
+from pytest_kisys.errors import RequirementError
+from pytest_kisys.record import RUN_KEY
+from pytest_kisys.resolve.discover import discover
+from pytest_kisys.resolve.discover import spec_from_config
+from pytest_kisys.resolve.firstparty import detect_first_party
+from pytest_kisys.resolve.firstparty import FirstParty
+from pytest_kisys.resolve.imports import ScanCache
+from pytest_kisys.resolve.plan import build_plan
+from pytest_kisys.resolve.plan import is_stdlib
+from pytest_kisys.resolve.plan import Need
+from pytest_kisys.resolve.plan import Plan
+from pytest_kisys.resolve.plan import requirement_satisfied
+from pytest_kisys.resolve.plan import unmapped_for
+from pytest_kisys.settings import Settings
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.install.interface import BatchResult
+
+
+__all__ = [
+    "COLLECT_KEY",
+    "Denial",
+    "KisysCollect",
+    "ResolveOutcome",
+    "resolve_before_conftests",
+]
+
+WORKER_ENV = "PYTEST_XDIST_WORKER"
+WORKERINPUT_KEY = "kisys_resolve"
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+_DENIED_PROPERTY = "kisys_denied"
+_LAZY_PROPERTY = "kisys_lazy_missing"
+_SKIP_CATEGORY = "kisys-skipped"
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a requirement was not installed, and what would allow it."""
+
+    requirement: str
+    reason: str
+    hint: str = ""
+
+    def message(self) -> str:
+        """``kisys: scipy>=1.12 needs confirmation; run with --kisys-allow scipy``."""
+        text = f"kisys: {self.requirement} {self.reason}"
+        if self.hint:
+            text += f"; run with {self.hint}" if self.hint.startswith("--") else f"; {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        """Report and worker-transfer form."""
+        return {"requirement": self.requirement, "reason": self.reason, "hint": self.hint}
+
+
+@dataclass(frozen=True)
+class ResolveOutcome:
+    """What the pre-collection resolve did; shown in the terminal and sent to xdist workers."""
+
+    files: int = 0
+    scan_seconds: float = 0.0
+    plan: Plan = field(default_factory=Plan)
+    installed: tuple[str, ...] = ()
+    denied: Mapping[str, Denial] = field(default_factory=dict)
+    """Canonical distribution name -> denial."""
+    denied_imports: Mapping[str, Denial] = field(default_factory=dict)
+    """Top-level import name -> denial (also for imports with no trusted distribution)."""
+    error: str | None = None
+    worker: bool = False
+
+    def denial_for_import(self, name: str) -> Denial | None:
+        """The denial that explains why import ``name`` is missing, if there is one."""
+        return self.denied_imports.get(name) or self.denied_imports.get(name.split(".", 1)[0])
+
+    def to_json(self) -> dict[str, Any]:
+        """Report form, and what the controller hands each xdist worker."""
+        return {
+            "files": self.files,
+            "scan_seconds": round(self.scan_seconds, 4),
+            "plan": self.plan.to_json(),
+            "installed": list(self.installed),
+            "denied": {k: v.to_json() for k, v in self.denied.items()},
+            "denied_imports": {k: v.to_json() for k, v in self.denied_imports.items()},
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_worker_input(cls, data: Mapping[str, Any]) -> ResolveOutcome:
+        """The part of :meth:`to_json` a worker needs (denials and installs)."""
+
+        def denials(raw: Any) -> dict[str, Denial]:
+            return {
+                str(k): Denial(str(v["requirement"]), str(v["reason"]), str(v.get("hint", "")))
+                for k, v in dict(raw or {}).items()
+            }
+
+        return cls(
+            files=int(data.get("files", 0)),
+            installed=tuple(map(str, data.get("installed", ()))),
+            denied=denials(data.get("denied")),
+            denied_imports=denials(data.get("denied_imports")),
+            error=data.get("error"),
+            worker=True,
+        )
+
+
+COLLECT_KEY: pytest.StashKey[KisysCollect] = pytest.StashKey()
+
+
+# -- the environment ------------------------------------------------------------------------
+
+
+def module_importable(name: str) -> bool:
+    """Whether ``import name`` would find something, without importing third-party code.
+
+    Only the top-level module is looked up with :func:`importlib.util.find_spec`; for a
+    namespace package (``google.protobuf``) the next component is looked for on disk in the
+    namespace's portions, because ``find_spec`` of a dotted name imports its parents.
+    """
+    top, _, rest = name.partition(".")
+    if top in sys.modules and not rest:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    if not rest or spec.origin not in (None, "namespace"):
+        return True
+    child = rest.split(".", 1)[0]
+    suffixes = importlib.machinery.all_suffixes()
+    for location in spec.submodule_search_locations or ():
+        base = Path(location) / child
+        if base.is_dir() or any(base.with_name(child + s).exists() for s in suffixes):
+            return True
+    return False
+
+
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _first_party_for(config: pytest.Config, files: Sequence[Path]) -> FirstParty:
+    pythonpath = [Path(p) for p in config.getini("pythonpath") or ()]
+    return detect_first_party(Path(config.rootpath), pythonpath=pythonpath, files=files)
+
+
+def _wait_for_controller(settings: Settings) -> None:
+    """In a worker, let any install into this environment finish before conftests import."""
+    from pytest_kisys.install.lock import environment_lock
+    from pytest_kisys.install.lock import lock_path
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    path = lock_path(site, settings.resolved_cache_dir())
+    with environment_lock(path, timeout=settings.scan_timeout):
+        return
+
+
+def _run_batch(
+    config: pytest.Config, settings: Settings, needs: Sequence[Need]
+) -> tuple[BatchResult | None, str | None]:
+    """One installer run for ``needs``; (result, None) or (None, why it could not run)."""
+    from pytest_kisys.install import Installer
+    from pytest_kisys.install.consent import TerminalConsent
+    from pytest_kisys.install.interface import InstallRequest
+
+    requests = [InstallRequest(n.requirement, n.reason, n.import_name) for n in needs]
+    consent = TerminalConsent(capture=config.pluginmanager.getplugin("capturemanager"))
+    record = config.stash.get(RUN_KEY, None)
+    installer = Installer(settings, python=sys.executable, consent=consent, record=record)
+    try:
+        result = installer.install(requests)
+    except InstallError as exc:
+        return None, str(exc)
+    importlib.invalidate_caches()
+    return result, None
+
+
+def _denials(
+    needs: Sequence[Need], result: BatchResult | None, error: str | None
+) -> tuple[dict[str, Denial], dict[str, Denial], tuple[str, ...]]:
+    """Map the batch result back onto the needs: per distribution and per import name."""
+    by_dist: dict[str, Denial] = {}
+    by_import: dict[str, Denial] = {}
+    installed: tuple[str, ...] = ()
+    batch_error = error or (result.error if result is not None else None)
+    denied_items = {canonicalize_name(d.name): d for d in result.denied} if result else {}
+    refused = {canonicalize_name(r.name): r for r in result.refused} if result else {}
+    if result is not None and batch_error is None:
+        installed = tuple(f"{i.name}=={i.version}" for i in result.installed)
+    for need in needs:
+        dist = canonicalize_name(need.distribution)
+        denial: Denial | None = None
+        if batch_error is not None:
+            denial = Denial(need.requirement, f"could not be installed: {batch_error}")
+        elif dist in denied_items:
+            item = denied_items[dist]
+            denial = Denial(need.requirement, item.reason, item.hint)
+        elif dist in refused:
+            denial = Denial(need.requirement, refused[dist].reason)
+        elif refused or denied_items:
+            # The batch is all-or-nothing when something else in it was refused or denied.
+            if installed_version(need.distribution) is None:
+                why = "was not installed because another package in the same batch was refused"
+                denial = Denial(need.requirement, why)
+        if denial is not None:
+            by_dist.setdefault(dist, denial)
+            if need.import_name:
+                by_import.setdefault(need.import_name.split(".", 1)[0], denial)
+    return by_dist, by_import, installed
+
+
+def resolve_before_conftests(
+    early_config: pytest.Config, settings: Settings, args: Sequence[str] | None = None
+) -> ResolveOutcome:
+    """Scan, plan and install in one batch, before any conftest is imported.
+
+    Call from ``pytest_load_initial_conftests(tryfirst=True)`` once settings are resolved.
+    The outcome is stored on the registered :class:`KisysCollect` (if any) and returned.
+
+    :param args: the positional arguments (default: ``known_args_namespace.file_or_dir``).
+    """
+    plugin = early_config.stash.get(COLLECT_KEY, None)
+    if os.environ.get(WORKER_ENV):
+        # The controller resolved before spawning us; only wait for a concurrent install.
+        _wait_for_controller(settings)
+        importlib.invalidate_caches()
+        outcome = ResolveOutcome(worker=True)
+    else:
+        outcome = _resolve_in_controller(early_config, settings, args)
+    if plugin is not None:
+        plugin.outcome = outcome
+    return outcome
+
+
+def _resolve_in_controller(
+    config: pytest.Config, settings: Settings, args: Sequence[str] | None
+) -> ResolveOutcome:
+    from pytest_kisys.resolve.names import resolve_import
+    from pytest_kisys.vet.requirements import parse_requirement
+
+    started = time.perf_counter()
+    found = discover(spec_from_config(config, args))
+    cache = ScanCache.load(settings.resolved_cache_dir() / "scan-imports.json")
+    scans = [cache.scan(path) for path in found.files]
+    cache.save()
+    first_party = _first_party_for(config, found.files)
+    plan = build_plan(
+        scans,
+        rootdir=Path(config.rootpath),
+        first_party=first_party,
+        importable=module_importable,
+        installed_version=installed_version,
+        resolve_import=lambda name: resolve_import(name, settings, first_party),
+        parse_requirement=parse_requirement,
+    )
+    scan_seconds = time.perf_counter() - started
+    by_import = {
+        u.import_name.split(".", 1)[0]: Denial(f"import {u.import_name}", u.why, u.hint)
+        for u in plan.unmapped
+    }
+    if not plan.needs:
+        return ResolveOutcome(len(found.files), scan_seconds, plan, denied_imports=by_import)
+    result, error = _run_batch(config, settings, plan.needs)
+    denied, denied_imports, installed = _denials(plan.needs, result, error)
+    by_import.update(denied_imports)
+    return ResolveOutcome(
+        files=len(found.files),
+        scan_seconds=scan_seconds,
+        plan=plan,
+        installed=installed,
+        denied=denied,
+        denied_imports=by_import,
+        error=error or (result.error if result else None),
+    )
+
+
+# -- the plugin object ------------------------------------------------------------------------
+
+
+@dataclass
+class _Counters:
+    denied_skips: int = 0
+    denied_errors: int = 0
+    net_installed: list[str] = field(default_factory=list)
+    net_denied: list[str] = field(default_factory=list)
+    lazy: dict[str, list[str]] = field(default_factory=dict)
+
+
+class KisysCollect:
+    """The collection role: safety net, ``requires`` markers, lazy imports, terminal section."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.outcome = ResolveOutcome()
+        self.counters = _Counters()
+        self._attempted: set[str] = set()
+        self._recollecting: set[str] = set()
+        self._first_party: FirstParty | None = None
+        config.stash[COLLECT_KEY] = self
+
+    @property
+    def worker(self) -> bool:
+        """Whether this process is an xdist worker (never installs, never prompts)."""
+        return bool(os.environ.get(WORKER_ENV))
+
+    # -- xdist --------------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand the controller's outcome to each worker (read back in ``pytest_configure``)."""
+        node.workerinput[WORKERINPUT_KEY] = self.outcome.to_json()
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """In a worker, adopt the controller's denials so skips carry the same reasons."""
+        workerinput = getattr(config, "workerinput", None)
+        if isinstance(workerinput, dict) and WORKERINPUT_KEY in workerinput:
+            self.outcome = ResolveOutcome.from_worker_input(workerinput[WORKERINPUT_KEY])
+
+    # -- terminal section before the run ------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Write the ``kisys`` section (resolved, installed, denied and why) before collecting."""
+        if not self.worker:
+            reporter = self.config.pluginmanager.getplugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_sep("-", "kisys")
+                for line in self.section_lines():
+                    reporter.write_line(line)
+        return (yield)
+
+    def section_lines(self) -> list[str]:
+        """The lines of the ``kisys`` section."""
+        outcome = self.outcome
+        plan = outcome.plan
+        lines = [
+            f"scanned {outcome.files} files in {outcome.scan_seconds * 1000:.0f} ms: "
+            f"{plan.satisfied} third-party imports/requirements present, "
+            f"{len(plan.needs)} missing"
+        ]
+        for import_name, dist, kind in plan.mapped:
+            lines.append(f"resolved: import {import_name} -> {dist} ({kind.replace('_', ' ')})")
+        for item in outcome.installed:
+            lines.append(f"installed: {item}")
+        for denial in outcome.denied.values():
+            lines.append(f"denied: {denial.message()}")
+        for unmapped in plan.unmapped:
+            lines.append(
+                f"not installed: import {unmapped.import_name} ({unmapped.where}): "
+                f"{unmapped.why}; {unmapped.hint}"
+            )
+        for malformed in plan.malformed:
+            lines.append(f"malformed requirement {malformed.text!r} at {malformed.where}")
+        for name, where in plan.lazy_missing:
+            lines.append(
+                f"lazy import {name} ({where}) is missing and not installed; "
+                f'declare it with @pytest.mark.requires("...") to resolve it before the run'
+            )
+        if outcome.error:
+            lines.append(f"install batch failed: {outcome.error}")
+        return lines
+
+    # -- safety net and markers at collection -------------------------------------------
+
+    def _first_party_now(self) -> FirstParty:
+        if self._first_party is None:
+            self._first_party = _first_party_for(self.config, ())
+        return self._first_party
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """Retry a collection that failed on a missing third-party module, once; check markers."""
+        report = yield
+        if report.failed and collector.nodeid not in self._recollecting:
+            report = self._safety_net(collector, report)
+        if report.passed and report.result:
+            report = self._check_markers(collector, report)
+        return report
+
+    def _missing_module(self, report: pytest.CollectReport) -> str | None:
+        match = _NO_MODULE.search(report.longreprtext)
+        if match is None:
+            return None
+        name = match.group(1)
+        top = name.split(".", 1)[0]
+        if is_stdlib(top) or top in self._first_party_now():
+            return None
+        return name
+
+    def _skip_report(self, collector: pytest.Collector, message: str) -> pytest.CollectReport:
+        path = str(getattr(collector, "path", "") or collector.nodeid)
+        return pytest.CollectReport(
+            collector.nodeid, "skipped", (path, 0, f"Skipped: {message}"), []
+        )
+
+    def _safety_net(
+        self, collector: pytest.Collector, report: pytest.CollectReport
+    ) -> pytest.CollectReport:
+        name = self._missing_module(report)
+        if name is None:
+            return report
+        denial = self.outcome.denial_for_import(name)
+        if denial is None and not self.worker and name not in self._attempted:
+            self._attempted.add(name)
+            denial = self._install_for_import(name, collector.nodeid)
+            if denial is None:
+                self._recollecting.add(collector.nodeid)
+                try:
+                    retried: pytest.CollectReport = collector.ihook.pytest_make_collect_report(
+                        collector=collector
+                    )
+                finally:
+                    self._recollecting.discard(collector.nodeid)
+                return retried
+        if denial is None:
+            return report
+        self.counters.net_denied.append(f"{collector.nodeid}: {denial.message()}")
+        if self.settings.on_denied == "error":
+            return report
+        return self._skip_report(collector, denial.message())
+
+    def _install_for_import(self, name: str, nodeid: str) -> Denial | None:
+        """Resolve and install one import the static scan missed; None when it is there now."""
+        from pytest_kisys.resolve.names import resolve_import
+
+        first_party = self._first_party_now()
+        resolution = resolve_import(name, self.settings, first_party)
+        dist = resolution.distribution
+        if dist is None or resolution.kind in ("unknown", "first_party", "stdlib"):
+            unmapped = unmapped_for(name, resolution.kind, first_party, nodeid)
+            refused = Denial(f"import {name}", unmapped.why, unmapped.hint)
+            self._remember(name, refused)
+            return refused
+        need = Need(dist, dist, (f"import {name} in {nodeid} (found at collection)",), name)
+        result, error = _run_batch(self.config, self.settings, [need])
+        by_dist, by_import, installed = _denials([need], result, error)
+        self.counters.net_installed.extend(installed)
+        denial = by_import.get(name.split(".", 1)[0]) or by_dist.get(canonicalize_name(dist))
+        if denial is not None:
+            self._remember(name, denial)
+        return denial
+
+    def _remember(self, name: str, denial: Denial) -> None:
+        merged = dict(self.outcome.denied_imports)
+        merged[name.split(".", 1)[0]] = denial
+        self.outcome = ResolveOutcome(
+            files=self.outcome.files,
+            scan_seconds=self.outcome.scan_seconds,
+            plan=self.outcome.plan,
+            installed=self.outcome.installed,
+            denied=self.outcome.denied,
+            denied_imports=merged,
+            error=self.outcome.error,
+            worker=self.outcome.worker,
+        )
+
+    def _check_markers(
+        self, collector: pytest.Collector, report: pytest.CollectReport
+    ) -> pytest.CollectReport:
+        """Malformed ``requires`` arguments make the collection fail, naming test and string."""
+        from pytest_kisys.vet.requirements import parse_requirement
+
+        problems: list[str] = []
+        for node in report.result:
+            if not isinstance(node, pytest.Item):
+                continue
+            for text in _marker_texts(node):
+                try:
+                    parse_requirement(text)
+                except RequirementError as exc:
+                    problems.append(
+                        f"{node.nodeid}: @pytest.mark.requires({text!r}) is not a valid "
+                        f"requirement: {exc}"
+                    )
+        if not problems:
+            return report
+        return pytest.CollectReport(collector.nodeid, "failed", "\n".join(problems), [])
+
+    # -- markers at run time ------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Skip (or fail, ``on_denied = "error"``) a test whose requirements are not met."""
+        from pytest_kisys.vet.requirements import parse_requirement
+
+        for text in _marker_texts(item):
+            parsed = parse_requirement(text)
+            if not parsed.applies() or requirement_satisfied(parsed, installed_version):
+                continue
+            known = self.outcome.denied.get(canonicalize_name(parsed.name))
+            denial = known or Denial(text, "is not installed", f"--kisys-allow {parsed.name}")
+            if denial.requirement != text:
+                denial = Denial(text, denial.reason, denial.hint)
+            item.user_properties.append((_DENIED_PROPERTY, text))
+            if self.settings.on_denied == "error":
+                pytest.fail(denial.message(), pytrace=False)
+            pytest.skip(denial.message())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Tag a test that failed on a missing third-party import inside its body."""
+        report = yield
+        excinfo = call.excinfo
+        if report.failed and excinfo is not None and isinstance(excinfo.value, ImportError):
+            name = getattr(excinfo.value, "name", None)
+            if isinstance(name, str) and name:
+                top = name.split(".", 1)[0]
+                if not is_stdlib(top) and top not in self._first_party_now():
+                    report.user_properties.append((_LAZY_PROPERTY, name))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count denied skips and lazy import failures (in the controller under xdist)."""
+        for key, value in report.user_properties:
+            if key == _LAZY_PROPERTY and report.failed:
+                self.counters.lazy.setdefault(str(value), []).append(report.nodeid)
+            elif key == _DENIED_PROPERTY and report.when == "setup":
+                if report.skipped:
+                    self.counters.denied_skips += 1
+                elif report.failed:
+                    self.counters.denied_errors += 1
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, str] | None:
+        """Count tests skipped for denied packages separately on the final line."""
+        if report.when == "setup" and report.skipped:
+            if any(key == _DENIED_PROPERTY for key, _ in report.user_properties):
+                return _SKIP_CATEGORY, "s", "SKIPPED (kisys)"
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Safety-net installs, denials, and lazy import failures with the hint to declare them."""
+        if self.worker:
+            return
+        lines: list[str] = []
+        for item in self.counters.net_installed:
+            lines.append(f"installed during collection (missed by the static scan): {item}")
+        lines.extend(self.counters.net_denied)
+        for reports in terminalreporter.stats.get(_SKIP_CATEGORY, []):
+            reason = reports.longrepr[2] if isinstance(reports.longrepr, tuple) else ""
+            lines.append(f"SKIPPED {reports.nodeid}: {str(reason).removeprefix('Skipped: ')}")
+        for name, nodeids in self.counters.lazy.items():
+            lines.append(
+                f"{len(nodeids)} test(s) failed importing {name!r} inside the test "
+                f"({', '.join(nodeids[:3])}); declare it with "
+                f'@pytest.mark.requires("<distribution>") so kisys resolves it before the run'
+            )
+        if lines:
+            terminalreporter.write_sep("-", "kisys summary")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def _marker_texts(node: pytest.Item) -> Iterable[str]:
+    for marker in node.iter_markers("requires"):
+        for arg in marker.args:
+            yield str(arg)
