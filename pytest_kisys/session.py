@@ -24,12 +24,6 @@ def register(config: pytest.Config, settings: Settings) -> None:
 
     pm.register(KisysCore(config, settings), "kisys-core")
     # Subsystem roles are registered below, one line each, only when their feature is on.
-    from pytest_kisys.collect import KisysCollect
-    from pytest_kisys.collect import resolve_before_conftests
-
-    pm.register(KisysCollect(config, settings), "kisys-collect")
-    # register() runs inside pytest_load_initial_conftests (tryfirst): before any conftest.
-    resolve_before_conftests(config, settings)
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry
 
@@ -37,6 +31,12 @@ def register(config: pytest.Config, settings: Settings) -> None:
         from pytest_kisys.telemetry.plugin import TelemetryPlugin
 
         pm.register(TelemetryPlugin(config, settings), "kisys-telemetry")
+    from pytest_kisys.collect import KisysCollect
+    from pytest_kisys.collect import resolve_before_conftests
+
+    pm.register(KisysCollect(config, settings), "kisys-collect")
+    # register() runs inside pytest_load_initial_conftests (tryfirst): before any conftest.
+    resolve_before_conftests(config, settings)
     from pytest_kisys.stages.session import StagesPlugin
 
     pm.register(StagesPlugin(config, settings), "kisys-stages")
