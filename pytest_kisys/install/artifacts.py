@@ -1,0 +1,80 @@
+"""Fetch a planned wheel, check its hash, and check that it provides an import name.
+
+Only the requested items that carry an import name are fetched, in parallel, before anything
+is installed. A wheel that could not be fetched or checked is refused: a check that could not
+run is never counted as passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+import hashlib
+import os
+from pathlib import Path
+import ssl
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from pytest_kisys.install.interface import PlannedItem
+
+
+_TIMEOUT = 60.0
+
+
+def fetch(item: PlannedItem, directory: Path, *, cert: str | None = None) -> Path:
+    """Download ``item``'s artifact into ``directory`` and verify its sha256.
+
+    Raises ``OSError`` (network, file) or ``ValueError`` (hash mismatch).
+    """
+    target = directory / item.filename
+    parsed = urllib.parse.urlparse(item.url)
+    if parsed.scheme == "file":
+        data = Path(urllib.request.url2pathname(parsed.path)).read_bytes()
+    elif parsed.scheme in {"http", "https"}:
+        context = None
+        if parsed.scheme == "https":
+            cafile = cert or os.environ.get("PIP_CERT") or None
+            context = ssl.create_default_context(cafile=cafile)
+        # The scheme was checked above: only http(s) reaches urllib.
+        request = urllib.request.Request(item.url, headers={"User-Agent": "pytest-kisys"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=_TIMEOUT, context=context) as response:  # noqa: S310
+            data = response.read()
+    else:
+        raise ValueError(f"unsupported artifact URL scheme {parsed.scheme!r}: {item.url}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != item.sha256:
+        raise ValueError(f"{item.filename}: sha256 {digest} does not match the resolved {item.sha256}")
+    target.write_bytes(data)
+    return target
+
+
+def check_import_names(
+    wanted: Mapping[str, tuple[PlannedItem, str]], *, cert: str | None = None
+) -> dict[str, str | None]:
+    """For each name, None when its wheel provides the import, else why it is refused."""
+    from pytest_kisys.resolve.names import wheel_provides
+
+    def check(entry: tuple[PlannedItem, str], directory: Path) -> str | None:
+        item, module = entry
+        try:
+            path = fetch(item, directory, cert=cert)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            return (
+                f"could not check that {item.filename} provides 'import {module}' "
+                f"(fetching it failed: {exc}); refused"
+            )
+        if not wheel_provides(path, module):
+            return (
+                f"{item.filename} does not provide 'import {module}': installing {item.name} "
+                "would not satisfy the import (wrong or look-alike distribution)"
+            )
+        return None
+
+    with tempfile.TemporaryDirectory(prefix="kisys-wheels-") as tmp:
+        directory = Path(tmp)
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(wanted)))) as pool:
+            futures = {name: pool.submit(check, entry, directory) for name, entry in wanted.items()}
+            return {name: future.result() for name, future in futures.items()}

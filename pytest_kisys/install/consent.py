@@ -1,0 +1,190 @@
+"""One consent per batch: a prompt at a real terminal, or "no" where nobody can answer.
+
+Under pytest the prompt suspends output *and input* capture (``suspend_global_capture(
+in_=True)``, as pytest's own pdb integration does) and resumes it afterwards. Whether a
+person is there is decided from the terminal as it was *before* capture started
+(:func:`sample_terminal`, called when the plugin is imported) or, when that sample is not
+available, from the real file descriptors while capture is suspended.
+
+Nobody can answer when ``CI`` or ``BUILD_NUMBER`` is set, in an xdist worker
+(``PYTEST_XDIST_WORKER``), when stdin or stdout is not a terminal, or when stdin is closed:
+the answer is then "no", immediately. A person who does not answer within ``timeout``
+seconds also gets "no".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from contextlib import contextmanager
+import os
+import select
+import sys
+from typing import Any
+from typing import TextIO
+
+from pytest_kisys.install.interface import ConsentAnswer
+from pytest_kisys.install.interface import ConsentItem
+from pytest_kisys.install.interface import ConsentRequest
+
+
+def sample_terminal() -> bool:
+    """Whether stdin and stdout are a terminal right now (call before pytest captures)."""
+    try:
+        return os.isatty(0) and os.isatty(1)
+    except OSError:
+        return False
+
+
+def nobody_can_answer(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why no person can answer a prompt in this process, or None if one might."""
+    env = os.environ if environ is None else environ
+    for variable in ("CI", "BUILD_NUMBER"):
+        if env.get(variable):
+            return f"{variable} is set (a CI run)"
+    if env.get("PYTEST_XDIST_WORKER"):
+        return f"this is xdist worker {env['PYTEST_XDIST_WORKER']} (workers never prompt)"
+    return None
+
+
+def render(request: ConsentRequest, *, details: bool = False) -> str:
+    """The prompt text: one block per package, the evidence only when ``details``."""
+    lines = ["", "pytest-kisys wants to install:"]
+    for item in request.items:
+        lines.append("  " + _headline(item))
+        for reason in item.reasons:
+            lines.append(f"      needed by: {reason}")
+        for why in item.why_confirm:
+            lines.append(f"      ! {why}")
+        if details:
+            for fact in item.evidence:
+                lines.append(f"      - {fact}")
+    return "\n".join(lines)
+
+
+def _headline(item: ConsentItem) -> str:
+    text = f"{item.name} {item.version}"
+    if item.change != "new" and item.installed_version:
+        text += f"  ({item.change.upper()} from {item.installed_version})"
+    if not item.needs_answer:
+        text += "  [allowed by policy]"
+    return text
+
+
+class TerminalConsent:
+    """Asks the person at the terminal; says "no" without asking where nobody can answer.
+
+    :param terminal: the :func:`sample_terminal` value taken before capture started; None
+        means "look at the file descriptors while capture is suspended".
+    :param capture: pytest's capture manager (``config.pluginmanager.getplugin(
+        "capturemanager")``) or None outside pytest.
+    :param write: where the prompt goes (default: the real stdout after suspension).
+    """
+
+    def __init__(
+        self,
+        *,
+        terminal: bool | None = None,
+        capture: Any = None,
+        environ: Mapping[str, str] | None = None,
+        timeout: float = 600.0,
+        stdin: TextIO | None = None,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.terminal = terminal
+        self.capture = capture
+        self.environ = environ
+        self.timeout = timeout
+        self.stdin = stdin
+        self.write = write
+
+    def ask(self, request: ConsentRequest) -> ConsentAnswer:
+        """One question for the whole batch: y (install), n (do not), d (show details)."""
+        why_not = nobody_can_answer(self.environ)
+        if why_not is not None:
+            return ConsentAnswer("no", f"nobody can answer: {why_not}")
+        if self.terminal is False:
+            return ConsentAnswer("no", "nobody can answer: no terminal")
+        with self._suspended_capture():
+            stdin = self.stdin if self.stdin is not None else sys.stdin
+            if stdin is None or stdin.closed:
+                return ConsentAnswer("no", "nobody can answer: stdin is closed")
+            if self.terminal is None and not sample_terminal():
+                return ConsentAnswer("no", "nobody can answer: no terminal")
+            return self._converse(request, stdin)
+
+    def _converse(self, request: ConsentRequest, stdin: TextIO) -> ConsentAnswer:
+        out = self.write or _stdout_writer()
+        out(render(request) + "\n")
+        while True:
+            out("Install these packages? [y]es / [n]o / [d]etails: ")
+            line = _read_line(stdin, self.timeout)
+            if line is None:
+                out("\n")
+                return ConsentAnswer("no", f"no answer within {self.timeout:.0f} s")
+            if line == "":
+                out("\n")
+                return ConsentAnswer("no", "stdin closed before an answer")
+            answer = line.strip().lower()
+            if answer in {"y", "yes"}:
+                return ConsentAnswer("yes", "confirmed at the terminal")
+            if answer in {"n", "no"}:
+                return ConsentAnswer("no", "declined at the terminal")
+            if answer in {"d", "details"}:
+                out(render(request, details=True) + "\n")
+            else:
+                out("Please answer y, n or d.\n")
+
+    @contextmanager
+    def _suspended_capture(self) -> Iterator[None]:
+        if self.capture is None:
+            yield
+            return
+        self.capture.suspend_global_capture(in_=True)
+        try:
+            yield
+        finally:
+            self.capture.resume_global_capture()
+
+
+def _stdout_writer() -> Callable[[str], None]:
+    stream = sys.stdout
+
+    def write(text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+    return write
+
+
+def _read_line(stdin: TextIO, timeout: float) -> str | None:
+    """One line from ``stdin``; None after ``timeout`` seconds, "" at end of input."""
+    try:
+        fileno = stdin.fileno()
+    except (OSError, ValueError):
+        fileno = -1
+    if fileno >= 0:
+        try:
+            ready, _, _ = select.select([fileno], [], [], timeout)
+        except (OSError, ValueError):
+            return ""
+        if not ready:
+            return None
+    try:
+        return stdin.readline()
+    except (OSError, ValueError, EOFError):
+        return ""
+
+
+class FixedConsent:
+    """Always gives the same answer (for ``kisys install`` scripting and unit tests)."""
+
+    def __init__(self, answer: bool, why: str = "fixed answer") -> None:
+        self.answer: ConsentAnswer = ConsentAnswer("yes" if answer else "no", why)
+        self.asked: list[ConsentRequest] = []
+
+    def ask(self, request: ConsentRequest) -> ConsentAnswer:
+        """Record the request and return the fixed answer."""
+        self.asked.append(request)
+        return self.answer

@@ -1,0 +1,149 @@
+"""The target environment as the installer sees it: paths, installed distributions, PEP 668.
+
+The description comes from :mod:`pytest_kisys.install.envprobe`, run in-process when the
+target is the running interpreter and as a script in the target interpreter otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import importlib
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pytest_kisys.errors import InstallError
+from pytest_kisys.install import envprobe
+
+
+@dataclass(frozen=True)
+class InstalledDist:
+    """One distribution visible to the target interpreter."""
+
+    name: str
+    version: str
+    path: str | None
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetEnv:
+    """A snapshot of facts about the environment of one interpreter."""
+
+    python: str
+    prefix: str
+    purelib: Path
+    platlib: Path
+    externally_managed: str | None
+    has_pip: bool
+    python_version: str
+    installed: Mapping[str, InstalledDist]
+
+    @property
+    def site_dirs(self) -> tuple[Path, ...]:
+        """The environment's own site-packages directories (purelib first, no duplicates)."""
+        if self.platlib == self.purelib:
+            return (self.purelib,)
+        return (self.purelib, self.platlib)
+
+    def version_of(self, name: str) -> str | None:
+        """Installed version of distribution ``name`` (any spelling), or None."""
+        dist = self.installed.get(canonicalize_name(name))
+        return dist.version if dist is not None else None
+
+    def satisfies(self, requirement: str) -> bool:
+        """Whether ``requirement`` (name, extras, specifier) is already met here."""
+        return self._satisfies(requirement, depth=0)
+
+    def _satisfies(self, requirement: str, depth: int) -> bool:
+        try:
+            req = Requirement(requirement)
+        except InvalidRequirement:
+            return False
+        dist = self.installed.get(canonicalize_name(req.name))
+        if dist is None or not req.specifier.contains(dist.version, prereleases=True):
+            return False
+        if not req.extras or depth > 3:
+            return True
+        for extra in req.extras:
+            for dependency in dist.requires:
+                dep = Requirement(dependency)
+                if dep.marker is None or not _marker_wants_extra(dep.marker, extra):
+                    continue
+                if not self._satisfies(_without_marker(dep), depth + 1):
+                    return False
+        return True
+
+    def constraints(self) -> list[str]:
+        """``name==version`` for everything installed: makes resolving additive-only."""
+        return [f"{dist.name}=={dist.version}" for dist in self.installed.values()]
+
+
+def _marker_wants_extra(marker: Marker, extra: str) -> bool:
+    return marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""})
+
+
+def _without_marker(req: Requirement) -> str:
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{req.specifier}"
+
+
+def is_running_interpreter(python: str) -> bool:
+    """Whether ``python`` is the interpreter of this process (symlinks are *not* resolved:
+    every virtualenv's python is a symlink to the same base interpreter)."""
+    return os.path.abspath(python) == os.path.abspath(sys.executable)
+
+
+def describe(python: str) -> TargetEnv:
+    """Probe the environment of ``python``; raises :class:`InstallError` when it cannot run."""
+    if is_running_interpreter(python):
+        importlib.invalidate_caches()
+        raw = envprobe.probe()
+    else:
+        raw = _probe_subprocess(python)
+    installed: dict[str, InstalledDist] = {}
+    for item in raw["distributions"]:
+        key = canonicalize_name(item["name"])
+        installed.setdefault(
+            key,
+            InstalledDist(
+                name=item["name"],
+                version=item["version"],
+                path=item["path"],
+                requires=tuple(item["requires"]),
+            ),
+        )
+    return TargetEnv(
+        python=python,
+        prefix=raw["prefix"],
+        purelib=Path(raw["purelib"]),
+        platlib=Path(raw["platlib"]),
+        externally_managed=raw["externally_managed"],
+        has_pip=bool(raw["has_pip"]),
+        python_version=raw["python_version"],
+        installed=installed,
+    )
+
+
+def _probe_subprocess(python: str) -> dict[str, Any]:
+    script = envprobe.__file__
+    try:
+        proc = subprocess.run([python, script], capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InstallError(f"cannot run the target interpreter {python!r}: {exc}") from exc
+    if proc.returncode != 0:
+        raise InstallError(f"cannot inspect the target interpreter {python!r}: {proc.stderr.strip()[-500:]}")
+    try:
+        data: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise InstallError(f"the target interpreter {python!r} gave no description") from exc
+    return data

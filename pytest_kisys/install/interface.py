@@ -1,0 +1,265 @@
+"""The installer's public shapes: what callers ask for and what one batch did.
+
+Callers (the collection hooks, the safety net, ``kisys install``) build
+:class:`InstallRequest` objects and hand them to :meth:`pytest_kisys.install.Installer.install`;
+they get one :class:`BatchResult` back. Everything here is a frozen value with a ``to_json()``
+so it can go straight into the run record and the JSON report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Literal
+from typing import Protocol
+
+
+Change = Literal["new", "upgrade", "downgrade"]
+Answer = Literal["yes", "no"]
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """One thing the test suite needs.
+
+    :param requirement: a PEP 508 requirement by name (``"numpy>=1.26"``, ``"rich[jupyter]"``);
+        URLs, paths and markers are refused.
+    :param reason: why it is needed, shown in the consent and the report, for example
+        ``"import yaml in tests/test_io.py:3"`` or ``"@pytest.mark.requires in tests/test_x.py"``.
+    :param import_name: the import the suite will do (``"yaml"`` for ``PyYAML``). When given,
+        the wheel that would be installed must provide it, or the request is refused.
+    """
+
+    requirement: str
+    reason: str
+    import_name: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One artifact of the resolved batch, exactly as the resolver reported it."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    requested: bool
+    change: Change = "new"
+    installed_version: str | None = None
+    yanked: bool = False
+    requires: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        """The artifact's file name (last path segment of its URL)."""
+        return self.url.rsplit("/", 1)[-1].split("#", 1)[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for reports."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "url": self.url,
+            "sha256": self.sha256,
+            "requested": self.requested,
+            "change": self.change,
+            "installed_version": self.installed_version,
+            "yanked": self.yanked,
+        }
+
+
+@dataclass(frozen=True)
+class InstalledItem:
+    """A distribution the batch installed."""
+
+    name: str
+    version: str
+    sha256: str
+    duration: float
+    reasons: tuple[str, ...] = ()
+    change: Change = "new"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for reports and the audit log."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "duration_s": round(self.duration, 3),
+            "reasons": list(self.reasons),
+            "change": self.change,
+        }
+
+
+@dataclass(frozen=True)
+class DeniedItem:
+    """A distribution (or a request) that was not installed, with what would allow it.
+
+    ``hint`` is the exact thing to type, e.g. ``--kisys-allow rich`` or a config line;
+    it is empty when no setting can allow it (blocked packages, broken requirements).
+    """
+
+    name: str
+    version: str | None
+    reason: str
+    hint: str
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for reports and the audit log."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "reason": self.reason,
+            "hint": self.hint,
+            "requested_by": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class RefusedChange:
+    """A change to an already installed distribution that the batch would need, and refused."""
+
+    name: str
+    installed_version: str
+    wanted_version: str
+    change: Change
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for reports and the audit log."""
+        return {
+            "name": self.name,
+            "installed_version": self.installed_version,
+            "wanted_version": self.wanted_version,
+            "change": self.change,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one :meth:`Installer.install` call did.
+
+    ``error`` is set when the batch failed as a whole (resolver or installer error, interrupted,
+    environment refused); in that case the environment was restored and ``installed`` is empty.
+    ``satisfied`` lists requirements that were already met and needed nothing.
+    """
+
+    installed: tuple[InstalledItem, ...] = ()
+    denied: tuple[DeniedItem, ...] = ()
+    refused: tuple[RefusedChange, ...] = ()
+    satisfied: tuple[str, ...] = ()
+    error: str | None = None
+    backend: str = ""
+    duration: float = 0.0
+    rolled_back: bool = False
+    learned: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and nothing was denied or refused."""
+        return self.error is None and not self.denied and not self.refused
+
+    def installed_names(self) -> frozenset[str]:
+        """Canonical names of what was installed."""
+        return frozenset(item.name for item in self.installed)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the run record and the report (``installs`` entries)."""
+        return {
+            "kind": "install-batch",
+            "backend": self.backend,
+            "duration_s": round(self.duration, 3),
+            "installed": [item.to_json() for item in self.installed],
+            "denied": [item.to_json() for item in self.denied],
+            "refused": [item.to_json() for item in self.refused],
+            "satisfied": list(self.satisfied),
+            "error": self.error,
+            "rolled_back": self.rolled_back,
+            "learned": list(self.learned),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ConsentItem:
+    """One line of the consent prompt."""
+
+    name: str
+    version: str
+    reasons: tuple[str, ...]
+    why_confirm: tuple[str, ...]
+    evidence: tuple[str, ...] = ()
+    change: Change = "new"
+    installed_version: str | None = None
+    needs_answer: bool = True
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """Everything the person is asked about in one batch."""
+
+    items: tuple[ConsentItem, ...]
+
+    def asking(self) -> tuple[ConsentItem, ...]:
+        """The items that need an answer (the others are shown for context)."""
+        return tuple(item for item in self.items if item.needs_answer)
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    """The answer to one consent request and why it was given (``"CI is set"``, ``"typed y"``)."""
+
+    answer: Answer
+    why: str
+
+    @property
+    def yes(self) -> bool:
+        """Whether the person agreed."""
+        return self.answer == "yes"
+
+
+class Consent(Protocol):
+    """Asks once per batch; must never block when nobody can answer."""
+
+    def ask(self, request: ConsentRequest) -> ConsentAnswer:
+        """Return yes or no for all items of ``request`` that need an answer."""
+        ...
+
+
+class Recorder(Protocol):
+    """Where batch results go (a :class:`pytest_kisys.record.RunRecord` fits)."""
+
+    def add(self, kind: str, item: Any) -> None:
+        """Append ``item`` under ``kind``."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendOutcome:
+    """What one backend invocation did."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    command: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Exit status zero."""
+        return self.returncode == 0
+
+
+class InstallBackend(Protocol):
+    """Installs exactly the given, hash-pinned artifacts, without dependencies."""
+
+    name: str
+
+    def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
+        """Run one installer process for all ``items`` into the environment of ``python``."""
+        ...

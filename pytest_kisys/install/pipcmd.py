@@ -1,0 +1,110 @@
+"""How to run pip for a target interpreter, and how to tell a network failure from the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import os
+import re
+import subprocess
+import sys
+import time
+
+from pytest_kisys.install.interface import BackendOutcome
+
+
+# Phrases pip and uv print when the index could not be reached; only these are retried.
+_NETWORK_ERRORS = re.compile(
+    r"ConnectionError|NewConnectionError|Max retries exceeded|Read timed out|ReadTimeout"
+    r"|Connection refused|Connection reset|Temporary failure in name resolution"
+    r"|Name or service not known|RemoteDisconnected|IncompleteRead|ProtocolError"
+    r"|HTTP error 5\d\d|50[0-4] Server Error|Server Error: .* for url"
+    r"|error sending request|Failed to fetch|operation timed out|dns error|tcp connect error",
+    re.IGNORECASE,
+)
+
+
+def is_network_failure(stderr: str) -> bool:
+    """Whether an installer's error output says the index could not be reached."""
+    return bool(_NETWORK_ERRORS.search(stderr))
+
+
+def pip_command(python: str, has_pip: bool) -> list[str]:
+    """The command prefix that runs pip for ``python``.
+
+    A virtualenv without pip (``uv venv``) is driven by this process's pip through
+    ``--python``, which pip has supported since 22.3.
+    """
+    if has_pip:
+        return [python, "-m", "pip"]
+    return [sys.executable, "-m", "pip", "--python", python]
+
+
+def index_options(url: str | None, cert: str | None, *, offline: bool = False) -> list[str]:
+    """pip options for the index settings of kisys; empty means pip's own configuration.
+
+    Offline, pip may only use local wheels (its ``find-links``), never an index.
+    """
+    if offline:
+        return ["--no-index"]
+    options: list[str] = []
+    if url:
+        options += ["--index-url", url]
+    if cert:
+        options += ["--cert", cert]
+    return options
+
+
+def run(
+    command: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    stdin_text: str | None = None,
+) -> BackendOutcome:
+    """Run one installer process; output is captured, never shown to the user directly."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        list(command),
+        input=stdin_text,
+        stdin=None if stdin_text is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    return BackendOutcome(
+        returncode=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        duration=time.monotonic() - started,
+        command=tuple(command),
+    )
+
+
+def with_retries(
+    attempt: Callable[[], BackendOutcome],
+    retries: int,
+    *,
+    base_delay: float = 0.5,
+) -> BackendOutcome:
+    """Call ``attempt()`` until it succeeds, fails for a non-network reason, or retries run out.
+
+    The delay doubles after each network failure: 0.5 s, 1 s, 2 s, ...
+    """
+    outcome: BackendOutcome = attempt()
+    for number in range(max(0, retries)):
+        if outcome.ok or not is_network_failure(outcome.stderr):
+            break
+        time.sleep(base_delay * (2**number))
+        outcome = attempt()
+    return outcome
+
+
+def child_env() -> dict[str, str]:
+    """The environment for installer processes: ours, minus pip's interactive prompts."""
+    env = dict(os.environ)
+    env.setdefault("PIP_NO_INPUT", "1")
+    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    return env
