@@ -34,9 +34,7 @@ class AuditLog:
         """Append one line per decision."""
         if not decisions:
             return
-        lines = "".join(
-            json.dumps(d.audit_line(now), sort_keys=True, default=str) + "\n" for d in decisions
-        )
+        lines = "".join(json.dumps(d.audit_line(now), sort_keys=True, default=str) + "\n" for d in decisions)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:

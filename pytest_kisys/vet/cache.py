@@ -8,6 +8,7 @@ cache survives sessions. A file that cannot be read or parsed is deleted with a
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import hashlib
 import json
 import os
@@ -55,7 +56,7 @@ class SignalCache:
             return None
         if not any_age and self._clock() - signals.fetched_at > self.ttl:
             return None
-        return signals
+        return dataclasses.replace(signals, source="cache")
 
     def put(self, signals: ProjectSignals) -> None:
         """Store conclusive signals; inconclusive ones are never cached."""

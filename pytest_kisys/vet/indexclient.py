@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 
 
 SIMPLE_ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
-    "text/html;q=0.01"
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -127,9 +126,7 @@ class HttpIndexClient:
             follow_redirects=False,
             verify=verify,
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=MAX_CONCURRENCY, max_keepalive_connections=MAX_CONCURRENCY
-            ),
+            limits=httpx.Limits(max_connections=MAX_CONCURRENCY, max_keepalive_connections=MAX_CONCURRENCY),
             headers={"User-Agent": "pytest-kisys (vetting; +https://example.invalid/pytest-kisys)"},
         )
 
@@ -224,9 +221,7 @@ class HttpIndexClient:
             raise IndexClientError(f"{url} sent a page that is not UTF-8") from exc
         return [
             {
-                "filename": urllib.parse.unquote(
-                    urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]
-                ),
+                "filename": urllib.parse.unquote(urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]),
                 "yanked": yanked,
                 "upload_time": None,
             }
@@ -258,9 +253,7 @@ class HttpIndexClient:
         info: dict[str, Any] = data["info"]
         return info
 
-    def _signals(
-        self, name: str, files: list[dict[str, Any]], info: dict[str, Any]
-    ) -> ProjectSignals:
+    def _signals(self, name: str, files: list[dict[str, Any]], info: dict[str, Any]) -> ProjectSignals:
         versions: dict[str, list[dict[str, Any]]] = {}
         for item in files:
             parsed = _version_of(item["filename"])
@@ -286,9 +279,7 @@ class HttpIndexClient:
             last_upload=max(times) if times else None,
             has_wheels=bool(wheels),
             summary=summary if isinstance(summary, str) else None,
-            project_urls={str(k): str(v) for k, v in urls.items()}
-            if isinstance(urls, dict)
-            else {},
+            project_urls={str(k): str(v) for k, v in urls.items()} if isinstance(urls, dict) else {},
             fetched_at=self._clock(),
             source="network",
         )
@@ -315,17 +306,13 @@ class HttpIndexClient:
                         f"{url}: connection failed after {attempt + 1} attempts ({exc})"
                     ) from exc
             except httpx.TimeoutException as exc:
-                raise IndexClientError(
-                    f"{url}: no answer within the {self.timeout:g} s timeout"
-                ) from exc
+                raise IndexClientError(f"{url}: no answer within the {self.timeout:g} s timeout") from exc
             except httpx.HTTPError as exc:
                 raise IndexClientError(f"{url}: {type(exc).__name__}: {exc}") from exc
             else:
                 if status < 500 or attempt >= self.retries:
                     if status >= 500:
-                        raise IndexClientError(
-                            f"{url} answered HTTP {status} after {attempt + 1} attempts"
-                        )
+                        raise IndexClientError(f"{url} answered HTTP {status} after {attempt + 1} attempts")
                     return status, ctype, body
             # Exponential backoff with jitter, so parallel clients do not retry in lockstep.
             time.sleep(BACKOFF_BASE * (2**attempt) + random.uniform(0, BACKOFF_BASE))  # noqa: S311
@@ -338,9 +325,7 @@ class HttpIndexClient:
                 return status, ctype, body
             target = urllib.parse.urljoin(url, location)
             if urllib.parse.urlsplit(target)[:2] != self._origin:
-                raise IndexClientError(
-                    f"{url} redirected to another host ({target}); refusing to follow"
-                )
+                raise IndexClientError(f"{url} redirected to another host ({target}); refusing to follow")
             url = target
         raise IndexClientError(f"{url}: more than {MAX_REDIRECTS} redirects")
 

@@ -129,9 +129,7 @@ def _suspicions(request: VetRequest, evidence: Evidence) -> list[str]:
     return reasons
 
 
-def _level_action(
-    request: VetRequest, evidence: Evidence, settings: Settings
-) -> tuple[Action, str]:
+def _level_action(request: VetRequest, evidence: Evidence, settings: Settings) -> tuple[Action, str]:
     level = settings.level
     if evidence.whitelisted:
         if level == "paranoid":

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from collections.abc import Iterator
 from collections.abc import Mapping
+import functools
 
 
 # Pairs that look alike; each is tried in both directions.
@@ -53,10 +54,7 @@ def one_edit_apart(a: str, b: str) -> bool:
     if len(a) == len(b):
         if a[prefix + 1 :] == b[prefix + 1 :]:
             return True  # substitution
-        return (
-            a[prefix : prefix + 2] == b[prefix : prefix + 2][::-1]
-            and a[prefix + 2 :] == b[prefix + 2 :]
-        )
+        return a[prefix : prefix + 2] == b[prefix : prefix + 2][::-1] and a[prefix + 2 :] == b[prefix + 2 :]
     shorter, longer = (a, b) if len(a) < len(b) else (b, a)
     return shorter[prefix:] == longer[prefix + 1 :]
 
@@ -134,3 +132,11 @@ class TyposquatChecker:
             if rank is not None and variant != name and (best is None or rank < best_rank):
                 best, best_rank = variant, rank
         return best
+
+
+@functools.cache
+def popular_checker() -> TyposquatChecker:
+    """The checker over the bundled popular list, built once per process (about 0.2 s)."""
+    from pytest_kisys.vet.data import popular_ranks
+
+    return TyposquatChecker(popular_ranks())

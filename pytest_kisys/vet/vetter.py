@@ -30,6 +30,7 @@ from pytest_kisys.vet.interface import VetRequest
 from pytest_kisys.vet.pipconfig import index_location
 from pytest_kisys.vet.pipconfig import IndexLocation
 from pytest_kisys.vet.policy import decide
+from pytest_kisys.vet.typosquat import popular_checker
 from pytest_kisys.vet.typosquat import TyposquatChecker
 from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
 from pytest_kisys.vet.whitelist import Whitelist
@@ -74,7 +75,6 @@ class Vetter:
         cache_dir = settings.resolved_cache_dir()
         self._malicious = known_malicious(cache_dir)
         self._popular = popular_ranks()
-        self._typosquat: TyposquatChecker | None = None
         self._cache = SignalCache(cache_dir, settings.cache_ttl, clock)
         self._client = index_client
         self._audit = AuditLog(settings.log_file) if settings.log_file else None
@@ -83,9 +83,14 @@ class Vetter:
 
     def typosquat_of(self, name: str) -> str | None:
         """The popular (or whitelisted) name ``name`` imitates, or None."""
-        if self._typosquat is None:
-            self._typosquat = TyposquatChecker(self._popular, tuple(self.whitelist))
-        return self._typosquat.check(name)
+        if name in self.whitelist:
+            return None
+        match = popular_checker().check(name)
+        if match is None:
+            # Whitelisted names that are not popular are few: compare them directly.
+            extra = [w for w in self.whitelist if w not in self._popular]
+            match = TyposquatChecker(dict.fromkeys(extra, 1)).check(name) if extra else None
+        return match
 
     def _static_evidence(self, name: str, now: float) -> Evidence:
         whitelisted = name in self.whitelist
