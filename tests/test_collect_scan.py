@@ -97,9 +97,7 @@ def test_scan_classifies_every_import_form() -> None:
 
 
 def test_version_branch_taken_on_older_python_is_the_else_branch() -> None:
-    found = kinds(
-        "import sys\nif sys.version_info < (3, 0):\n    import py2only\nelse:\n    import py3\n"
-    )
+    found = kinds("import sys\nif sys.version_info < (3, 0):\n    import py2only\nelse:\n    import py3\n")
     assert "py2only" not in found
     assert found["py3"] == "required"
 
@@ -143,21 +141,40 @@ def test_requires_markers_on_function_class_module_and_param() -> None:
     ]
 
 
-def test_prefilter_skips_the_parse_for_stdlib_only_files() -> None:
+def test_prefilter_skips_the_parse_when_lines_say_enough() -> None:
     simple = scan_source(b"import os\nfrom pathlib import Path\nimport pytest\n", Path("t.py"))
     assert simple.parsed is False
     assert {u.name for u in simple.imports} == {"os", "pathlib", "pytest"}
-    third = scan_source(b"import os\nimport numpy\n", Path("t.py"))
-    assert third.parsed is True
-    assert [u.name for u in third.needed()] == ["os", "numpy"]
-    # A second statement after a semicolon is invisible to the line regex: parse instead.
-    semi = scan_source(b"import os; import numpy\n", Path("t.py"))
-    assert semi.parsed is True
-    assert "numpy" in {u.name for u in semi.imports}
+    # Column-0 imports are module level and unguarded: no parse needed even for third party.
+    top = scan_source(b"import os\nimport numpy as np\nfrom yaml import safe_load\n", Path("t.py"))
+    assert top.parsed is False
+    assert [(u.name, u.line, u.kind) for u in top.needed()] == [
+        ("os", 1, "required"),
+        ("numpy", 2, "required"),
+        ("yaml", 3, "required"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "needed"),
+    [
+        (b"import os\ntry:\n    import numpy\nexcept ImportError:\n    pass\n", {"os"}),
+        (b"import os; import numpy\n", {"os", "numpy"}),
+        (b"if True: import numpy\n", {"numpy"}),
+        (b'"""\nimport numpy\n"""\n', set()),
+        (b"import pytest\n@pytest.mark.requires('six')\ndef test(): pass\n", {"pytest"}),
+        (b"import os, \\\n    numpy\n", {"os", "numpy"}),
+    ],
+    ids=["indented", "semicolon", "one-line-if", "docstring", "marker", "continuation"],
+)
+def test_prefilter_parses_whatever_a_line_regex_could_misread(source: bytes, needed: set[str]) -> None:
+    scan = scan_source(source, Path("t.py"))
+    assert scan.parsed is True
+    assert {u.name for u in scan.needed()} == needed
 
 
 def test_syntax_error_is_kept_not_raised() -> None:
-    scan = scan_source(b"import numpy\ndef broken(:\n", Path("t.py"))
+    scan = scan_source(b"import numpy\ndef broken(:\n    import yaml\n", Path("t.py"))
     assert scan.error is not None
     assert "SyntaxError" in scan.error
     assert scan.imports == ()
@@ -295,8 +312,6 @@ def test_discover_from_a_real_early_config(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="posix paths in the glob")
 def test_discover_globbed_testpaths(tmp_path: Path) -> None:
-    build_tree(
-        tmp_path, {"pkg_a/tests/test_1.py": "", "pkg_b/tests/test_2.py": "", "x/test_3.py": ""}
-    )
+    build_tree(tmp_path, {"pkg_a/tests/test_1.py": "", "pkg_b/tests/test_2.py": "", "x/test_3.py": ""})
     found = discover(spec(tmp_path, testpaths=("pkg_*/tests",)))
     assert sorted(p.name for p in found.test_files) == ["test_1.py", "test_2.py"]

@@ -27,9 +27,11 @@ Kinds, and what the collector does with them:
 from __future__ import annotations
 
 import ast
+import bisect
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import hashlib
@@ -74,13 +76,15 @@ INSTALL_KINDS: frozenset[str] = frozenset({"required", "plugin", "dynamic"})
 # Bump when the scan's output changes shape or meaning: old cache entries are then ignored.
 _SCAN_VERSION = 1
 
-_IMPORT_LINE = re.compile(
-    rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([^#\n]+))", re.M
-)
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([^#\n]+))", re.M)
 # Anything that needs the full parse even when every import is harmless.
 _NEEDS_AST = re.compile(
-    rb"requires|pytest_plugins|importorskip|import_module|__import__|;[ \t]*(?:import|from)[ \t]"
+    rb"requires|pytest_plugins|importorskip|import_module|__import__"
+    rb"|[;:][ \t]*(?:import|from)[ \t]"
 )
+_TRIPLE_QUOTED = re.compile(rb'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
+# Where the AST walk must look inside expressions (everything else: statements only).
+_INTERESTING = re.compile(rb"requires|importorskip|import_module|__import__")
 _GUARD_KINDS = frozenset({"guarded", "type_checking", "expected_missing"})
 _ALWAYS_PRESENT = frozenset({"pytest", "_pytest", "pluggy", "__future__"})
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -164,13 +168,10 @@ class FileScan:
             path=path,
             digest=digest,
             imports=tuple(
-                ImportUse(str(item["name"]), int(item["line"]), item["kind"])
-                for item in data["imports"]
+                ImportUse(str(item["name"]), int(item["line"]), item["kind"]) for item in data["imports"]
             ),
             markers=tuple(
-                MarkerUse(
-                    tuple(map(str, item["requirements"])), int(item["line"]), str(item["target"])
-                )
+                MarkerUse(tuple(map(str, item["requirements"])), int(item["line"]), str(item["target"]))
                 for item in data["markers"]
             ),
             error=data.get("error"),
@@ -185,16 +186,28 @@ def _digest(data: bytes) -> str:
 def _prefilter(data: bytes) -> list[ImportUse] | None:
     """The imports of a simple file without parsing it, or None when it needs :mod:`ast`.
 
-    A file qualifies when every import line is a plain one-line statement of a module that is
-    always importable here (stdlib, pytest). Its imports then cannot need installing, so the
-    scan records them as ``required`` without deciding guards or scopes.
+    A file qualifies when it has no markers, plugins or import-like calls, no compound
+    one-line statement holding an import, no import line inside a triple-quoted string, and
+    every *indented* import (the only ones a guard or a function could surround) is of a
+    module that is always importable here (stdlib, pytest). Column-0 imports are module
+    level and unguarded by construction, so they are ``required``.
     """
     if _NEEDS_AST.search(data):
         return None
+    strings = [m.span() for m in _TRIPLE_QUOTED.finditer(data)]
+    starts = [a for a, _ in strings]
     uses: list[ImportUse] = []
     stdlib = sys.stdlib_module_names
+    line = 1
+    last = 0
     for match in _IMPORT_LINE.finditer(data):
-        line = data.count(b"\n", 0, match.start()) + 1
+        start = match.start()
+        at = bisect.bisect_right(starts, start) - 1
+        if at >= 0 and start < strings[at][1]:
+            return None
+        line += data.count(b"\n", last, start)
+        last = start
+        indented = data[start : start + 1] in (b" ", b"\t")
         from_name, import_names = match.group(1), match.group(2)
         if from_name is not None:
             names = [from_name.decode()]
@@ -206,8 +219,10 @@ def _prefilter(data: bytes) -> list[ImportUse] | None:
                 uses.append(ImportUse(name.lstrip("."), line, "relative"))
             elif top in stdlib or top in _ALWAYS_PRESENT:
                 uses.append(ImportUse(name, line, "required"))
-            else:
+            elif indented or not name.replace(".", "").replace("_", "").isalnum():
                 return None
+            else:
+                uses.append(ImportUse(name, line, "required"))
     return uses
 
 
@@ -273,6 +288,8 @@ _UNKNOWN = object()
 
 def _decide(test: ast.expr) -> bool | None:
     """Whether an ``if`` test is true on this interpreter, when that can be known statically."""
+    if isinstance(test, ast.Constant):
+        return bool(test.value)
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, right = _static_value(test.left), _static_value(test.comparators[0])
         compare = _COMPARE.get(type(test.ops[0]))
@@ -296,12 +313,22 @@ def _decide(test: ast.expr) -> bool | None:
 class _Visitor(ast.NodeVisitor):
     """Walks one module keeping a stack of the contexts that change what an import means."""
 
-    def __init__(self) -> None:
+    def __init__(self, interesting: Sequence[int] = ()) -> None:
         self.imports: list[ImportUse] = []
         self.markers: list[MarkerUse] = []
+        self._interesting = interesting
         # The innermost context wins, except that "lazy" (function scope) is sticky.
         self._context: list[ImportKind] = []
         self._target: list[str] = []
+
+    def visit(self, node: ast.AST) -> Any:
+        """Visit ``node``, skipping expressions on lines that cannot hold a call of interest."""
+        if isinstance(node, ast.expr):
+            lines = self._interesting
+            at = bisect.bisect_left(lines, node.lineno)
+            if at == len(lines) or lines[at] > (node.end_lineno or node.lineno):
+                return None
+        return super().visit(node)
 
     # -- context -----------------------------------------------------------------------
 
@@ -422,17 +449,13 @@ class _Visitor(ast.NodeVisitor):
         constant = first.value if isinstance(first, ast.Constant) else None
         if func.endswith("mark.requires"):
             texts = tuple(
-                a.value
-                for a in node.args
-                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
             )
             target = self._target[-1] if self._target else "<call>"
             self.markers.append(MarkerUse(texts, node.lineno, target))
         elif leaf == "importorskip" and isinstance(constant, str):
             self.imports.append(ImportUse(constant, node.lineno, self._kind("importorskip")))
-        elif func in ("importlib.import_module", "import_module", "__import__") and isinstance(
-            constant, str
-        ):
+        elif func in ("importlib.import_module", "import_module", "__import__") and isinstance(constant, str):
             kind = self._kind("dynamic")
             self.imports.append(ImportUse(constant, node.lineno, kind))
         self.generic_visit(node)
@@ -442,9 +465,7 @@ def _constant_strings(node: ast.expr) -> list[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return [
-            e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
-        ]
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
     return []
 
 
@@ -459,7 +480,8 @@ def scan_source(data: bytes, path: Path, *, digest: str | None = None) -> FileSc
     except (SyntaxError, ValueError) as exc:
         # pytest reports the same error when it imports the file; the scan only notes it.
         return FileScan(path=path, digest=digest, error=f"{type(exc).__name__}: {exc}")
-    visitor = _Visitor()
+    interesting = sorted({data.count(b"\n", 0, m.start()) + 1 for m in _INTERESTING.finditer(data)})
+    visitor = _Visitor(interesting)
     visitor.visit(tree)
     return FileScan(
         path=path,
@@ -528,9 +550,7 @@ class ScanCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(
-                json.dumps({"version": _SCAN_VERSION, "entries": self._entries}), encoding="utf-8"
-            )
+            tmp.write_text(json.dumps({"version": _SCAN_VERSION, "entries": self._entries}), encoding="utf-8")
             tmp.replace(self.path)
         except OSError:
             # A read-only cache directory only costs the next run a re-scan.
