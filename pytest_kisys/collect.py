@@ -254,6 +254,13 @@ def _denials(
     return by_dist, by_import, installed
 
 
+def _resolve_import(name: str, settings: Settings, first_party: FirstParty) -> Any:
+    # Imported on first use: most runs have nothing missing and never need the name tables.
+    from pytest_kisys.resolve.names import resolve_import
+
+    return resolve_import(name, settings, first_party)
+
+
 def resolve_before_conftests(
     early_config: pytest.Config, settings: Settings, args: Sequence[str] | None = None
 ) -> ResolveOutcome:
@@ -280,7 +287,6 @@ def resolve_before_conftests(
 def _resolve_in_controller(
     config: pytest.Config, settings: Settings, args: Sequence[str] | None
 ) -> ResolveOutcome:
-    from pytest_kisys.resolve.names import resolve_import
     from pytest_kisys.vet.requirements import parse_requirement
 
     started = time.perf_counter()
@@ -295,7 +301,7 @@ def _resolve_in_controller(
         first_party=first_party,
         importable=module_importable,
         installed_version=installed_version,
-        resolve_import=lambda name: resolve_import(name, settings, first_party),
+        resolve_import=lambda name: _resolve_import(name, settings, first_party),
         parse_requirement=parse_requirement,
     )
     scan_seconds = time.perf_counter() - started
@@ -469,10 +475,8 @@ class KisysCollect:
 
     def _install_for_import(self, name: str, nodeid: str) -> Denial | None:
         """Resolve and install one import the static scan missed; None when it is there now."""
-        from pytest_kisys.resolve.names import resolve_import
-
         first_party = self._first_party_now()
-        resolution = resolve_import(name, self.settings, first_party)
+        resolution = _resolve_import(name, self.settings, first_party)
         dist = resolution.distribution
         if dist is None or resolution.kind in ("unknown", "first_party", "stdlib"):
             unmapped = unmapped_for(name, resolution.kind, first_party, nodeid)
