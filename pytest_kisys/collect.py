@@ -204,7 +204,7 @@ def _run_batch(
     config: pytest.Config, settings: Settings, needs: Sequence[Need]
 ) -> tuple[BatchResult | None, str | None]:
     """One installer run for ``needs``; (result, None) or (None, why it could not run)."""
-    from pytest_kisys.install import Installer
+    from pytest_kisys.install.installer import Installer
     from pytest_kisys.install.consent import TerminalConsent
     from pytest_kisys.install.interface import InstallRequest
 
