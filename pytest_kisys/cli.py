@@ -26,9 +26,9 @@ class Verb(NamedTuple):
 
 VERBS: dict[str, Verb] = {
     "vet": Verb(None, "vet package names against the security policy (issue: vetting engine)"),
-    "install": Verb(None, "vet and install packages in one consented batch (issue: installer)"),
+    "install": Verb("pytest_kisys.commands.install", "vet and install packages in one consented batch"),
     "scan": Verb(None, "run the code, dependency and secret checks (issue: session checks)"),
-    "stages": Verb(None, "show the workflow stage graph (issue: workflow stages)"),
+    "stages": Verb("pytest_kisys.commands.stages", "show the workflow stage graph (text or --dot)"),
     "db": Verb(None, "refresh the bundled known-malicious list (issue: vetting engine)"),
 }
 

@@ -95,9 +95,12 @@ def with_report_last(stages: Iterable[Stage]) -> tuple[Stage, ...]:
             if name not in after_report and wanted & after_report:
                 after_report.add(name)
                 grew = True
-    before = tuple(stage.name for stage in stages if stage.name not in after_report)
+    before = {stage.name for stage in stages if stage.name not in after_report}
+    # Only the last stages of each chain: report then transitively follows all the others.
+    needed_by_others = {need for name in before for need in needs[name]}
+    last = tuple(stage.name for stage in stages if stage.name in before - needed_by_others)
     return tuple(
-        dataclasses.replace(stage, needs=tuple(dict.fromkeys((*stage.needs, *before))))
+        dataclasses.replace(stage, needs=tuple(dict.fromkeys((*stage.needs, *last))))
         if stage.name == "report" and stage.source == BUILTIN
         else stage
         for stage in stages

@@ -164,13 +164,20 @@ def collect_stages(config: pytest.Config, settings: Settings) -> StageGraph:
     state = _state(config)
     try:
         declared: list[Stage] = list(builtin_stages(settings, state.bindings))
-        where = settings.source_of("stages")
-        declared.extend(parse_stages(settings.stages, "config" if where == "default" else where))
+        declared.extend(parse_stages(settings.stages, config_source(settings)))
         for plugin_stages in config.hook.pytest_kisys_stages(config=config, settings=settings):
             declared.extend(_plugin_stages(plugin_stages))
         return build_graph(with_report_last(declared))
     except StageConfigError as error:
         raise pytest.UsageError(f"kisys stages: {error}") from error
+
+
+def config_source(settings: Settings) -> str:
+    """Where ``stages`` came from, relative to rootdir (``kisys.yaml:3``), for messages."""
+    where = settings.source_of("stages")
+    if where == "default":
+        return "config"
+    return where.replace(f"{settings.rootdir}{os.sep}", "")
 
 
 def _plugin_stages(returned: object) -> list[Stage]:
