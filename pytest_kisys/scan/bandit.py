@@ -1,0 +1,318 @@
+"""Code check: bandit through its Python API over the project's own Python sources.
+
+Honours ``# nosec`` (bandit does), ``[tool.bandit]`` in the rootdir's ``pyproject.toml``
+(``tests``, ``skips``, ``exclude_dirs``; bandit itself only reads it when passed ``-c``), and a
+bandit JSON baseline (``baseline.code``) with bandit's own matching rule: a finding is new when
+no baseline issue has the same file, test, text, severity, confidence and CWE. B101
+(``assert``) is not reported in test files unless asked for. Files are scanned in worker
+processes, and each file's issues are cached by path and content.
+
+bandit is imported only inside the functions that run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+from dataclasses import dataclass
+import fnmatch
+import json
+import os
+from pathlib import Path
+import tomllib
+from typing import Any
+
+from pytest_kisys.errors import ScanError
+from pytest_kisys.scan.cache import FileResultCache
+from pytest_kisys.scan.files import project_files
+from pytest_kisys.scan.files import python_files
+from pytest_kisys.scan.interface import Finding
+from pytest_kisys.scan.interface import fingerprint
+from pytest_kisys.scan.interface import Inconclusive
+from pytest_kisys.scan.interface import ScanOutput
+from pytest_kisys.scan.parallel import MIN_FILES_FOR_POOL
+from pytest_kisys.scan.parallel import run_workers
+from pytest_kisys.scan.parallel import split_by_size
+from pytest_kisys.settings import Settings
+
+
+TOOL = "bandit"
+_SEVERITY = {"UNDEFINED": "info", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
+_TEST_DIR_NAMES = frozenset({"test", "tests", "testing"})
+# Hard-coded password rules quote the value in their message; a secret never leaves the file.
+_REDACTED_RULES = frozenset({"B105", "B106", "B107"})
+
+
+@dataclass(frozen=True)
+class BanditOptions:
+    """What a worker needs to configure bandit the same way in every process (picklable)."""
+
+    root: str
+    tests: tuple[str, ...] = ()
+    skips: tuple[str, ...] = ()
+    config_file: str | None = None
+    ignore_nosec: bool = False
+
+
+def bandit_version() -> str:
+    """The installed bandit version."""
+    from importlib.metadata import version
+
+    return version("bandit")
+
+
+def read_tool_bandit(root: Path) -> dict[str, Any]:
+    """The ``[tool.bandit]`` table of ``root/pyproject.toml`` (empty when absent)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScanError(f"{pyproject}: cannot read [tool.bandit]: {exc}") from exc
+    table = data.get("tool", {}).get("bandit", {})
+    return table if isinstance(table, dict) else {}
+
+
+def is_test_file(rel_path: str) -> bool:
+    """Whether ``rel_path`` is test code (test dir, ``test_*.py``, ``*_test.py``, conftest)."""
+    parts = rel_path.split("/")
+    name = parts[-1]
+    if any(p in _TEST_DIR_NAMES for p in parts[:-1]):
+        return True
+    return name == "conftest.py" or fnmatch.fnmatch(name, "test_*.py") or name.endswith("_test.py")
+
+
+def _excluded_by_bandit(rel_path: str, exclude_dirs: Sequence[str]) -> bool:
+    """bandit's own ``exclude_dirs`` rule: a glob match or a plain substring of ``./<path>``."""
+    path = "./" + rel_path
+    return any(fnmatch.fnmatch(path, x) or x in path for x in exclude_dirs if x)
+
+
+def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[str, Any, str]]:
+    """Worker entry point: ``(rel_path, issues or None, skip reason)`` for each file of the task."""
+    import logging
+
+    from bandit.core import config as b_config
+    from bandit.core import docs_utils
+    from bandit.core import manager as b_manager
+
+    options, rel_paths = task
+    logging.getLogger("bandit").setLevel(logging.CRITICAL)
+    conf = b_config.BanditConfig(config_file=options.config_file)
+    profile = {"include": set(options.tests), "exclude": set(options.skips)}
+    mgr = b_manager.BanditManager(
+        conf, "file", False, profile=profile, quiet=True, ignore_nosec=options.ignore_nosec
+    )
+    root = Path(options.root)
+    by_abs = {str(root / rel): rel for rel in rel_paths}
+    # Set the list directly: discover_files would apply exclude_dirs to absolute paths too.
+    mgr.files_list = sorted(by_abs)
+    mgr.run_tests()
+    issues: dict[str, list[dict[str, Any]]] = {rel: [] for rel in rel_paths}
+    for issue in mgr.get_issue_list():
+        data = issue.as_dict(with_code=False)
+        rel = by_abs.get(data["filename"], data["filename"])
+        cwe = data.get("issue_cwe") or {}
+        issues.setdefault(rel, []).append(
+            {
+                "test_id": data["test_id"],
+                "test_name": data["test_name"],
+                "severity": data["issue_severity"],
+                "confidence": data["issue_confidence"],
+                "text": data["issue_text"],
+                "line": data["line_number"],
+                "cwe": cwe.get("id"),
+                "more_info": docs_utils.get_url(data["test_id"]),
+            }
+        )
+    skipped = {by_abs.get(name, name): reason for name, reason in mgr.skipped}
+    return [
+        (rel, None if rel in skipped else issues[rel], skipped.get(rel, "")) for rel in rel_paths
+    ]
+
+
+def _load_baseline(path: Path, root: Path) -> set[tuple[Any, ...]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        results = data["results"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScanError(f"bandit baseline {path} could not be read: {exc}") from exc
+    keys: set[tuple[Any, ...]] = set()
+    for item in results:
+        keys.add(_baseline_key(_relative(str(item.get("filename", "")), root), item))
+    return keys
+
+
+def _relative(filename: str, root: Path) -> str:
+    path = Path(filename)
+    if path.is_absolute():
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return path.as_posix()
+    text = path.as_posix()
+    return text[2:] if text.startswith("./") else text
+
+
+def _baseline_key(rel: str, item: Mapping[str, Any]) -> tuple[Any, ...]:
+    cwe = item.get("issue_cwe")
+    cwe_id = cwe.get("id") if isinstance(cwe, dict) else item.get("cwe")
+    return (
+        rel,
+        item.get("test_id"),
+        item.get("test_name"),
+        item.get("issue_text", item.get("text")),
+        item.get("issue_severity", item.get("severity")),
+        item.get("issue_confidence", item.get("confidence")),
+        cwe_id,
+    )
+
+
+def _message(test_id: str, text: str) -> str:
+    """bandit's text, with the quoted value cut out for the hard-coded password rules."""
+    if test_id in _REDACTED_RULES:
+        return text.split(":", 1)[0] + " (value redacted)"
+    return text
+
+
+class BanditScanner:
+    """The ``code`` check (see the module docstring)."""
+
+    kind = "code"
+    tool = TOOL
+
+    def __init__(self, *, report_asserts_in_tests: bool = False, use_git: bool = True) -> None:
+        self.report_asserts_in_tests = report_asserts_in_tests
+        self.use_git = use_git
+
+    def _options(self, root: Path, table: Mapping[str, Any]) -> BanditOptions:
+        config_file = str(root / "pyproject.toml") if table else None
+        return BanditOptions(
+            root=str(root),
+            tests=tuple(str(t) for t in table.get("tests", ()) or ()),
+            skips=tuple(str(s) for s in table.get("skips", ()) or ()),
+            config_file=config_file,
+        )
+
+    def scan(self, settings: Settings) -> ScanOutput:
+        """Scan the Python sources under ``settings.rootdir``."""
+        root = settings.rootdir.resolve()
+        table = read_tool_bandit(root)
+        options = self._options(root, table)
+        exclude_dirs = [str(x) for x in table.get("exclude_dirs", ()) or ()]
+        files = [
+            p for p in python_files(project_files(root, use_git=self.use_git))
+            if not _excluded_by_bandit(p, exclude_dirs)
+        ]
+        version = bandit_version()
+        cache = FileResultCache(
+            settings.resolved_cache_dir(), TOOL, version, [options.tests, options.skips]
+        )
+        per_file: dict[str, list[dict[str, Any]]] = {}
+        contents: dict[str, bytes] = {}
+        misses: list[str] = []
+        keys: dict[str, str] = {}
+        for rel in files:
+            try:
+                content = (root / rel).read_bytes()
+            except OSError as exc:
+                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+            contents[rel] = content
+            keys[rel] = cache.key(rel, content)
+            hit = cache.get(keys[rel])
+            if hit is None:
+                misses.append(rel)
+            else:
+                per_file[rel] = hit
+        inconclusive: list[Inconclusive] = []
+        for rel, issues, reason in self._run(options, misses, settings):
+            if issues is None:
+                inconclusive.append(Inconclusive(TOOL, rel, f"bandit could not scan it: {reason}"))
+                continue
+            per_file[rel] = issues
+            cache.put(keys[rel], issues)
+        findings = self._findings(per_file, contents)
+        baselined: list[Finding] = []
+        baseline_path = settings.baseline.get("code")
+        if baseline_path is not None:
+            path = baseline_path if baseline_path.is_absolute() else root / baseline_path
+            try:
+                known = _load_baseline(path, root)
+            except ScanError as exc:
+                inconclusive.append(Inconclusive(TOOL, str(baseline_path), str(exc)))
+            else:
+                keep: list[Finding] = []
+                for finding, raw in findings:
+                    (baselined if _baseline_key(finding.path, raw) in known else keep).append(
+                        finding
+                    )
+                return self._output(version, keep, inconclusive, baselined, files, misses)
+        return self._output(
+            version, [f for f, _ in findings], inconclusive, baselined, files, misses
+        )
+
+    def _output(
+        self,
+        version: str,
+        findings: list[Finding],
+        inconclusive: list[Inconclusive],
+        baselined: list[Finding],
+        files: list[str],
+        misses: list[str],
+    ) -> ScanOutput:
+        return ScanOutput(
+            tool_version=version,
+            findings=tuple(findings),
+            inconclusive=tuple(inconclusive),
+            baselined=tuple(baselined),
+            items_checked=len(files),
+            cache_hits=len(files) - len(misses),
+        )
+
+    def _run(
+        self, options: BanditOptions, misses: list[str], settings: Settings
+    ) -> list[tuple[str, Any, str]]:
+        if not misses:
+            return []
+        workers = settings.effective_workers()
+        if workers <= 1 or len(misses) < MIN_FILES_FOR_POOL:
+            return scan_files_with_bandit((options, misses))
+        root = Path(options.root)
+        chunks = split_by_size(misses, lambda rel: os.path.getsize(root / rel), workers)
+        results = run_workers(
+            "bandit", dataclasses.asdict(options), chunks, timeout=settings.scan_timeout
+        )
+        return [tuple(item) for chunk in results for item in chunk]
+
+    def _findings(
+        self, per_file: Mapping[str, list[dict[str, Any]]], contents: Mapping[str, bytes]
+    ) -> list[tuple[Finding, dict[str, Any]]]:
+        out: list[tuple[Finding, dict[str, Any]]] = []
+        for rel in sorted(per_file):
+            lines = contents[rel].decode("utf-8", "replace").splitlines()
+            seen: dict[tuple[str, str], int] = {}
+            for raw in sorted(per_file[rel], key=lambda i: (i["line"], i["test_id"])):
+                if raw["test_id"] == "B101" and not self.report_asserts_in_tests:
+                    if is_test_file(rel):
+                        continue
+                line_no = int(raw["line"])
+                anchor = lines[line_no - 1].strip() if 0 < line_no <= len(lines) else ""
+                occurrence = seen.get((raw["test_id"], anchor), 0)
+                seen[(raw["test_id"], anchor)] = occurrence + 1
+                finding = Finding(
+                    tool=TOOL,
+                    rule_id=raw["test_id"],
+                    rule_name=raw["test_name"],
+                    severity=_SEVERITY.get(raw["severity"], "info"),
+                    confidence=str(raw["confidence"]).lower(),
+                    path=rel,
+                    line=line_no,
+                    message=_message(raw["test_id"], raw["text"]),
+                    fingerprint=fingerprint(TOOL, raw["test_id"], rel, anchor, str(occurrence)),
+                    cwe=raw.get("cwe") or None,
+                    help_url=raw.get("more_info"),
+                )
+                out.append((finding, {**raw, "test_name": raw["test_name"]}))
+        return out

@@ -1,0 +1,96 @@
+"""Which files of the project the code and secret checks look at.
+
+The project's own files: git-tracked plus untracked-but-not-ignored files when ``rootdir`` is
+inside a git work tree, else a directory walk. Either way virtualenvs (any directory holding a
+``pyvenv.cfg``), ``.tox``/``.nox``, build output, ``site-packages``, VCS metadata and tool
+caches are left out: they are not the project's code and scanning them costs minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import os
+from pathlib import Path
+import shutil
+import subprocess
+
+
+EXCLUDED_DIR_NAMES = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "__pycache__",
+        "build",
+        "dist",
+        "site-packages",
+        ".eggs",
+        "node_modules",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+    }
+)
+
+
+def _excluded_dir(name: str) -> bool:
+    return name in EXCLUDED_DIR_NAMES or name.endswith((".egg-info", ".egg"))
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Relative paths git knows under ``root``, or None when ``root`` is not in a work tree."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [git, "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def _walk(root: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if not _excluded_dir(d) and not (here / d / "pyvenv.cfg").exists()
+        )
+        for name in filenames:
+            found.append((here / name).relative_to(root).as_posix())
+    return found
+
+
+def _in_excluded_dir(rel: str, venvs: set[str]) -> bool:
+    parts = rel.split("/")[:-1]
+    if any(_excluded_dir(p) for p in parts):
+        return True
+    return any(rel.startswith(v + "/") for v in venvs)
+
+
+def project_files(root: Path, *, use_git: bool = True) -> list[str]:
+    """Sorted relative POSIX paths of the project's regular files under ``root``."""
+    listed = _git_files(root) if use_git else None
+    if listed is None:
+        return sorted(_walk(root))
+    # git does not know about virtualenvs kept inside the tree but not ignored; drop them too.
+    venvs = {str(Path(p).parent.as_posix()) for p in listed if p.endswith("/pyvenv.cfg")}
+    return sorted(
+        p for p in listed if not _in_excluded_dir(p, venvs) and (root / p).is_file()
+    )
+
+
+def python_files(paths: Iterable[str]) -> list[str]:
+    """The Python sources among ``paths`` (``*.py`` and ``*.pyw``, as bandit discovers them)."""
+    return [p for p in paths if p.endswith((".py", ".pyw"))]

@@ -1,0 +1,77 @@
+"""Run scanner work over chunks of files in worker subprocesses, with a hard deadline.
+
+Each worker is a fresh ``python -m pytest_kisys.scan.worker`` process that reads one JSON task
+on stdin and writes the JSON result on stdout. Plain subprocesses rather than
+``multiprocessing``: the checks start while pytest (or a user's script) is running threads,
+``fork`` would copy their locks, and ``spawn``/``forkserver`` re-import the caller's
+``__main__``. A worker that exceeds the deadline is killed and the run raises
+:class:`~pytest_kisys.errors.ScanError`, which the caller reports as an inconclusive check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from pytest_kisys.errors import ScanError
+
+
+# Below this many files a worker's start-up (about 0.3 s) costs more than it saves.
+MIN_FILES_FOR_POOL = 24
+
+
+def split_by_size(items: Sequence[str], sizes: Callable[[str], int], parts: int) -> list[list[str]]:
+    """Largest-first into the least loaded of ``parts`` lists, so workers finish together."""
+    parts = max(1, min(parts, len(items)))
+    buckets: list[list[str]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    for item in sorted(items, key=lambda i: -sizes(i)):
+        target = loads.index(min(loads))
+        buckets[target].append(item)
+        loads[target] += max(1, sizes(item))
+    return [b for b in buckets if b]
+
+
+def run_workers(
+    job: str, options: dict[str, Any], chunks: Sequence[list[str]], *, timeout: float
+) -> list[list[Any]]:
+    """Run ``job`` (``"bandit"`` or ``"secrets"``) over each chunk in its own worker process."""
+    deadline = time.monotonic() + timeout
+    procs = []
+    try:
+        for chunk in chunks:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pytest_kisys.scan.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            procs.append((proc, json.dumps({"job": job, "options": options, "files": chunk})))
+        results: list[list[Any]] = []
+        for proc, task in procs:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                out, err = proc.communicate(task, timeout=remaining)
+            except subprocess.TimeoutExpired as exc:
+                raise ScanError(f"{job} did not finish within {timeout:g} s") from exc
+            if proc.returncode != 0:
+                tail = " ".join(err.strip().splitlines()[-2:])[-400:]
+                raise ScanError(f"{job} worker exited {proc.returncode}: {tail}")
+            try:
+                results.append(json.loads(out))
+            except ValueError as exc:
+                raise ScanError(f"{job} worker returned output that is not JSON") from exc
+        return results
+    except OSError as exc:
+        raise ScanError(f"cannot start a {job} worker: {exc}") from exc
+    finally:
+        for proc, _ in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,227 @@
+"""Dependency check: pip-audit as a subprocess (``-f json``) over the environment running the tests.
+
+pip-audit has no public Python API, so it runs as ``python -m pip_audit`` from this interpreter
+(where it is installed as a dependency of pytest-kisys) with ``PIPAPI_PYTHON_LOCATION``
+pointing at the audited interpreter: by default the one running the tests, or whatever
+``PIPAPI_PYTHON_LOCATION`` already says. ``--skip-editable`` keeps the project under test
+(installed editable) out of the audit.
+
+Failing closed: pip-audit prints "No known vulnerabilities found" and exits 0 when it skipped
+every dependency, and exits 1 both for "vulnerabilities found" and for a crash. So the exit
+code is only trusted together with the JSON: each dependency skipped for any reason other
+than being editable is an inconclusive item, an audit that audited nothing is inconclusive, and
+a crash, a timeout or output that is not the expected JSON make the check inconclusive.
+
+pip-audit reports no severity; every known advisory counts as ``high`` (accept one with an
+``ignore`` entry naming its id or an alias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from pytest_kisys.errors import ScanError
+from pytest_kisys.scan.cache import digest
+from pytest_kisys.scan.cache import EnvResultCache
+from pytest_kisys.scan.interface import Finding
+from pytest_kisys.scan.interface import fingerprint
+from pytest_kisys.scan.interface import Inconclusive
+from pytest_kisys.scan.interface import ScanOutput
+from pytest_kisys.settings import Settings
+
+
+TOOL = "pip-audit"
+EDITABLE_REASON = "distribution marked as editable"
+_LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json, sys;"
+    "json.dump(sorted({(d.metadata['Name'] or '').lower() + '==' + (d.version or '')"
+    " for d in m.distributions()}), sys.stdout)"
+)
+
+
+def pip_audit_version() -> str:
+    """The installed pip-audit version."""
+    from importlib.metadata import version
+
+    return version("pip-audit")
+
+
+def audited_python() -> str:
+    """The interpreter whose environment is audited (``PIPAPI_PYTHON_LOCATION`` or this one)."""
+    return os.environ.get("PIPAPI_PYTHON_LOCATION") or sys.executable
+
+
+def installed_set(python: str, timeout: float) -> list[str]:
+    """``name==version`` of every distribution importable by ``python`` (the cache key)."""
+    try:
+        proc = subprocess.run(
+            [python, "-c", _LIST_DISTRIBUTIONS],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ScanError(f"cannot list the distributions of {python}: {exc}") from exc
+    if proc.returncode != 0:
+        raise ScanError(f"cannot list the distributions of {python}: {proc.stderr.strip()[-500:]}")
+    try:
+        listed = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise ScanError(f"cannot list the distributions of {python}: not JSON") from exc
+    return [str(x) for x in listed]
+
+
+def audit_command(settings: Settings, output: Path) -> list[str]:
+    """The pip-audit command line for ``settings`` writing JSON to ``output``."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip_audit",
+        "--format",
+        "json",
+        "--output",
+        str(output),
+        "--skip-editable",
+        "--progress-spinner",
+        "off",
+        "--desc",
+        "on",
+        "--aliases",
+        "on",
+        "--vulnerability-service",
+        settings.audit_service,
+    ]
+    if settings.audit_service == "osv" and settings.osv_url:
+        command += ["--osv-url", settings.osv_url]
+    return command
+
+
+def parse_report(payload: Any) -> tuple[list[Finding], list[Inconclusive], int]:
+    """Findings, inconclusive items and the number of audited dependencies in pip-audit JSON."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("dependencies"), list):
+        raise ScanError("pip-audit output is not the expected JSON (no 'dependencies' list)")
+    findings: list[Finding] = []
+    inconclusive: list[Inconclusive] = []
+    audited = 0
+    for dep in payload["dependencies"]:
+        if not isinstance(dep, dict) or "name" not in dep:
+            raise ScanError(f"pip-audit output has an unexpected dependency entry: {dep!r:.200}")
+        name = str(dep["name"])
+        if "skip_reason" in dep:
+            reason = str(dep["skip_reason"])
+            if reason != EDITABLE_REASON:
+                inconclusive.append(Inconclusive(TOOL, name, f"not audited: {reason}"))
+            continue
+        audited += 1
+        version = str(dep.get("version", ""))
+        for vuln in dep.get("vulns", []):
+            vuln_id = str(vuln["id"])
+            fixes = tuple(str(v) for v in vuln.get("fix_versions", []))
+            description = " ".join(str(vuln.get("description") or "").split())
+            fix_text = ", ".join(fixes) if fixes else "none published"
+            findings.append(
+                Finding(
+                    tool=TOOL,
+                    rule_id=vuln_id,
+                    rule_name="known-vulnerability",
+                    severity="high",
+                    confidence="high",
+                    path="",
+                    line=0,
+                    message=f"{name} {version}: {vuln_id}: {description[:300]} (fix: {fix_text})",
+                    fingerprint=fingerprint(TOOL, name, vuln_id),
+                    help_url=f"https://osv.dev/vulnerability/{vuln_id}",
+                    fix_versions=fixes,
+                    aliases=tuple(str(a) for a in vuln.get("aliases", [])),
+                    package=name,
+                    version=version,
+                )
+            )
+    return findings, inconclusive, audited
+
+
+class PipAuditScanner:
+    """The ``deps`` check (see the module docstring)."""
+
+    kind = "deps"
+    tool = TOOL
+
+    def __init__(self, *, python: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.python = python
+        self.env = env
+
+    def scan(self, settings: Settings) -> ScanOutput:
+        """Audit the environment of :func:`audited_python` (or the ``python`` given)."""
+        python = self.python or audited_python()
+        version = pip_audit_version()
+        cache = EnvResultCache(settings.resolved_cache_dir(), settings.cache_ttl)
+        key = digest(
+            [
+                python,
+                installed_set(python, settings.scan_timeout),
+                settings.audit_service,
+                settings.osv_url,
+                version,
+            ]
+        )
+        cached = cache.get(key)
+        if cached is None:
+            payload = self._run(settings, python)
+        else:
+            payload = cached
+        findings, inconclusive, audited = parse_report(payload)
+        if audited == 0:
+            inconclusive.append(
+                Inconclusive(TOOL, "environment", f"pip-audit audited no dependency of {python}")
+            )
+        if not inconclusive and cached is None:
+            cache.put(key, payload)
+        return ScanOutput(
+            tool_version=version,
+            findings=tuple(findings),
+            inconclusive=tuple(inconclusive),
+            items_checked=audited,
+            cache_hits=0 if cached is None else audited,
+        )
+
+    def _run(self, settings: Settings, python: str) -> dict[str, Any]:
+        env = dict(self.env if self.env is not None else os.environ)
+        env["PIPAPI_PYTHON_LOCATION"] = python
+        with tempfile.TemporaryDirectory(prefix="kisys-audit-") as tmp:
+            output = Path(tmp) / "audit.json"
+            try:
+                proc = subprocess.run(
+                    audit_command(settings, output),
+                    capture_output=True,
+                    text=True,
+                    timeout=settings.scan_timeout,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise ScanError(f"pip-audit timed out after {settings.scan_timeout:g} s") from exc
+            except OSError as exc:
+                raise ScanError(f"pip-audit could not start: {exc}") from exc
+            text = output.read_text(encoding="utf-8") if output.is_file() else ""
+        stderr_tail = " ".join(proc.stderr.strip().splitlines()[-3:])[-400:]
+        if proc.returncode not in (0, 1):
+            raise ScanError(f"pip-audit exited {proc.returncode}: {stderr_tail}")
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            # Exit 1 without a JSON report is a crash, not "vulnerabilities found".
+            raise ScanError(
+                f"pip-audit exited {proc.returncode} without a JSON report: {stderr_tail}"
+            ) from exc
+        if not isinstance(payload, dict):
+            raise ScanError("pip-audit output is not the expected JSON object")
+        return payload

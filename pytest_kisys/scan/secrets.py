@@ -1,0 +1,377 @@
+"""Secrets check: detect-secrets through its Python API over the project's files.
+
+Same plugins and filters as ``detect-secrets scan --all-files -n`` (or, when
+``.secrets.baseline`` or ``baseline.secrets`` exists, the plugins and filters recorded in that
+baseline, as ``scan --baseline`` does), inline ``pragma: allowlist secret`` honoured, and only
+secrets absent from the baseline (same file, hash and type) count. Nothing is verified over
+the network: a candidate secret is never sent anywhere.
+
+**Pre-filter.** detect-secrets spends most of its time dispatching every line to every plugin.
+A line can only yield a secret if at least one plugin's own pattern matches it, so each file's
+lines are first tested against one combined regular expression built at run time from the
+configured plugins (regex detectors: their ``denylist``; keyword detector: its keywords;
+entropy detectors: a quoted run of their charset long enough to exceed the entropy limit),
+and only matching lines go through detect-secrets' plugin and filter pipeline, with the whole
+file as context. Findings are identical (a test compares against the CLI); a plugin the
+pre-filter does not understand switches it off for the run.
+
+Secret values are never stored: type, file, line and SHA-1 hash only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+import io
+import json
+import locale
+import math
+from pathlib import Path
+import re
+from typing import Any
+from typing import cast
+
+from pytest_kisys.errors import ScanError
+from pytest_kisys.scan.cache import FileResultCache
+from pytest_kisys.scan.files import project_files
+from pytest_kisys.scan.interface import Finding
+from pytest_kisys.scan.interface import fingerprint
+from pytest_kisys.scan.interface import Inconclusive
+from pytest_kisys.scan.interface import ScanOutput
+from pytest_kisys.scan.parallel import MIN_FILES_FOR_POOL
+from pytest_kisys.scan.parallel import run_workers
+from pytest_kisys.scan.parallel import split_by_size
+from pytest_kisys.settings import Settings
+
+
+TOOL = "detect-secrets"
+DEFAULT_BASELINE = ".secrets.baseline"
+_INVALID_FILE_FILTER = "detect_secrets.filters.common.is_invalid_file"
+_SCOPED_FLAGS = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+_REGEX_SUBCLASSES_OK = frozenset({"JwtTokenDetector"})  # filters its regex matches further
+_CONFIDENCE = {
+    "Base64HighEntropyString": "low",
+    "HexHighEntropyString": "low",
+    "KeywordDetector": "medium",
+}
+
+
+@dataclass(frozen=True)
+class SecretsOptions:
+    """What a worker needs to configure detect-secrets identically in every process."""
+
+    root: str
+    config: Mapping[str, Any]
+    prefilter: bool = True
+
+
+def detect_secrets_version() -> str:
+    """The installed detect-secrets version."""
+    from detect_secrets import __version__
+
+    return str(__version__)
+
+
+def _scoped(pattern: re.Pattern[str]) -> str | None:
+    """``pattern`` as a self-contained group carrying its own flags, or None if impossible."""
+    flags = pattern.flags & ~re.UNICODE
+    letters = ""
+    for flag, letter in _SCOPED_FLAGS.items():
+        if flags & flag:
+            letters += letter
+            flags &= ~flag
+    if flags or _BACKREFERENCE.search(pattern.pattern):
+        return None
+    return f"(?{letters}:{pattern.pattern})" if letters else f"(?:{pattern.pattern})"
+
+
+def candidate_patterns(plugins: Any) -> list[re.Pattern[str]] | None:
+    """Patterns such that a line no pattern matches cannot yield a secret; None if unknown."""
+    from detect_secrets.plugins.base import BasePlugin
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+    from detect_secrets.plugins.keyword import DENYLIST
+    from detect_secrets.plugins.keyword import KeywordDetector
+
+    sources: list[str] = []
+    separate: list[re.Pattern[str]] = []
+    for plugin in plugins:
+        cls = type(plugin)
+        if cls is KeywordDetector:
+            sources.append("(?i:" + "|".join(DENYLIST) + ")")
+        elif isinstance(plugin, HighEntropyStringsPlugin) and cls.__module__.startswith(
+            "detect_secrets."
+        ):
+            # Shannon entropy of n characters is at most log2(n): shorter runs cannot pass.
+            shortest = max(1, math.floor(2**plugin.entropy_limit))
+            charset = re.escape(plugin.charset)
+            sources.append(f"(?:'[{charset}]{{{shortest},}}'|\"[{charset}]{{{shortest},}}\")")
+        elif isinstance(plugin, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line:
+            if cls.analyze_string is not RegexBasedDetector.analyze_string and (
+                cls.__name__ not in _REGEX_SUBCLASSES_OK
+            ):
+                return None
+            for regex in plugin.denylist:
+                scoped = _scoped(regex)
+                if scoped is None:
+                    separate.append(regex)
+                else:
+                    sources.append(scoped)
+        else:
+            return None
+    combined = [re.compile("|".join(sources))] if sources else []
+    return combined + separate
+
+
+def _read_text(content: bytes) -> str | None:
+    """The text detect-secrets would read (locale encoding, universal newlines), or None."""
+    try:
+        text = content.decode(locale.getpreferredencoding(False))
+    except (UnicodeDecodeError, LookupError):
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _line_sets(rel: str, text: str) -> Iterator[list[str]]:
+    """The line lists ``detect_secrets.core.scan.scan_file`` would scan, in its order."""
+    from detect_secrets.transformers import get_transformed_file
+
+    handle = io.StringIO(text)
+    handle.name = rel
+    lines = get_transformed_file(cast(Any, handle))
+    yield lines if lines else io.StringIO(text).readlines()
+    handle.seek(0)
+    eager = get_transformed_file(cast(Any, handle), use_eager_transformers=True)
+    if eager:
+        yield eager
+
+
+def _scan_one(
+    rel: str, content: bytes, is_candidate: Callable[[str], bool] | None
+) -> list[dict[str, Any]]:
+    """detect-secrets' ``scan_file`` for one file, skipping lines no plugin could match."""
+    from detect_secrets.core.scan import _is_filtered_out
+    from detect_secrets.core.scan import _scan_line
+    from detect_secrets.settings import get_plugins
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    if _is_filtered_out(required_filter_parameters=["filename"], filename=rel):
+        return []
+    text = _read_text(content)
+    if text is None:
+        return []
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for lines in _line_sets(rel, text):
+        for number, raw_line in enumerate(lines, start=1):
+            line = raw_line.rstrip()
+            if is_candidate is not None and not is_candidate(line):
+                continue
+            snippet = get_code_snippet(lines=lines, line_number=number)
+            if _is_filtered_out(
+                required_filter_parameters=["line"], filename=rel, line=line, context=snippet
+            ):
+                continue
+            for plugin in get_plugins():
+                for secret in _scan_line(
+                    plugin=plugin, filename=rel, line=line, line_number=number, context=snippet
+                ):
+                    if _is_filtered_out(
+                        required_filter_parameters=["context"],
+                        filename=secret.filename,
+                        secret=secret.secret_value,
+                        plugin=plugin,
+                        line=line,
+                        context=snippet,
+                    ):
+                        continue
+                    # Same identity as PotentialSecret (file, hash, type): first line wins.
+                    found.setdefault(
+                        (secret.type, secret.secret_hash),
+                        {
+                            "type": secret.type,
+                            "hashed_secret": secret.secret_hash,
+                            "line": secret.line_number,
+                        },
+                    )
+        if found:
+            break
+    return sorted(found.values(), key=lambda s: (s["line"], s["type"], s["hashed_secret"]))
+
+
+def scan_files_for_secrets(task: tuple[SecretsOptions, list[str]]) -> list[tuple[str, Any, str]]:
+    """Worker entry point: ``(rel_path, secrets or None, reason)`` for each file of the task."""
+    from detect_secrets.settings import get_plugins
+    from detect_secrets.settings import get_settings
+    from detect_secrets.settings import transient_settings
+
+    options, rel_paths = task
+    root = Path(options.root)
+    out: list[tuple[str, Any, str]] = []
+    with transient_settings(dict(options.config)):
+        # Files come from our own listing (regular files only); relative names keep the
+        # filters' path rules (exclude-files regexes, lock files) as the CLI applies them.
+        get_settings().disable_filters(_INVALID_FILE_FILTER)
+        patterns = candidate_patterns(get_plugins()) if options.prefilter else None
+        is_candidate = None
+        if patterns is not None:
+            is_candidate = _any_match(patterns)
+        for rel in rel_paths:
+            try:
+                content = (root / rel).read_bytes()
+            except OSError as exc:
+                out.append((rel, None, f"cannot read: {exc.strerror}"))
+                continue
+            out.append((rel, _scan_one(rel, content, is_candidate), ""))
+    return out
+
+
+def _any_match(patterns: list[re.Pattern[str]]) -> Callable[[str], bool]:
+    if len(patterns) == 1:
+        search = patterns[0].search
+        return lambda line: search(line) is not None
+    return lambda line: any(p.search(line) for p in patterns)
+
+
+def settings_config(baseline: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The detect-secrets settings: the baseline's plugins and filters, else every plugin."""
+    if baseline is not None and "plugins_used" in baseline:
+        config: dict[str, Any] = {"plugins_used": baseline["plugins_used"]}
+        if "filters_used" in baseline:
+            config["filters_used"] = baseline["filters_used"]
+        return config
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    mapping: Mapping[str, Any] = get_mapping_from_secret_type_to_class()
+    names = sorted(cls.__name__ for cls in mapping.values())
+    return {"plugins_used": [{"name": name} for name in names]}
+
+
+def plugin_names() -> Mapping[str, str]:
+    """Secret type (``"Secret Keyword"``) to plugin class name (``"KeywordDetector"``)."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    mapping: Mapping[str, Any] = get_mapping_from_secret_type_to_class()
+    return {t: cls.__name__ for t, cls in mapping.items()}
+
+
+class SecretsScanner:
+    """The ``secrets`` check (see the module docstring)."""
+
+    kind = "secrets"
+    tool = TOOL
+
+    def __init__(self, *, prefilter: bool = True, use_git: bool = True) -> None:
+        self.prefilter = prefilter
+        self.use_git = use_git
+
+    def _baseline(self, settings: Settings, root: Path) -> tuple[Path | None, Any]:
+        configured = settings.baseline.get("secrets")
+        path = configured if configured is not None else Path(DEFAULT_BASELINE)
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            if configured is not None:
+                raise ScanError(f"secrets baseline {path} does not exist")
+            return None, None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ScanError(f"secrets baseline {path} could not be read: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
+            raise ScanError(f"secrets baseline {path} is not a detect-secrets baseline")
+        return path, data
+
+    def scan(self, settings: Settings) -> ScanOutput:
+        """Scan the project's files under ``settings.rootdir``."""
+        root = settings.rootdir.resolve()
+        baseline_path, baseline = self._baseline(settings, root)
+        config = settings_config(baseline)
+        options = SecretsOptions(root=str(root), config=config, prefilter=self.prefilter)
+        version = detect_secrets_version()
+        cache = FileResultCache(settings.resolved_cache_dir(), TOOL, version, config)
+        skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
+        files = [p for p in project_files(root, use_git=self.use_git) if p != skip]
+        per_file: dict[str, list[dict[str, Any]]] = {}
+        keys: dict[str, str] = {}
+        misses: list[str] = []
+        for rel in files:
+            try:
+                content = (root / rel).read_bytes()
+            except OSError as exc:
+                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+            keys[rel] = cache.key(rel, content)
+            hit = cache.get(keys[rel])
+            if hit is None:
+                misses.append(rel)
+            else:
+                per_file[rel] = hit
+        inconclusive: list[Inconclusive] = []
+        for rel, secrets, reason in self._run(options, misses, settings):
+            if secrets is None:
+                inconclusive.append(Inconclusive(TOOL, rel, reason))
+                continue
+            per_file[rel] = secrets
+            cache.put(keys[rel], secrets)
+        known = self._known(baseline)
+        names = plugin_names()
+        findings: list[Finding] = []
+        baselined: list[Finding] = []
+        for rel in sorted(per_file):
+            for item in per_file[rel]:
+                finding = self._finding(rel, item, names)
+                if (rel, item["hashed_secret"], item["type"]) in known:
+                    baselined.append(finding)
+                else:
+                    findings.append(finding)
+        return ScanOutput(
+            tool_version=version,
+            findings=tuple(findings),
+            inconclusive=tuple(inconclusive),
+            baselined=tuple(baselined),
+            items_checked=len(files),
+            cache_hits=len(files) - len(misses),
+        )
+
+    @staticmethod
+    def _known(baseline: Any) -> set[tuple[str, str, str]]:
+        if baseline is None:
+            return set()
+        known: set[tuple[str, str, str]] = set()
+        for filename, entries in baseline.get("results", {}).items():
+            for entry in entries or ():
+                known.add((str(filename), str(entry.get("hashed_secret")), str(entry.get("type"))))
+        return known
+
+    @staticmethod
+    def _finding(rel: str, item: Mapping[str, Any], names: Mapping[str, str]) -> Finding:
+        rule = names.get(item["type"], item["type"].replace(" ", ""))
+        return Finding(
+            tool=TOOL,
+            rule_id=rule,
+            rule_name=item["type"],
+            severity="high",
+            confidence=_CONFIDENCE.get(rule, "high"),
+            path=rel,
+            line=int(item["line"]),
+            message=f"{item['type']} (value not shown; sha1 {item['hashed_secret'][:12]}...)",
+            fingerprint=fingerprint(TOOL, rule, rel, item["hashed_secret"]),
+            cwe=798,
+            help_url="https://github.com/Yelp/detect-secrets#viewing-results",
+        )
+
+    def _run(
+        self, options: SecretsOptions, misses: list[str], settings: Settings
+    ) -> list[tuple[str, Any, str]]:
+        if not misses:
+            return []
+        workers = settings.effective_workers()
+        if workers <= 1 or len(misses) < MIN_FILES_FOR_POOL:
+            return scan_files_for_secrets((options, misses))
+        root = Path(options.root)
+        chunks = split_by_size(misses, lambda rel: (root / rel).stat().st_size, workers)
+        payload = {"root": options.root, "config": dict(options.config), "prefilter": True}
+        payload["prefilter"] = options.prefilter
+        results = run_workers("secrets", payload, chunks, timeout=settings.scan_timeout)
+        return [tuple(item) for chunk in results for item in chunk]
