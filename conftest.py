@@ -3,4 +3,9 @@
 from __future__ import annotations
 
 
-pytest_plugins = ["pytester", "tests.support.pkgindex"]
+pytest_plugins = [
+    "pytester",
+    "tests.support.pkgindex",
+    "tests.support.otlp_receiver",
+    "tests.support.venvs",
+]

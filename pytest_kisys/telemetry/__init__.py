@@ -145,9 +145,7 @@ def add_secrets(config: pytest.Config, values: Iterable[str]) -> None:
         runtime.redactor.add(values)
 
 
-def subprocess_env(
-    config: pytest.Config, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def subprocess_env(config: pytest.Config, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) carrying the current ``TRACEPARENT``.
 
     While tracing is off this is a plain copy; an inherited ``TRACEPARENT`` passes through.

@@ -49,9 +49,7 @@ class CostSummary:
             "total_cpu_seconds": round(self.total_cpu_seconds, 6),
             "tests": self.tests,
             "top_tests": [{"nodeid": n, "cpu_seconds": round(s, 6)} for n, s in self.top_tests],
-            "top_modules": [
-                {"module": m, "cpu_seconds": round(s, 6)} for m, s in self.top_modules
-            ],
+            "top_modules": [{"module": m, "cpu_seconds": round(s, 6)} for m, s in self.top_modules],
         }
         if self.rate_per_cpu_hour is not None:
             data["cost_per_cpu_hour"] = self.rate_per_cpu_hour
@@ -103,9 +101,7 @@ class CostLedger:
             modules[module] = modules.get(module, 0.0) + seconds
             for mark in marks or ("(none)",):
                 markers[mark] = markers.get(mark, 0.0) + seconds
-        top_tests = tuple(
-            (n, s) for n, s, _ in sorted(self.entries, key=lambda e: (-e[1], e[0]))[:TOP_N]
-        )
+        top_tests = tuple((n, s) for n, s, _ in sorted(self.entries, key=lambda e: (-e[1], e[0]))[:TOP_N])
         if rate_per_cpu_hour is None:
             return CostSummary(total, len(self.entries), top_tests, _top(modules))
         per_second = rate_per_cpu_hour / 3600

@@ -72,9 +72,7 @@ def _endpoint(environ: Mapping[str, str], protocol: str) -> str:
 def _sampler(environ: Mapping[str, str]) -> tuple[str, float]:
     name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
     if name not in SAMPLERS:
-        raise ConfigError(
-            f"OTEL_TRACES_SAMPLER={name!r} is not supported; allowed: {', '.join(SAMPLERS)}"
-        )
+        raise ConfigError(f"OTEL_TRACES_SAMPLER={name!r} is not supported; allowed: {', '.join(SAMPLERS)}")
     raw = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
     ratio = 1.0
     if raw and name.endswith("traceidratio"):
@@ -98,20 +96,15 @@ def read_trace_env(environ: Mapping[str, str]) -> TraceEnv:
     )
     if protocol not in PROTOCOLS:
         raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; "
-            f"allowed: {', '.join(PROTOCOLS)}"
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; allowed: {', '.join(PROTOCOLS)}"
         )
     headers_var = (
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
         if environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "").strip()
         else "OTEL_EXPORTER_OTLP_HEADERS"
     )
-    resource = parse_key_values(
-        environ.get("OTEL_RESOURCE_ATTRIBUTES", ""), "OTEL_RESOURCE_ATTRIBUTES"
-    )
-    service = (
-        environ.get("OTEL_SERVICE_NAME", "").strip() or resource.get("service.name") or "pytest"
-    )
+    resource = parse_key_values(environ.get("OTEL_RESOURCE_ATTRIBUTES", ""), "OTEL_RESOURCE_ATTRIBUTES")
+    service = environ.get("OTEL_SERVICE_NAME", "").strip() or resource.get("service.name") or "pytest"
     sampler, ratio = _sampler(environ)
     return TraceEnv(
         sdk_disabled=environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true",

@@ -80,9 +80,7 @@ def build_exporter(trace: str, trace_env: TraceEnv, timeout: float) -> tuple[Spa
         return JsonLinesSpanExporter(path), f"file {path}"
     if trace == "otlp":
         return _otlp_exporter(trace_env, timeout), f"otlp {trace_env.endpoint}"
-    raise ConfigError(
-        f"--kisys-trace {trace!r} is not supported; allowed: none, console, otlp, file:PATH"
-    )
+    raise ConfigError(f"--kisys-trace {trace!r} is not supported; allowed: none, console, otlp, file:PATH")
 
 
 def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
@@ -104,8 +102,7 @@ def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise ConfigError(
-            "--kisys-trace otlp needs opentelemetry-exporter-otlp-proto-http; "
-            "install pytest-kisys[otlp]"
+            "--kisys-trace otlp needs opentelemetry-exporter-otlp-proto-http; install pytest-kisys[otlp]"
         ) from exc
     http_exporter: SpanExporter = OTLPSpanExporter(
         endpoint=trace_env.endpoint, headers=dict(trace_env.headers), timeout=bounded

@@ -73,7 +73,8 @@ def classify(reports: list[pytest.TestReport]) -> tuple[str, str, str | None, li
             else:
                 status = "skipped"
                 longrepr = report.longrepr
-                reason = str(longrepr[2]) if isinstance(longrepr, tuple) else None
+                if isinstance(longrepr, tuple):
+                    reason = str(longrepr[2]).removeprefix("Skipped: ")
     return status, outcome, reason, durations
 
 

@@ -204,18 +204,14 @@ class SpanBuilder:
                 )
         ctx = self._child_context(record.parent)
         spans = [
-            self._span(
-                nodeid, ctx, record.parent, attrs, record.start_ns, record.end_ns, status, events
-            )
+            self._span(nodeid, ctx, record.parent, attrs, record.start_ns, record.end_ns, status, events)
         ]
         setup_ctx = ctx
         for phase in record.phases:
             phase_ctx = self._child_context(ctx)
             if phase.when == "setup":
                 setup_ctx = phase_ctx
-            phase_status = (
-                Status(StatusCode.ERROR, phase.outcome) if phase.outcome == "failed" else _UNSET
-            )
+            phase_status = Status(StatusCode.ERROR, phase.outcome) if phase.outcome == "failed" else _UNSET
             spans.append(
                 self._span(
                     phase.when,
@@ -231,9 +227,7 @@ class SpanBuilder:
             spans.append(self._fixture_span(fixture, self._child_context(setup_ctx), setup_ctx))
         return spans
 
-    def _fixture_span(
-        self, fixture: FixtureTiming, ctx: SpanContext, parent: SpanContext
-    ) -> ReadableSpan:
+    def _fixture_span(self, fixture: FixtureTiming, ctx: SpanContext, parent: SpanContext) -> ReadableSpan:
         return self._span(
             f"fixture {fixture.name}",
             ctx,

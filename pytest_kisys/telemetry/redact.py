@@ -43,9 +43,7 @@ class Redactor:
         self.add(secrets)
 
     @classmethod
-    def from_environment(
-        cls, environ: Mapping[str, str], extra: Iterable[str] = ()
-    ) -> Redactor:
+    def from_environment(cls, environ: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
         """A redactor that masks the values of secret-looking variables of ``environ``."""
         values = [value for name, value in environ.items() if is_secret_name(name)]
         return cls([*values, *extra])

@@ -20,9 +20,7 @@ def _github(env: Mapping[str, str]) -> dict[str, str]:
     attrs = {
         "cicd.pipeline.name": env.get("GITHUB_WORKFLOW", ""),
         "cicd.pipeline.run.id": run_id,
-        "cicd.pipeline.run.url.full": f"{server}/{repo}/actions/runs/{run_id}"
-        if repo and run_id
-        else "",
+        "cicd.pipeline.run.url.full": f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else "",
         "cicd.pipeline.task.name": env.get("GITHUB_JOB", ""),
         "cicd.worker.name": env.get("RUNNER_NAME", ""),
         "vcs.repository.url.full": f"{server}/{repo}" if repo else "",

@@ -69,9 +69,7 @@ def make_sampler(name: str, ratio: float) -> sampling.Sampler:
 
 def traceparent_of(ctx: SpanContext) -> dict[str, str]:
     """W3C ``traceparent`` (and ``tracestate``) headers for ``ctx``."""
-    carrier = {
-        "traceparent": f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
-    }
+    carrier = {"traceparent": f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"}
     if ctx.trace_state:
         carrier["tracestate"] = ctx.trace_state.to_header()
     return carrier
@@ -156,9 +154,7 @@ class TelemetryRuntime:
         )
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.ids = SpanIds()
-        self.pipeline = ExportPipeline(
-            SpanBuilder(self.resource, self.scope, self.redactor, self.ids)
-        )
+        self.pipeline = ExportPipeline(SpanBuilder(self.resource, self.scope, self.redactor, self.ids))
         self.provider = TracerProvider(
             sampler=make_sampler(self.trace_env.sampler, self.trace_env.sampler_ratio),
             resource=self.resource,
@@ -211,9 +207,7 @@ class TelemetryRuntime:
         if worker_id is not None:
             attrs["pytest.xdist.worker"] = worker_id
         name = f"pytest worker {worker_id}" if worker_id else "pytest session"
-        self._session = self.tracer.start_span(
-            name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs
-        )
+        self._session = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs)
         return self._session
 
     @property
@@ -246,9 +240,7 @@ class TelemetryRuntime:
         run_url = self.resource.attributes.get("cicd.pipeline.run.url.full")
         if run_url:
             attrs["cicd.pipeline.task.run.url.full"] = str(run_url)
-        span = self.tracer.start_span(
-            name, context=trace_api.set_span_in_context(parent), attributes=attrs
-        )
+        span = self.tracer.start_span(name, context=trace_api.set_span_in_context(parent), attributes=attrs)
         stage = _Stage(span, self.redactor)
         for key, value in attributes.items():
             stage.set_attribute(key, value)
@@ -297,7 +289,9 @@ class TelemetryRuntime:
         if self._outcome is not None:
             return self._outcome
         span = self.session_span
-        span.set_attributes(dict(attributes))
+        clean = _Stage(span, self.redactor)
+        for key, value in attributes.items():
+            clean.set_attribute(key, value)
         if failed:
             span.set_status(Status(StatusCode.ERROR, "test session failed"))
         span.end()

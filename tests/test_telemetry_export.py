@@ -1,0 +1,190 @@
+"""Export to a real loopback OTLP/HTTP receiver, bounded failure modes, redaction, stage API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import time
+
+import pytest
+
+from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.telemetry_harness import TelemetryHarness
+
+
+FAKE_TOKEN = "fake-ci-token-0000111122223333"
+FAKE_FOUND = "fake-found-secret-9999888877776666"
+
+
+def test_otlp_http_export_reaches_the_receiver(
+    pytester: pytest.Pytester, otlp_receiver: OtlpReceiver
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(20))
+        def test_many(n):
+            assert n != 13
+        """
+    )
+    harness = TelemetryHarness(
+        in_memory=False,
+        environ={
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{FAKE_TOKEN}",
+            "OTEL_SERVICE_NAME": "kisys-selftest",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        },
+    )
+    result = pytester.runpytest(plugins=[harness])
+    result.assert_outcomes(passed=19, failed=1)
+    spans = otlp_receiver.wait_for(23)
+    assert len(spans) == 23  # session, collect, tests, 20 tests
+    assert otlp_receiver.headers[0]["authorization"] == f"Bearer {FAKE_TOKEN}"
+    assert otlp_receiver.headers[0]["content-type"] == "application/x-protobuf"
+    assert {s.resource["service.name"] for s in spans} == {"kisys-selftest"}
+    assert spans[0].resource["deployment.environment"] == "test"
+    assert {s.scope for s in spans} == {"pytest-kisys"}
+    failed = [s for s in spans if s.attributes.get("test.case.result.status") == "fail"]
+    assert [s.name for s in failed] == ["test_otlp_http_export_reaches_the_receiver.py::test_many[13]"]
+    assert failed[0].status_code == 2
+    assert failed[0].events[0][0] == "exception"
+    assert len({s.trace_id for s in spans}) == 1
+    assert "kisys: trace export" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("mode", ["down", "hang"])
+def test_unreachable_collector_costs_at_most_trace_timeout_and_warns_once(
+    pytester: pytest.Pytester, dead_endpoint: str, mode: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(300))
+        def test_many(n):
+            pass
+        """
+    )
+    endpoint = dead_endpoint
+    receiver = OtlpReceiver(mode="hang")
+    if mode == "hang":
+        receiver.start()
+        endpoint = receiver.endpoint
+    harness = TelemetryHarness(
+        in_memory=False,
+        trace_timeout=0.5,
+        environ={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint},
+    )
+    start = time.monotonic()
+    result = pytester.runpytest(plugins=[harness])
+    elapsed = time.monotonic() - start
+    if mode == "hang":
+        receiver.stop()
+    result.assert_outcomes(passed=300)
+    warnings = [line for line in result.stdout.lines if "kisys: trace export" in line]
+    assert len(warnings) == 1, result.stdout.str()
+    assert "spans dropped" in warnings[0]
+    assert endpoint in warnings[0]
+    assert "Transient error" not in result.stdout.str() + result.stderr.str()
+    assert harness.plugin is not None
+    assert harness.plugin.outcome is not None
+    assert harness.plugin.outcome.dropped == 303
+    # 300 trivial tests take well under a second here; export may add at most 0.5 s.
+    assert elapsed < 3.0
+
+
+def test_planted_secrets_are_masked_in_every_attribute(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makeconftest(
+        f"""
+        from pytest_kisys import telemetry
+
+        def pytest_sessionstart(session):
+            telemetry.add_secrets(session.config, ["{FAKE_FOUND}"])
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.parametrize("url", ["https://bob:fake-pass-777@index.example/simple"])
+        def test_leaky(url):
+            token = "{FAKE_TOKEN}"
+            found = "{FAKE_FOUND}"
+            assert url == token + found
+        """
+    )
+    out = tmp_path / "spans.jsonl"
+    harness = TelemetryHarness(
+        in_memory=False,
+        trace=f"file:{out}",
+        environ={"MY_CI_TOKEN": FAKE_TOKEN},
+    )
+    # The token also reaches the command line (recorded as the session's pytest.args).
+    result = pytester.runpytest("-o", f"junit_suite_name={FAKE_TOKEN}", plugins=[harness])
+    result.assert_outcomes(failed=1)
+    text = out.read_text()
+    assert "exception.stacktrace" in text
+    assert "junit_suite_name=***" in text
+    for secret in (FAKE_TOKEN, FAKE_FOUND, "fake-pass-777"):
+        assert secret not in text
+    assert "https://***@index.example/simple" in text
+    spans = [
+        span
+        for line in text.splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+    assert any(s["name"].startswith("test_planted") for s in spans)
+
+
+def test_stage_span_api_findings_and_subprocess_traceparent(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_kisys import telemetry
+
+        def pytest_sessionstart(session):
+            config = session.config
+            with telemetry.stage_span(config, "scan.code", {"kisys.scanner": "bandit"}) as stage:
+                env = telemetry.subprocess_env(config, {"PATH": "/bin"})
+                stage.set_attribute("kisys.child_traceparent", env["TRACEPARENT"])
+                telemetry.add_findings(stage, [
+                    {"rule_id": "B602", "severity": "high", "path": "app.py", "line": 3,
+                     "scanner": "bandit", "message": "subprocess with shell=True"},
+                ])
+                stage.set_result("failure", "FindingsAtThreshold")
+            with pytest.raises(OSError):
+                with telemetry.stage_span(config, "scan.deps"):
+                    raise OSError("pip-audit missing")
+        """
+    )
+    pytester.makepyfile("def test_one(): pass")
+    harness = TelemetryHarness()
+    pytester.runpytest(plugins=[harness]).assert_outcomes(passed=1)
+    spans = harness.by_name()
+    code = spans["scan.code"]
+    assert code.context is not None
+    assert code.attributes is not None
+    session = spans["pytest session"]
+    assert code.parent is not None
+    assert session.context is not None
+    assert code.parent.span_id == session.context.span_id
+    assert code.attributes["cicd.pipeline.task.name"] == "scan.code"
+    assert code.attributes["cicd.pipeline.task.type"] == "scan"
+    assert code.attributes["cicd.pipeline.task.run.result"] == "failure"
+    assert code.attributes["error.type"] == "FindingsAtThreshold"
+    assert code.attributes["kisys.scanner"] == "bandit"
+    assert code.attributes["kisys.child_traceparent"] == (
+        f"00-{code.context.trace_id:032x}-{code.context.span_id:016x}-01"
+    )
+    (finding,) = code.events
+    assert finding.name == "finding"
+    assert finding.attributes is not None
+    assert finding.attributes["security_rule.uuid"] == "B602"
+    assert finding.attributes["code.line.number"] == 3
+    deps = spans["scan.deps"]
+    assert deps.attributes is not None
+    assert deps.attributes["cicd.pipeline.task.run.result"] == "failure"
+    assert deps.attributes["error.type"] == "OSError"
+    assert deps.events[0].name == "exception"

@@ -1,0 +1,93 @@
+"""Whole-process behaviour: xdist joins one trace, the app's own provider is left alone, flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.telemetry_harness import conftest_source
+
+
+def _spans(path: Path) -> list[dict[str, Any]]:
+    return [
+        span
+        for line in path.read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+
+
+def test_xdist_workers_join_the_controllers_trace(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "spans.jsonl"
+    pytester.makeconftest(conftest_source(trace=f"file:{out}"))
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(8))
+        def test_many(n):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    spans = _spans(out)
+    assert len({s["traceId"] for s in spans}) == 1
+    by_id = {s["spanId"]: s for s in spans}
+    (session,) = [s for s in spans if s["name"] == "pytest session"]
+    workers = [s for s in spans if s["name"].startswith("pytest worker gw")]
+    assert len(workers) == 2
+    assert {w["parentSpanId"] for w in workers} == {session["spanId"]}
+    tests = [s for s in spans if "::" in s["name"]]
+    assert len(tests) == 8
+    assert {by_id[t["parentSpanId"]]["name"] for t in tests} <= {"pytest worker gw0", "pytest worker gw1"}
+
+
+def test_the_applications_global_tracer_provider_is_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    out = pytester.path / "spans.jsonl"
+    pytester.makeconftest(conftest_source(trace=f"file:{out}"))
+    pytester.makepyfile(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        def test_app_installs_its_provider():
+            mine = TracerProvider()
+            trace.set_tracer_provider(mine)
+            assert trace.get_tracer_provider() is mine
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "Overriding of current TracerProvider" not in result.stderr.str()
+    assert any(s["name"].endswith("test_app_installs_its_provider") for s in _spans(out))
+
+
+def test_kisys_flags_turn_tracing_on_through_the_entry_point(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "flags.jsonl"
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest_subprocess(
+        "--kisys", "--kisys-scan", "none", f"--kisys-trace=file:{out}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    names = {s["name"] for s in _spans(out)}
+    test_name = "test_kisys_flags_turn_tracing_on_through_the_entry_point.py::test_one"
+    assert {"pytest session", "tests", test_name} <= names
+
+
+def test_otel_sdk_disabled_turns_tracing_off(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = pytester.path / "off.jsonl"
+    pytester.makepyfile("def test_one(): pass")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    result = pytester.runpytest_subprocess(
+        "--kisys", "--kisys-scan", "none", f"--kisys-trace=file:{out}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    assert not out.exists()
