@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from pytest_kisys.vet.interface import Decision
     from pytest_kisys.vet.interface import ParsedRequirement
     from pytest_kisys.vet.interface import VetRequest
+    from pytest_kisys.vet.vetter import Vetter as EngineVetterType
 
 
 class Vetter(Protocol):
@@ -169,6 +170,7 @@ class Installer:
         self.progress = progress
         self.lock_timeout = lock_timeout
         self._backend = backend
+        self._own_vetter: EngineVetterType | None = None
 
     # -- public API
 
@@ -183,6 +185,9 @@ class Installer:
             result = self._install(list(requests), batch)
         except KisysError as exc:
             result = self._finish(batch, error=str(exc))
+        finally:
+            # Connections are not kept between batches (there are one or two per session).
+            self.close()
         self._publish(result)
         return result
 
@@ -293,7 +298,11 @@ class Installer:
         keep = self._surviving(items, reach, by_name, needed_by, batch)
         if not keep:
             return self._finish(batch, backend=backend.name)
-        installed = self._apply(keep, env, backend, needed_by, batch)
+        reasons = {
+            name: tuple(by_name[root].request.reason for root in owners if root in by_name)
+            for name, owners in needed_by.items()
+        }
+        installed = self._apply(keep, env, backend, reasons, batch)
         learned = self._learn(confirmed, keep, batch)
         return self._finish(batch, installed=installed, backend=backend.name, learned=learned)
 
@@ -366,8 +375,6 @@ class Installer:
         by_name: dict[str, Decision] = {}
         for decision in decisions:
             by_name[canonicalize_name(decision.name)] = decision
-            if self.record is not None:
-                self.record.add("decisions", decision)
         missing = set(items) - set(by_name)
         if missing:
             raise InstallError(f"the vetting engine gave no decision for {sorted(missing)}")
@@ -490,7 +497,7 @@ class Installer:
         keep: list[PlannedItem],
         env: TargetEnv,
         backend: InstallBackend,
-        needed_by: Mapping[str, tuple[str, ...]],
+        reasons: Mapping[str, tuple[str, ...]],
         batch: _Batch,
     ) -> tuple[InstalledItem, ...]:
         """Install ``keep`` under a snapshot; roll back on any failure, interrupt included."""
@@ -522,7 +529,7 @@ class Installer:
                 version=item.version,
                 sha256=item.sha256,
                 duration=outcome.duration,
-                reasons=needed_by.get(item.name, ()),
+                reasons=reasons.get(item.name, ()),
                 change=item.change,
             )
             for item in keep
@@ -592,8 +599,17 @@ class Installer:
         if self._vetter is None:
             from pytest_kisys.vet.vetter import Vetter as EngineVetter
 
-            self._vetter = EngineVetter(self.settings)
+            # The engine records and logs its own decisions.
+            self._own_vetter = EngineVetter(self.settings, record=self.record)  # type: ignore[arg-type]
+            self._vetter = self._own_vetter
         return self._vetter
+
+    def close(self) -> None:
+        """Release the vetting engine's connections when this installer created it."""
+        if self._own_vetter is not None:
+            self._own_vetter.close()
+            self._own_vetter = None
+            self._vetter = None
 
     def _say(self, message: str) -> None:
         if self.progress is not None:

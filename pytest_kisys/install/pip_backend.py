@@ -16,7 +16,8 @@ def pinned_requirements(items: Sequence[PlannedItem]) -> str:
 
     With a hash on every line pip (and uv) install exactly these files or fail.
     """
-    lines = [f"{item.name}=={item.version} --hash=sha256:{item.sha256}" for item in items]
+    ordered = sorted(items, key=lambda item: item.name)
+    lines = [f"{item.name}=={item.version} --hash=sha256:{item.sha256}" for item in ordered]
     return "\n".join(lines) + "\n"
 
 

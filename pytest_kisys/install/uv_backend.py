@@ -175,8 +175,6 @@ class UvBackend:
                 python,
                 "--no-deps",
                 "--require-hashes",
-                "--only-binary",
-                ":all:",
                 "--no-build",
                 *config.uv_options(),
                 *(["--offline"] if self.offline else []),

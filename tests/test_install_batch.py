@@ -1,0 +1,323 @@
+"""Real installs with pip and uv from the loopback index into throwaway virtualenvs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pytest_kisys.install.consent import FixedConsent
+from pytest_kisys.install.consent import TerminalConsent
+from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.settings import IndexSettings
+from pytest_kisys.settings import Settings
+from tests.support.pkgindex import build_wheel
+from tests.support.pkgindex import PackageIndex
+from tests.support.venvs import Venv
+
+
+ALPHA = "kisys-fixture-alpha"
+BETA = "kisys-fixture-beta"
+GAMMA = "kisys-fixture-gamma"
+DELTA = "kisys-fixture-delta"
+BROKEN = "kisys-fixture-0broken"
+LOOKALIKE = "kisys-fixture-lookalike"
+SDIST_ONLY = "kisys-fixture-sdistonly"
+ALLOWED = (ALPHA, BETA, DELTA, BROKEN, LOOKALIKE, SDIST_ONLY)
+VERSIONS = ("1.0", "1.1", "1.2")
+
+
+@pytest.fixture(scope="session")
+def sdist_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the sdist-only project's setup.py would write if anything ever ran it."""
+    return tmp_path_factory.mktemp("sdist-marker") / "setup-py-ran"
+
+
+@pytest.fixture(scope="session")
+def fixture_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageIndex:
+    """The session's projects, built once."""
+    index = pkgindex_server
+    index.add_project(ALPHA, VERSIONS, requires=[f"{BETA}>=1"])
+    index.add_project(BETA, ("1.0", "2.0", "3.0"))
+    index.add_project(GAMMA, VERSIONS)
+    index.add_project(DELTA, VERSIONS, requires=[f"{BETA}<2"])
+    index.add_project(LOOKALIKE, VERSIONS, modules={"something_else/__init__.py": ""})
+    index.add_project(SDIST_ONLY, VERSIONS, sdist_only=True, setup_py=f"open({str(sdist_marker)!r}, 'w')")
+    index.add_empty_project(BROKEN)
+    for version in VERSIONS:
+        wheel = build_wheel(
+            BROKEN,
+            version,
+            modules={
+                "kisys_fixture_0broken/__init__.py": "",
+                "../../../../../escapes_the_venv.py": "",
+            },
+        )
+        index.add_artifact(BROKEN, version, wheel, upload_time=index.now() - 400 * 86400)
+    return index
+
+
+@pytest.fixture
+def make_settings(fixture_index: PackageIndex, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings against the loopback index with a per-test cache and config root."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "index": IndexSettings(url=fixture_index.simple_url),
+            "allow": ALLOWED,
+            "rootdir": tmp_path,
+            "cache_dir": tmp_path / "cache",
+            "backend": "pip",
+            "log_file": tmp_path / "audit.jsonl",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+def _pip_install(venv: Venv, index: PackageIndex, requirement: str) -> None:
+    subprocess.run(
+        [
+            venv.python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--index-url",
+            index.simple_url,
+            requirement,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.mark.parametrize("backend", ["pip", "uv"])
+@pytest.mark.usefixtures("isolated_pip")
+def test_clean_batch_installs_the_vetted_set_once(
+    backend: str, throwaway_venv: Venv, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    consent = FixedConsent(False)
+    lines: list[str] = []
+    installer = Installer(
+        make_settings(backend=backend),
+        python=throwaway_venv.python,
+        consent=consent,
+        progress=lines.append,
+    )
+    result = installer.install([InstallRequest(ALPHA, "import kisys_fixture_alpha in test_a.py")])
+    assert result.error is None, result.error
+    assert result.ok
+    assert result.backend == backend
+    assert {(i.name, i.version) for i in result.installed} == {(ALPHA, "1.2"), (BETA, "3.0")}
+    assert all(len(i.sha256) == 64 for i in result.installed)
+    assert all(i.reasons == ("import kisys_fixture_alpha in test_a.py",) for i in result.installed)
+    assert consent.asked == []  # everything was on the allow list: nobody was asked
+    assert throwaway_venv.freeze() == [f"{ALPHA}==1.2", f"{BETA}==3.0"]
+    assert any(line.startswith(f"installed 2 package(s) with {backend}") for line in lines)
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    installs = [entry for entry in audit if entry.get("event") == "install"]
+    assert installs[-1]["result"] == "ok"
+    assert {i["name"] for i in installs[-1]["installed"]} == {ALPHA, BETA}
+    # A second batch finds everything in place and installs nothing.
+    again = installer.install([InstallRequest(ALPHA, "again")])
+    assert again.installed == ()
+    assert again.satisfied == (ALPHA,)
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_broken_wheel_rolls_back_and_freeze_is_unchanged(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    before = throwaway_venv.freeze()
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(False))
+    result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(BROKEN, "test_b.py")])
+    assert result.error is not None
+    assert "pip failed" in result.error
+    assert "restored" in result.error
+    assert result.installed == ()
+    assert result.rolled_back
+    # pip installed the good wheels before it reached the broken one: rollback removed them.
+    assert f"rollback: removed {ALPHA} 1.2" in result.notes
+    assert throwaway_venv.freeze() == before
+    assert not (throwaway_venv.root.parent / "escapes_the_venv.py").exists()
+    leftovers = {p.name for p in throwaway_venv.site_packages.iterdir()}
+    assert not any(name.startswith("kisys_fixture") for name in leftovers)
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_downgrade_is_shown_and_refused(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], fixture_index: PackageIndex
+) -> None:
+    _pip_install(throwaway_venv, fixture_index, f"{BETA}==3.0")
+    before = throwaway_venv.freeze()
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    result = installer.install([InstallRequest(DELTA, "import kisys_fixture_delta")])
+    assert [(c.name, c.installed_version, c.wanted_version, c.change) for c in result.refused] == [
+        (BETA, "3.0", "1.0", "downgrade")
+    ]
+    assert "never downgrades" in result.refused[0].reason
+    denied = {d.name: d for d in result.denied}
+    assert BETA in denied[DELTA].reason
+    assert "downgrade" in denied[DELTA].reason
+    assert result.installed == ()
+    assert throwaway_venv.freeze() == before
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_sdist_only_project_is_refused_without_running_setup_py(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], sdist_marker: Path
+) -> None:
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    result = installer.install([InstallRequest(SDIST_ONLY, "marker"), InstallRequest(ALPHA, "test_a.py")])
+    assert not sdist_marker.exists(), "setup.py of the sdist ran"
+    denied = {d.name: d for d in result.denied}
+    assert "wheels only" in denied[SDIST_ONLY].reason
+    # The rest of the batch is unaffected.
+    assert {i.name for i in result.installed} == {ALPHA, BETA}
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_wheel_without_the_import_name_is_refused(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    result = installer.install(
+        [InstallRequest(LOOKALIKE, "import kisys_lookalike", import_name="kisys_lookalike")]
+    )
+    assert result.installed == ()
+    [denied] = result.denied
+    assert denied.name == LOOKALIKE
+    assert "does not provide 'import kisys_lookalike'" in denied.reason
+    assert throwaway_venv.own_dists() == {}
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_non_interactive_run_denies_with_the_allow_hint(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=TerminalConsent())
+    result = installer.install([InstallRequest(GAMMA, "import kisys_fixture_gamma in test_g.py")])
+    assert result.installed == ()
+    [denied] = result.denied
+    assert denied.name == GAMMA
+    assert "CI is set" in denied.reason
+    assert denied.hint.startswith(f'--kisys-allow {GAMMA} (or add "{GAMMA}" to allow')
+    assert denied.reasons == ("import kisys_fixture_gamma in test_g.py",)
+    assert throwaway_venv.own_dists() == {}
+
+
+_DRIVER = """
+import json, os, signal, sys
+from pathlib import Path
+from pytest_kisys.install.consent import FixedConsent
+from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.settings import IndexSettings, Settings
+
+python, index, root, mode = sys.argv[1:5]
+settings = Settings(index=IndexSettings(url=index), allow={allowed!r}, rootdir=Path(root),
+                    cache_dir=Path(root) / "cache", backend="pip")
+
+def progress(line):
+    print("progress:", line, flush=True)
+    if mode == "interrupt" and line.startswith("installed "):
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, after pip wrote the files
+
+installer = Installer(settings, python=python, consent=FixedConsent(False), progress=progress)
+try:
+    result = installer.install([InstallRequest({alpha!r}, mode)])
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+    sys.exit(130)
+print("RESULT " + json.dumps(result.to_json()), flush=True)
+"""
+
+
+def _driver(tmp_path: Path) -> Path:
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(_DRIVER.format(allowed=ALLOWED, alpha=ALPHA)))
+    return script
+
+
+def _child_env(isolated: dict[str, str]) -> dict[str, str]:
+    env = dict(isolated)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+def test_interrupt_during_install_rolls_back(
+    throwaway_venv: Venv,
+    fixture_index: PackageIndex,
+    tmp_path: Path,
+    isolated_pip: dict[str, str],
+) -> None:
+    before = throwaway_venv.freeze()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(_driver(tmp_path)),
+            throwaway_venv.python,
+            fixture_index.simple_url,
+            str(tmp_path),
+            "interrupt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(isolated_pip),
+        check=False,
+    )
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "progress: installed 2 package(s)" in proc.stdout
+    assert "INTERRUPTED" in proc.stdout
+    assert throwaway_venv.freeze() == before
+    assert throwaway_venv.own_dists() == {}
+
+
+def test_two_processes_install_the_same_package_once(
+    throwaway_venv: Venv,
+    fixture_index: PackageIndex,
+    tmp_path: Path,
+    isolated_pip: dict[str, str],
+) -> None:
+    script = _driver(tmp_path)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                throwaway_venv.python,
+                fixture_index.simple_url,
+                str(tmp_path / f"run{n}"),
+                "concurrent",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(isolated_pip),
+        )
+        for n in range(2)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+        line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+        results.append(json.loads(line[len("RESULT ") :]))
+    installed = [[i["name"] for i in r["installed"]] for r in results]
+    assert sorted(map(sorted, installed)) == [[], [ALPHA, BETA]]
+    assert [r["satisfied"] for r in results if not r["installed"]] == [[ALPHA]]
+    dist_infos = [n for n in throwaway_venv.own_dists() if n.startswith("kisys_fixture")]
+    assert sorted(dist_infos) == ["kisys_fixture_alpha-1.2.dist-info", "kisys_fixture_beta-3.0.dist-info"]
+    assert os.path.exists(throwaway_venv.site_packages / ".pytest-kisys.lock")
