@@ -50,7 +50,7 @@ def test_unknown_need_names_stage_and_suggests() -> None:
         build_graph([Stage("install"), Stage("lint", needs=("instal",), source="kisys.yaml:3")])
     message = str(info.value)
     assert "stage 'lint' (kisys.yaml:3) needs unknown stage 'instal'" in message
-    assert "did you mean 'install'?" in message
+    assert "(did you mean 'install'?); known stages: install, lint" in message
 
 
 def test_duplicate_names_both_sources() -> None:

@@ -16,7 +16,7 @@ from pytest_kisys.errors import StageError
 from pytest_kisys.stages.builtin import builtin_stages
 from pytest_kisys.stages.builtin import off_reasons
 from pytest_kisys.stages.builtin import with_report_last
-from pytest_kisys.stages.command import command_line
+from pytest_kisys.stages.command import shown_command
 from pytest_kisys.stages.config import parse_stages
 from pytest_kisys.stages.graph import build_graph
 from pytest_kisys.stages.graph import StageGraph
@@ -75,7 +75,7 @@ def _traits(stage: Stage, off: dict[str, str]) -> list[str]:
     if stage.timeout is not None:
         traits.append(f"timeout: {stage.timeout:g}s")
     if stage.run:
-        traits.append(f"run: {command_line(stage.run, stage.shell)}")
+        traits.append(f"run: {shown_command(stage.run, stage.shell)}")
     return traits
 
 

@@ -25,11 +25,20 @@ TAIL_CHARS = 4000
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
+SHOWN_CHARS = 120
+
+
 def command_line(run: tuple[str, ...], shell: bool) -> str:
-    """The command as a person would type it (what a finding message shows)."""
+    """The command line a shell would be given (``shell: true`` with an argument list)."""
     if shell and len(run) == 1:
         return run[0]
     return shlex.join(run)
+
+
+def shown_command(run: tuple[str, ...], shell: bool) -> str:
+    """The command for people to read: double quotes around arguments with spaces, shortened."""
+    text = run[0] if shell and len(run) == 1 else subprocess.list2cmdline(run)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def output_tail(output: str, env: Mapping[str, str]) -> str:
@@ -61,10 +70,10 @@ def command_env(ctx: StageContext) -> dict[str, str]:
 def run_command(ctx: StageContext) -> StageOutcome:
     """The action of a config stage: run its command once and judge the exit status."""
     stage = ctx.stage
-    shown = command_line(stage.run, stage.shell)
+    shown = shown_command(stage.run, stage.shell)
     env = command_env(ctx)
     cwd = ctx.rootdir / stage.cwd if stage.cwd else ctx.rootdir
-    argv: str | list[str] = shown if stage.shell else list(stage.run)
+    argv: str | list[str] = command_line(stage.run, True) if stage.shell else list(stage.run)
     try:
         process = subprocess.Popen(
             argv,

@@ -138,10 +138,10 @@ def _resolve_needs(stage: Stage, expansions: Mapping[str, tuple[Stage, ...]]) ->
     for need in stage.needs:
         if need not in expansions:
             hint = difflib.get_close_matches(need, list(expansions), n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise StageConfigError(
                 f"stage {stage.declared_name!r} ({stage.source}) needs unknown stage "
-                f"{need!r}{suggestion} Known stages: {', '.join(expansions)}"
+                f"{need!r}{suggestion}; known stages: {', '.join(expansions)}"
             )
         needs.extend(expanded.name for expanded in expansions[need])
     return dataclasses.replace(stage, needs=tuple(dict.fromkeys(needs)))

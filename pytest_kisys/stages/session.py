@@ -282,8 +282,9 @@ class StagesPlugin:
         if runner is not None and "report" in runner.graph:
             runner.settle(runner.graph.upstream("report"))
 
+    # A second sessionfinish implementation on the same object, hence specname.
     @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
-    def finish_graph(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish_graph(self, session: pytest.Session) -> None:
         """Finish the graph; a failed config or plugin stage makes the exit status non-zero."""
         runner = _state(self.config).runner
         if runner is None:
@@ -314,6 +315,7 @@ class StagesPlugin:
             reason = f": {result.reason}" if result.reason else ""
             terminalreporter.line(f"{result.status:<8} {result.name}{timing}{tries}{reason}")
             for finding in result.findings:
-                terminalreporter.line(f"    [{finding.severity}] {finding.message}")
+                message = "" if finding.message == result.reason else f" {finding.message}"
+                terminalreporter.line(f"    [{finding.severity}]{message}")
                 for line in finding.detail.splitlines()[-10:]:
                     terminalreporter.line(f"      | {line}")
