@@ -228,3 +228,50 @@ def test_kisys_off_runs_no_stages(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK
     assert "kisys stages" not in result.stdout.str()
+
+
+def test_every_stage_is_a_span(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        textwrap.dedent(
+            """
+            import json
+            import pathlib
+
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+            EXPORTER = InMemorySpanExporter()
+
+            def pytest_kisys_span_exporter(config):
+                return EXPORTER
+
+            def pytest_unconfigure(config):
+                spans = {
+                    span.name: dict(span.attributes)
+                    for span in EXPORTER.get_finished_spans()
+                    if "kisys.stage.status" in (span.attributes or {})
+                }
+                pathlib.Path("spans.json").write_text(json.dumps(spans, default=str))
+            """
+        )
+    )
+    pytester.makefile(
+        ".yaml",
+        kisys=textwrap.dedent(
+            """
+            stages:
+              - {name: build, run: [python, -c, "raise SystemExit(1)"], severity: low}
+              - {name: ship, run: [python, -c, "pass"], needs: [build]}
+              - {name: after-tests, run: [python, -c, "pass"], needs: [tests], matrix: {n: [1, 2]}}
+            """
+        ),
+    )
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(*KISYS, "--kisys-trace", "console")
+    result.assert_outcomes(passed=1)
+    spans = json.loads((pytester.path / "spans.json").read_text())
+    assert spans["build"]["kisys.stage.status"] == "failed"
+    assert spans["build"]["cicd.pipeline.task.run.result"] == "failure"
+    assert spans["ship"]["kisys.stage.status"] == "skipped"
+    assert spans["ship"]["kisys.stage.reason"] == "needs 'build', which failed"
+    assert spans["after-tests[2]"]["kisys.stage.matrix.n"] == "2"
+    assert spans["after-tests[1]"]["cicd.pipeline.task.run.result"] == "success"

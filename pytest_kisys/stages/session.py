@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
 from contextlib import nullcontext
+import dataclasses
 from dataclasses import dataclass
 from dataclasses import field
 import os
@@ -230,9 +231,18 @@ class StagesPlugin:
         state = _state(self.config)
         if not self.active or state.graph is None:
             return
-        graph = state.graph
         record = self.config.stash.get(RUN_KEY, None)
         with state.lock:
+            # Bindings made after the graph was built (up to now) still count.
+            graph = StageGraph(
+                tuple(
+                    dataclasses.replace(stage, action=state.bindings[stage.name])
+                    if stage.source == BUILTIN and stage.name in state.bindings
+                    else stage
+                    for stage in state.graph.stages
+                )
+            )
+            state.graph = graph
             runner = StageRunner(
                 graph,
                 settings=self.settings,
