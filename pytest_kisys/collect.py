@@ -144,6 +144,7 @@ class ResolveOutcome:
 
 
 COLLECT_KEY: pytest.StashKey[KisysCollect] = pytest.StashKey()
+_FAIL_KEY: pytest.StashKey[str] = pytest.StashKey()
 
 
 # -- the environment ------------------------------------------------------------------------
@@ -443,13 +444,9 @@ class KisysCollect:
 
     def _skip_report(self, collector: pytest.Collector, message: str) -> pytest.CollectReport:
         path = str(getattr(collector, "path", "") or collector.nodeid)
-        return pytest.CollectReport(
-            collector.nodeid, "skipped", (path, 0, f"Skipped: {message}"), []
-        )
+        return pytest.CollectReport(collector.nodeid, "skipped", (path, 0, f"Skipped: {message}"), [])
 
-    def _safety_net(
-        self, collector: pytest.Collector, report: pytest.CollectReport
-    ) -> pytest.CollectReport:
+    def _safety_net(self, collector: pytest.Collector, report: pytest.CollectReport) -> pytest.CollectReport:
         name = self._missing_module(report)
         if name is None:
             return report
@@ -521,8 +518,7 @@ class KisysCollect:
                     parse_requirement(text)
                 except RequirementError as exc:
                     problems.append(
-                        f"{node.nodeid}: @pytest.mark.requires({text!r}) is not a valid "
-                        f"requirement: {exc}"
+                        f"{node.nodeid}: @pytest.mark.requires({text!r}) is not a valid requirement: {exc}"
                     )
         if not problems:
             return report
@@ -545,8 +541,17 @@ class KisysCollect:
                 denial = Denial(text, denial.reason, denial.hint)
             item.user_properties.append((_DENIED_PROPERTY, text))
             if self.settings.on_denied == "error":
-                pytest.fail(denial.message(), pytrace=False)
+                # Fail in the call phase, so it counts as a failed test, not a setup error.
+                item.stash[_FAIL_KEY] = denial.message()
+                return
             pytest.skip(denial.message())
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        """With ``on_denied = "error"``, fail a test whose requirement was denied."""
+        message = item.stash.get(_FAIL_KEY, None)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -568,10 +573,10 @@ class KisysCollect:
         for key, value in report.user_properties:
             if key == _LAZY_PROPERTY and report.failed:
                 self.counters.lazy.setdefault(str(value), []).append(report.nodeid)
-            elif key == _DENIED_PROPERTY and report.when == "setup":
-                if report.skipped:
+            elif key == _DENIED_PROPERTY:
+                if report.when == "setup" and report.skipped:
                     self.counters.denied_skips += 1
-                elif report.failed:
+                elif report.when == "call" and report.failed:
                     self.counters.denied_errors += 1
 
     def pytest_report_teststatus(
