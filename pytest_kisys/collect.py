@@ -205,8 +205,8 @@ def _run_batch(
     config: pytest.Config, settings: Settings, needs: Sequence[Need]
 ) -> tuple[BatchResult | None, str | None]:
     """One installer run for ``needs``; (result, None) or (None, why it could not run)."""
-    from pytest_kisys.install.installer import Installer
     from pytest_kisys.install.consent import TerminalConsent
+    from pytest_kisys.install.installer import Installer
     from pytest_kisys.install.interface import InstallRequest
 
     requests = [InstallRequest(n.requirement, n.reason, n.import_name) for n in needs]

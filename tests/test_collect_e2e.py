@@ -8,7 +8,6 @@ pip/uv installing real wheels from :mod:`tests.support.pkgindex`; nothing touche
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 import json
 import os
@@ -110,14 +109,14 @@ def project(
     pkgindex: PackageIndex,
     isolated_pip: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Project]:
+) -> Project:
     """A project, its venv and the index; CI=true so nothing could ever wait for an answer."""
     for name in list(os.environ):
         if name.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS", "KISYS_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PIP_INDEX_URL", pkgindex.simple_url)
     monkeypatch.setenv("CI", "true")
-    yield Project(pytester, throwaway_venv, pkgindex, len(pkgindex.requests))
+    return Project(pytester, throwaway_venv, pkgindex, len(pkgindex.requests))
 
 
 def test_missing_imports_in_both_conftests_and_a_module_install_in_one_batch(
@@ -283,7 +282,8 @@ def test_ci_with_an_unknown_package_skips_with_the_reason_and_never_waits(
     result.stdout.fnmatch_lines(
         [
             "denied: kisys: kisys-e2e-unknown *; run with --kisys-allow kisys-e2e-unknown*",
-            "*SKIPPED test_marker.py::test_needs_it: kisys: kisys-e2e-unknown *--kisys-allow kisys-e2e-unknown*",
+            "*SKIPPED test_marker.py::test_needs_it: kisys: kisys-e2e-unknown *"
+            "--kisys-allow kisys-e2e-unknown*",
             "*1 passed, 1 skipped, 1 kisys-skipped*",
         ]
     )
@@ -333,7 +333,8 @@ def test_xdist_installs_once_and_both_workers_run(project: Project) -> None:
     result.stdout.fnmatch_lines(["installed: kisys-e2e-xd==2.0"])
     assert len([line for line in result.outlines if line.startswith("installed: ")]) == 1
     output = result.stdout.str()
-    assert "gw0" in output and "gw1" in output
+    assert "gw0" in output
+    assert "gw1" in output
     # Installed once, by the controller: the workers found it there.
     assert len(project.install_batches()) == 1
 
@@ -343,7 +344,9 @@ def test_malformed_requirement_is_a_collection_error_naming_test_and_string(
 ) -> None:
     project.configure()
     project.pytester.makepyfile(
-        test_bad="import pytest\n@pytest.mark.requires('https://evil.invalid/x.whl')\ndef test_x():\n    pass\n"
+        test_bad=(
+            "import pytest\n@pytest.mark.requires('https://evil.invalid/x.whl')\ndef test_x():\n    pass\n"
+        )
     )
     result = project.run()
     result.assert_outcomes(errors=1)
