@@ -70,9 +70,9 @@ class SecretsOptions:
 
 def detect_secrets_version() -> str:
     """The installed detect-secrets version."""
-    from detect_secrets import __version__
+    from importlib.metadata import version
 
-    return str(__version__)
+    return version("detect-secrets")
 
 
 def _scoped(pattern: re.Pattern[str]) -> str | None:

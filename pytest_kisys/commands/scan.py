@@ -1,0 +1,86 @@
+"""``kisys scan [PATH] [--json [FILE]] [--sarif FILE]``: the session checks without pytest.
+
+Same checks, cache, configuration (``[tool.kisys]`` / ``kisys.yaml`` of PATH, environment) and
+verdict as ``pytest --kisys``. Exit status: 0 the checks passed, 1 they failed (findings at or
+above ``fail_on``, or an inconclusive check without ``allow_inconclusive``), 2 bad usage or
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import sys
+from typing import Any
+
+from pytest_kisys.errors import ConfigError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scan`` verb's arguments."""
+    parser.add_argument(
+        "path", nargs="?", type=Path, default=None, help="project directory (default: current)"
+    )
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="write the kisys-report/1 JSON report to FILE (stdout when FILE is omitted)",
+    )
+    parser.add_argument("--sarif", type=Path, default=None, metavar="FILE", help="write SARIF 2.1.0")
+    parser.add_argument("--sbom", type=Path, default=None, metavar="FILE", help="write CycloneDX")
+    parser.add_argument(
+        "--scan", default=None, metavar="LIST", help="checks to run: all, none or code,deps,secrets"
+    )
+    parser.add_argument(
+        "--fail-on", default=None, metavar="LEVEL", help="low, medium, high, critical or never"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every finding")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks and print the summary (to stderr when the JSON goes to stdout)."""
+    from pytest_kisys.report.json_report import report_from_checks
+    from pytest_kisys.report.json_report import write_json
+    from pytest_kisys.report.terminal import render_checks
+    from pytest_kisys.report.terminal import verdict
+    from pytest_kisys.scan.runner import run_checks
+    from pytest_kisys.settings import for_command
+
+    root = (args.path or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"kisys scan: {root} is not a directory", file=sys.stderr)
+        return 2
+    cli: dict[str, list[Any]] = {}
+    if args.scan is not None:
+        cli["scan"] = [args.scan]
+    if args.fail_on is not None:
+        cli["fail_on"] = [args.fail_on]
+    try:
+        settings = for_command(cli, root)
+    except ConfigError as error:
+        print(f"kisys scan: {error}", file=sys.stderr)
+        return 2
+    results = run_checks(settings)
+    failed, _ = verdict(results, settings)
+    status = 1 if failed else 0
+    summary = sys.stderr if args.json == "-" else sys.stdout
+    for line, _markup in render_checks(results, settings, verbose=args.verbose):
+        print(line, file=summary)
+    if args.json == "-":
+        json.dump(report_from_checks(results, settings, exit_status=status), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.json is not None:
+        write_json(Path(args.json), report_from_checks(results, settings, exit_status=status))
+    if args.sarif is not None:
+        from pytest_kisys.report.sarif import build_sarif
+
+        write_json(args.sarif, build_sarif(results, settings))
+    if args.sbom is not None:
+        from pytest_kisys.report.cyclonedx import build_sbom
+
+        write_json(args.sbom, build_sbom(results, settings.rootdir))
+    return status

@@ -1,0 +1,94 @@
+"""The JSON report, schema ``kisys-report/1`` (documented in docs/report-schema.md).
+
+One document per run with everything the subsystems recorded in the
+:class:`~pytest_kisys.record.RunRecord` (decisions, installs, checks, stages), a flat list of
+counted findings and of inconclusive items across checks, and the verdict. Secret values never
+appear: scanner findings carry type, file, line and hash only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import datetime as dt
+import json
+import os
+from pathlib import Path
+import platform
+import sys
+import tempfile
+from typing import Any
+
+from pytest_kisys._version import __version__
+from pytest_kisys.record import RunRecord
+from pytest_kisys.report.terminal import verdict
+from pytest_kisys.scan.interface import CheckResult
+from pytest_kisys.settings import Settings
+
+
+SCHEMA = "kisys-report/1"
+
+
+def check_results(record: RunRecord) -> list[CheckResult]:
+    """The :class:`CheckResult` objects among the record's checks."""
+    return [c for c in record.checks if isinstance(c, CheckResult)]
+
+
+def build_report(
+    record: RunRecord, settings: Settings, *, exit_status: int | None = None
+) -> dict[str, Any]:
+    """The report document for one run."""
+    checks = check_results(record)
+    failed, reasons = verdict(checks, settings)
+    findings = [
+        {"check": c.kind, **f.to_json()} for c in checks for f in c.findings
+    ]
+    inconclusive = [{"check": c.kind, **i.to_json()} for c in checks for i in c.inconclusive]
+    return {
+        "schema": SCHEMA,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "tool": {"name": "pytest-kisys", "version": __version__},
+        "run": {
+            "rootdir": str(settings.rootdir),
+            "exit_status": exit_status,
+            "level": settings.level,
+            "offline": settings.offline,
+            "scan": sorted(settings.scan),
+            "fail_on": settings.fail_on,
+            "allow_inconclusive": settings.allow_inconclusive,
+            "python": platform.python_version(),
+            "executable": sys.executable,
+            "platform": sys.platform,
+        },
+        "verdict": {"checks_failed": failed, "reasons": reasons},
+        "decisions": [d.to_json() for d in record.decisions],
+        "installs": [i.to_json() for i in record.installs],
+        "checks": [c.to_json() for c in record.checks],
+        "findings": findings,
+        "inconclusive": inconclusive,
+        "stages": [s.to_json() for s in record.stages],
+        "notes": list(record.notes),
+    }
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write ``document`` as indented JSON, atomically (a reader never sees half a report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def report_from_checks(
+    checks: Sequence[CheckResult], settings: Settings, *, exit_status: int | None = None
+) -> dict[str, Any]:
+    """A report holding only ``checks`` (what ``kisys scan`` writes)."""
+    record = RunRecord()
+    for check in checks:
+        record.add("checks", check)
+    return build_report(record, settings, exit_status=exit_status)

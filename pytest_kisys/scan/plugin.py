@@ -1,0 +1,237 @@
+"""The ``kisys-scan`` plugin object: the session checks inside a pytest run.
+
+Each check kind in ``settings.scan`` becomes the built-in stage ``scan.<kind>`` (bound with
+:func:`pytest_kisys.stages.bind_stage`), so the stage engine starts it in the background at
+session start, traces it as a span and, with ``scan_first``, holds the tests until it passed.
+Where no stage engine runs the checks, this object runs them in its own background thread.
+
+At session finish the results are joined; if the session would otherwise exit 0 and a check
+fails (findings at or above ``fail_on``, or an inconclusive check without
+``allow_inconclusive``), the exit status becomes :data:`EXIT_CHECKS_FAILED` (6). When tests
+already failed, pytest's own exit status stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+import threading
+from typing import Any
+
+import pytest
+
+from pytest_kisys.errors import StageError
+from pytest_kisys.record import RUN_KEY
+from pytest_kisys.scan.interface import CHECK_KINDS
+from pytest_kisys.scan.interface import CheckResult
+from pytest_kisys.scan.interface import Finding
+from pytest_kisys.scan.interface import Inconclusive
+from pytest_kisys.scan.interface import TOOL_OF_KIND
+from pytest_kisys.settings import Settings
+from pytest_kisys.stages.model import StageFinding
+from pytest_kisys.stages.model import StageOutcome
+
+
+EXIT_CHECKS_FAILED = 6
+"""Exit status of a session whose tests passed but whose security checks failed."""
+
+_STAGE_OF_KIND: dict[str, str] = {kind: f"scan.{kind}" for kind in CHECK_KINDS}
+# Beyond scan_timeout (each scanner enforces it itself) allow this long for the join.
+_JOIN_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class CheckStageFinding(StageFinding):
+    """A stage finding that also exposes its scanner :class:`Finding`'s fields.
+
+    Telemetry reads ``rule_id``, ``path``, ``line``, ``fingerprint``, ``package``... duck-typed
+    for the span events of the ``scan.*`` stages; the report keeps the plain stage fields.
+    """
+
+    finding: Finding | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        inner = object.__getattribute__(self, "finding")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+
+def stage_findings(result: CheckResult, fail_on: str) -> tuple[StageFinding, ...]:
+    """The check's counted findings as stage findings (carrying rule, file, line, fingerprint)."""
+    stage = _STAGE_OF_KIND.get(result.kind, result.kind)
+    out: list[StageFinding] = []
+    for finding in result.findings:
+        where = f" {finding.path}:{finding.line}" if finding.path else ""
+        fails = " (fails the run)" if finding.at_or_above(fail_on) else ""
+        out.append(
+            CheckStageFinding(
+                stage=stage,
+                severity=finding.severity,
+                message=f"{finding.tool} {finding.rule_id}{where}: {finding.message}",
+                detail=f"id {finding.fingerprint}{fails}",
+                finding=finding,
+            )
+        )
+    return tuple(out)
+
+
+class ScanPlugin:
+    """Runs the session checks and decides what they mean for the exit status."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.kinds = [k for k in CHECK_KINDS if k in settings.scan]
+        # Under xdist the controller runs the checks; workers only run tests.
+        self.active = "PYTEST_XDIST_WORKER" not in os.environ and bool(self.kinds)
+        self._results: dict[str, CheckResult] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._bound = False
+        self.failed = False
+        if self.active:
+            self._bound = self._bind_stages()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _bind_stages(self) -> bool:
+        from pytest_kisys.stages.session import bind_stage
+
+        try:
+            for kind in self.kinds:
+                bind_stage(self.config, _STAGE_OF_KIND[kind], self._stage_action(kind))
+        except StageError:
+            return False
+        return True
+
+    def _stage_action(self, kind: str) -> Any:
+        def action(ctx: Any) -> StageOutcome:
+            from pytest_kisys.scan.runner import run_check
+
+            del ctx
+            result = run_check(kind, self.settings)
+            self._store(result)
+            findings = stage_findings(result, self.settings.fail_on)
+            if result.fails(self.settings.fail_on, self.settings.allow_inconclusive):
+                return StageOutcome("failed", describe(result, self.settings), findings)
+            return StageOutcome("passed", describe(result, self.settings), findings)
+
+        return action
+
+    def _store(self, result: CheckResult) -> None:
+        with self._lock:
+            if result.kind in self._results:
+                return
+            self._results[result.kind] = result
+        record = self.config.stash.get(RUN_KEY, None)
+        if record is not None:
+            record.add("checks", result)
+        self.config.hook.pytest_kisys_check_result(config=self.config, result=result)
+
+    def _engine_runs_checks(self) -> Any:
+        """The stage runner when it runs our stages in this session, else None."""
+        if not self._bound:
+            return None
+        from pytest_kisys.stages.session import STATE_KEY
+
+        state = self.config.stash.get(STATE_KEY, None)
+        runner = state.runner if state is not None else None
+        if runner is None or any(_STAGE_OF_KIND[k] not in runner.graph for k in self.kinds):
+            return None
+        return runner
+
+    def _run_in_thread(self) -> None:
+        from pytest_kisys.scan.runner import run_checks
+
+        run_checks(self.settings, self.kinds, on_result=self._store)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Start the checks in the background unless the stage engine already did."""
+        if not self.active or self._engine_runs_checks() is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run_in_thread, name="kisys-checks", daemon=True
+        )
+        self._thread.start()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """With ``scan_first`` (and no stage engine), wait for the checks and stop if they fail."""
+        if not self.active or not self.settings.scan_first or self._thread is None:
+            return
+        results = self.join()
+        if any(r.fails(self.settings.fail_on, self.settings.allow_inconclusive) for r in results):
+            raise session.Failed("kisys: security checks failed before the tests (scan_first)")
+
+    def join(self) -> list[CheckResult]:
+        """Wait for every check; a check that never reported is an inconclusive result."""
+        timeout = self.settings.scan_timeout + _JOIN_GRACE
+        runner = self._engine_runs_checks()
+        if runner is not None:
+            runner.settle([_STAGE_OF_KIND[k] for k in self.kinds], timeout=timeout)
+        elif self._thread is not None:
+            self._thread.join(timeout)
+        for kind in self.kinds:
+            if kind in self._results:
+                continue
+            reason = "the check did not finish"
+            stage = runner.result(_STAGE_OF_KIND[kind]) if runner is not None else None
+            if stage is not None and stage.reason:
+                reason = f"the check did not run: {stage.reason}"
+            tool = TOOL_OF_KIND[kind]
+            self._store(CheckResult(kind, tool, "", inconclusive=(Inconclusive(tool, kind, reason),)))
+        with self._lock:
+            return [self._results[k] for k in self.kinds if k in self._results]
+
+    # -- outcome ---------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Join the checks and turn a failed check into exit status 6 (if tests passed)."""
+        if not self.active:
+            return
+        results = self.join()
+        self.failed = any(
+            r.fails(self.settings.fail_on, self.settings.allow_inconclusive) for r in results
+        )
+        if not self.failed:
+            return
+        status = int(session.exitstatus)
+        # scan_first stops the run with TESTS_FAILED before any test ran: that is our failure.
+        stopped_first = status == pytest.ExitCode.TESTS_FAILED and session.testsfailed == 0
+        if status == pytest.ExitCode.OK or (self.settings.scan_first and stopped_first):
+            session.exitstatus = EXIT_CHECKS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The ``kisys checks`` section, and GitHub annotations when running in Actions."""
+        if not self.active:
+            return
+        from pytest_kisys.report.terminal import render_checks
+
+        with self._lock:
+            results = [self._results[k] for k in self.kinds if k in self._results]
+        verbose = self.config.get_verbosity() > 0
+        terminalreporter.section("kisys checks")
+        for line, markup in render_checks(results, self.settings, verbose=verbose):
+            terminalreporter.line(line, **markup)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from pytest_kisys.report.github import workflow_commands
+
+            for line in workflow_commands(results, self.settings):
+                terminalreporter.write_line(line)
+
+
+def describe(result: CheckResult, settings: Settings) -> str:
+    """One line for the stage row: status, counts, what made it fail."""
+    if result.inconclusive:
+        first = result.inconclusive[0]
+        more = f" (+{len(result.inconclusive) - 1} more)" if len(result.inconclusive) > 1 else ""
+        return f"inconclusive: {first.item}: {first.reason}{more}"
+    failing = result.failing_findings(settings.fail_on)
+    if failing:
+        return f"{len(failing)} finding(s) at or above {settings.fail_on}"
+    if result.findings:
+        return f"{len(result.findings)} finding(s) below {settings.fail_on}"
+    return "clean"
