@@ -25,11 +25,11 @@ class Verb(NamedTuple):
 
 
 VERBS: dict[str, Verb] = {
-    "vet": Verb(None, "vet package names against the security policy (issue: vetting engine)"),
+    "vet": Verb("pytest_kisys.commands.vet", "vet package names against the security policy"),
     "install": Verb("pytest_kisys.commands.install", "vet and install packages in one consented batch"),
-    "scan": Verb(None, "run the code, dependency and secret checks (issue: session checks)"),
+    "scan": Verb("pytest_kisys.commands.scan", "run the code, dependency and secret checks"),
     "stages": Verb("pytest_kisys.commands.stages", "show the workflow stage graph (text or --dot)"),
-    "db": Verb(None, "refresh the bundled known-malicious list (issue: vetting engine)"),
+    "db": Verb("pytest_kisys.commands.db", "refresh or show the known-malicious list"),
 }
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from pytest_kisys.scan.interface import CheckResult
     from pytest_kisys.settings import Settings
     from pytest_kisys.stages.model import Stage
 
@@ -66,6 +67,23 @@ def pytest_kisys_span_exporter(config: pytest.Config) -> SpanExporter | None:
 
     :param config: the pytest config.
     :return: an exporter, or None to use the configured one.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec()
+def pytest_kisys_check_result(config: pytest.Config, result: CheckResult) -> None:
+    """Called once per session check (code, deps, secrets) as soon as its result is known.
+
+    Called on the controller only (never on xdist workers), from the thread that ran the check,
+    usually while tests are still running, so an implementation must be quick and thread-safe.
+    ``result.findings`` are the findings that count (after baseline and ``ignore``),
+    ``result.inconclusive`` what could not be checked and why; secret values never appear.
+    The return value is ignored; the exit status is decided at session finish.
+
+    :param config: the pytest config.
+    :param result: the frozen :class:`~pytest_kisys.scan.interface.CheckResult`.
 
     .. versionadded:: 0.1
     """

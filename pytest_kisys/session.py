@@ -40,3 +40,11 @@ def register(config: pytest.Config, settings: Settings) -> None:
     from pytest_kisys.stages.session import StagesPlugin
 
     pm.register(StagesPlugin(config, settings), "kisys-stages")
+    if settings.scan:
+        from pytest_kisys.scan.plugin import ScanPlugin
+
+        pm.register(ScanPlugin(config, settings), "kisys-scan")
+    if settings.report or settings.sarif or settings.sbom:
+        from pytest_kisys.report.plugin import ReportPlugin
+
+        pm.register(ReportPlugin(config, settings), "kisys-report")
