@@ -62,8 +62,8 @@ def levels(graph: StageGraph) -> dict[str, int]:
     return depth
 
 
-def _traits(stage: Stage, off: dict[str, str]) -> list[str]:
-    traits = []
+def _traits(stage: Stage, off: dict[str, str], describe: bool = False) -> list[str]:
+    traits = [stage.description] if describe and stage.description else []
     if stage.name in off:
         traits.append(off[stage.name])
     if stage.condition:
@@ -118,7 +118,7 @@ def render_dot(graph: StageGraph, off: dict[str, str] | None = None) -> str:
             attrs.append("peripheries=2")
         if stage.name in off:
             attrs.append('style="rounded,dashed"')
-        traits = _traits(stage, off)
+        traits = _traits(stage, off, describe=True)
         if traits:
             attrs.append(f"tooltip={_quote('; '.join(traits))}")
         lines.append(f"  {_quote(stage.name)} [{', '.join(attrs)}];")
