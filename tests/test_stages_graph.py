@@ -238,3 +238,19 @@ def test_config_errors_name_stage_and_problem(spec: dict[str, Any], problem: str
 def test_config_entry_without_name() -> None:
     with pytest.raises(StageConfigError, match=r"stages\[0\] \(config\): a stage needs a 'name'"):
         parse_stages([{"run": ["x"]}])
+
+
+@pytest.mark.parametrize(
+    ("stage", "problem"),
+    [
+        (Stage("x", needs="install"), "'needs' must be a tuple of stage names"),  # type: ignore[arg-type]
+        (Stage("x", timeout=0), "'timeout' must be a positive number"),
+        (Stage("x", retry=Retry(attempts=0)), "retry needs attempts >= 1"),
+        (Stage("x", action="echo"), "'action' must be callable"),  # type: ignore[arg-type]
+        (Stage("x", condition="env.A ==="), "bad 'if'"),
+    ],
+)
+def test_stages_built_in_code_are_type_checked(stage: Stage, problem: str) -> None:
+    with pytest.raises(StageConfigError, match=r"^stage 'x' \(plugin\): ") as info:
+        build_graph([stage])
+    assert problem in str(info.value)

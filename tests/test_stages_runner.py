@@ -370,3 +370,22 @@ def test_command_output_masks_secret_env_values(tmp_path: Path) -> None:
     result = run([stage], rootdir=tmp_path, env={"API_TOKEN": fake})["cmd"]
     assert fake not in result.findings[0].detail
     assert "token is ***" in result.findings[0].detail
+
+
+def test_finish_with_timeout_records_what_did_not_run() -> None:
+    release = threading.Event()
+    graph = build_graph(
+        [
+            Stage("slow", action=lambda ctx: release.wait(10) and None),
+            Stage("later", action=passes, needs=("slow",)),
+        ]
+    )
+    runner = StageRunner(graph, env={})
+    runner.start()
+    try:
+        results = by_name(runner.finish(timeout=0.0))
+    finally:
+        release.set()
+    assert "slow" not in results  # still running, abandoned
+    assert results["later"].status == "skipped"
+    assert results["later"].reason == "not finished when the session ended"

@@ -16,6 +16,9 @@ import difflib
 import itertools
 import re
 
+from pytest_kisys.stages.condition import Condition
+from pytest_kisys.stages.condition import ConditionError
+from pytest_kisys.stages.condition import settings_names
 from pytest_kisys.stages.model import Stage
 from pytest_kisys.stages.model import StageConfigError
 
@@ -103,6 +106,7 @@ def build_graph(stages: Iterable[Stage]) -> StageGraph:
     declared = list(stages)
     seen: dict[str, Stage] = {}
     for stage in declared:
+        _check_fields(stage)
         if not NAME.match(stage.name):
             raise StageConfigError(
                 f"stage {stage.name!r} ({stage.source}): invalid name; use letters, digits, "
@@ -130,6 +134,29 @@ def build_graph(stages: Iterable[Stage]) -> StageGraph:
         raise StageConfigError(f"duplicate stage {dup!r} after matrix expansion")
     resolved = [_resolve_needs(stage, expansions) for stage in flat]
     return StageGraph(_topological(resolved))
+
+
+def _check_fields(stage: Stage) -> None:
+    """Types and values of a stage built in code (config stages were checked when parsed)."""
+    where = f"stage {stage.name!r} ({stage.source})"
+    # Plugins build stages in code: check what the annotations cannot promise at run time.
+    name: object = stage.name
+    needs: object = stage.needs
+    if not isinstance(name, str):
+        raise StageConfigError(f"{where}: the name must be a string")
+    if not isinstance(needs, tuple | list) or not all(isinstance(n, str) for n in needs):
+        raise StageConfigError(f"{where}: 'needs' must be a tuple of stage names")
+    if stage.retry.attempts < 1 or stage.retry.base < 0 or stage.retry.cap < 0:
+        raise StageConfigError(f"{where}: retry needs attempts >= 1 and backoff times >= 0")
+    if stage.timeout is not None and not stage.timeout > 0:
+        raise StageConfigError(f"{where}: 'timeout' must be a positive number of seconds")
+    if stage.action is not None and not callable(stage.action):
+        raise StageConfigError(f"{where}: 'action' must be callable")
+    if stage.condition is not None:
+        try:
+            Condition.parse(stage.condition, settings_names=settings_names())
+        except ConditionError as error:
+            raise StageConfigError(f"{where}: bad 'if': {error}") from error
 
 
 def _resolve_needs(stage: Stage, expansions: Mapping[str, tuple[Stage, ...]]) -> Stage:

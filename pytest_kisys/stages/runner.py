@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
@@ -139,6 +140,7 @@ class StageRunner:
         self._running: set[str] = set()
         self._cond = threading.Condition()
         self._executor: ThreadPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
         self._early = dict(done or {})
 
     # -- phases -----------------------------------------------------------------------------
@@ -202,14 +204,25 @@ class StageRunner:
                     self._schedule()
 
     def finish(self, timeout: float | None = None) -> tuple[StageResult, ...]:
-        """Wait for every stage, skipping external stages nobody ran; returns all results."""
+        """Wait for every stage, skipping external stages nobody ran; returns all results.
+
+        With a ``timeout``, stages still waiting when it runs out are recorded as skipped
+        ("not finished when the session ended") and running ones are abandoned.
+        """
         self.start()
         deadline = None if timeout is None else self.clock() + timeout
         with self._cond:
             self._settle(set(self.graph.names), deadline)
+            for stage in self.graph.stages:
+                if stage.name not in self._results and stage.name not in self._running:
+                    reason = "not finished when the session ended"
+                    self._record(self._skipped(stage, "not-run", reason))
         executor = self._executor
         if executor is not None:
             executor.shutdown(wait=timeout is None)
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                raise StageError("the stage runner failed") from future.exception()
         return self.results()
 
     def run(self) -> tuple[StageResult, ...]:
@@ -293,7 +306,7 @@ class StageRunner:
         if self._executor is None:
             raise StageError(f"stage {stage.name!r} scheduled before StageRunner.start()")
         self._running.add(stage.name)
-        self._executor.submit(self._execute, stage)
+        self._futures.append(self._executor.submit(self._execute, stage))
 
     def _decide(self, stage: Stage) -> StageResult | None:
         """A skip result for ``stage`` when it must not run; None when it should run."""
@@ -341,21 +354,27 @@ class StageRunner:
         started = self.clock()
         outcome = StageOutcome.failed("not attempted")
         attempt = 0
-        with self.span(stage.name, span_attributes(stage)) as span:
-            try:
+        result: StageResult | None = None
+        try:
+            with self.span(stage.name, span_attributes(stage)) as span:
                 for attempt in range(1, stage.retry.attempts + 1):
                     if attempt > 1:
                         self.sleep(stage.retry.delay_before(attempt))
                     outcome = self._attempt(stage, attempt)
                     if outcome.status != "failed":
                         break
-            finally:
                 result = self._result(stage, outcome, attempt, started, self.clock())
                 self.close(span, result)
-                with self._cond:
-                    self._running.discard(stage.name)
-                    self._record(result)
-                    self._schedule()
+        finally:
+            # Recorded whatever the span machinery did, or finish() would wait forever; an
+            # error of the span itself surfaces from finish() through the future.
+            if result is None:
+                outcome = StageOutcome.failed(f"stage {stage.name!r} did not complete")
+                result = self._result(stage, outcome, attempt, started, self.clock())
+            with self._cond:
+                self._running.discard(stage.name)
+                self._record(result)
+                self._schedule()
 
     def _attempt(self, stage: Stage, attempt: int) -> StageOutcome:
         ctx = StageContext(

@@ -299,7 +299,9 @@ class StagesPlugin:
         runner = _state(self.config).runner
         if runner is None:
             return
-        results = runner.finish()
+        # After an interrupt, do not wait for background stages that may take minutes.
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        results = runner.finish(timeout=0.0 if interrupted else None)
         if session.exitstatus == pytest.ExitCode.OK and any(
             stage_fails_run(result, self.settings) for result in results
         ):
