@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.support.pkgindex",
     "tests.support.otlp_receiver",
     "tests.support.venvs",
+    "tests.support.installindex",
 ]

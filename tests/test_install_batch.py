@@ -16,71 +16,17 @@ from pytest_kisys.install.consent import FixedConsent
 from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.installer import Installer
 from pytest_kisys.install.interface import InstallRequest
-from pytest_kisys.settings import IndexSettings
 from pytest_kisys.settings import Settings
-from tests.support.pkgindex import build_wheel
+from tests.support.installindex import ALLOWED
+from tests.support.installindex import ALPHA
+from tests.support.installindex import BETA
+from tests.support.installindex import BROKEN
+from tests.support.installindex import DELTA
+from tests.support.installindex import GAMMA
+from tests.support.installindex import LOOKALIKE
+from tests.support.installindex import SDIST_ONLY
 from tests.support.pkgindex import PackageIndex
 from tests.support.venvs import Venv
-
-
-ALPHA = "kisys-fixture-alpha"
-BETA = "kisys-fixture-beta"
-GAMMA = "kisys-fixture-gamma"
-DELTA = "kisys-fixture-delta"
-BROKEN = "kisys-fixture-0broken"
-LOOKALIKE = "kisys-fixture-lookalike"
-SDIST_ONLY = "kisys-fixture-sdistonly"
-ALLOWED = (ALPHA, BETA, DELTA, BROKEN, LOOKALIKE, SDIST_ONLY)
-VERSIONS = ("1.0", "1.1", "1.2")
-
-
-@pytest.fixture(scope="session")
-def sdist_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the sdist-only project's setup.py would write if anything ever ran it."""
-    return tmp_path_factory.mktemp("sdist-marker") / "setup-py-ran"
-
-
-@pytest.fixture(scope="session")
-def fixture_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageIndex:
-    """The session's projects, built once."""
-    index = pkgindex_server
-    index.add_project(ALPHA, VERSIONS, requires=[f"{BETA}>=1"])
-    index.add_project(BETA, ("1.0", "2.0", "3.0"))
-    index.add_project(GAMMA, VERSIONS)
-    index.add_project(DELTA, VERSIONS, requires=[f"{BETA}<2"])
-    index.add_project(LOOKALIKE, VERSIONS, modules={"something_else/__init__.py": ""})
-    index.add_project(SDIST_ONLY, VERSIONS, sdist_only=True, setup_py=f"open({str(sdist_marker)!r}, 'w')")
-    index.add_empty_project(BROKEN)
-    for version in VERSIONS:
-        wheel = build_wheel(
-            BROKEN,
-            version,
-            modules={
-                "kisys_fixture_0broken/__init__.py": "",
-                "../../../../../escapes_the_venv.py": "",
-            },
-        )
-        index.add_artifact(BROKEN, version, wheel, upload_time=index.now() - 400 * 86400)
-    return index
-
-
-@pytest.fixture
-def make_settings(fixture_index: PackageIndex, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings against the loopback index with a per-test cache and config root."""
-
-    def make(**overrides: object) -> Settings:
-        values: dict[str, object] = {
-            "index": IndexSettings(url=fixture_index.simple_url),
-            "allow": ALLOWED,
-            "rootdir": tmp_path,
-            "cache_dir": tmp_path / "cache",
-            "backend": "pip",
-            "log_file": tmp_path / "audit.jsonl",
-        }
-        values.update(overrides)
-        return Settings(**values)  # type: ignore[arg-type]
-
-    return make
 
 
 def _pip_install(venv: Venv, index: PackageIndex, requirement: str) -> None:
@@ -114,7 +60,9 @@ def test_clean_batch_installs_the_vetted_set_once(
         consent=consent,
         progress=lines.append,
     )
-    result = installer.install([InstallRequest(ALPHA, "import kisys_fixture_alpha in test_a.py")])
+    result = installer.install(
+        [InstallRequest(ALPHA, "import kisys_fixture_alpha in test_a.py", "kisys_fixture_alpha")]
+    )
     assert result.error is None, result.error
     assert result.ok
     assert result.backend == backend
@@ -156,9 +104,9 @@ def test_broken_wheel_rolls_back_and_freeze_is_unchanged(
 
 @pytest.mark.usefixtures("isolated_pip")
 def test_downgrade_is_shown_and_refused(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings], fixture_index: PackageIndex
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], install_index: PackageIndex
 ) -> None:
-    _pip_install(throwaway_venv, fixture_index, f"{BETA}==3.0")
+    _pip_install(throwaway_venv, install_index, f"{BETA}==3.0")
     before = throwaway_venv.freeze()
     installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
     result = installer.install([InstallRequest(DELTA, "import kisys_fixture_delta")])
@@ -258,7 +206,7 @@ def _child_env(isolated: dict[str, str]) -> dict[str, str]:
 
 def test_interrupt_during_install_rolls_back(
     throwaway_venv: Venv,
-    fixture_index: PackageIndex,
+    install_index: PackageIndex,
     tmp_path: Path,
     isolated_pip: dict[str, str],
 ) -> None:
@@ -268,7 +216,7 @@ def test_interrupt_during_install_rolls_back(
             sys.executable,
             str(_driver(tmp_path)),
             throwaway_venv.python,
-            fixture_index.simple_url,
+            install_index.simple_url,
             str(tmp_path),
             "interrupt",
         ],
@@ -287,7 +235,7 @@ def test_interrupt_during_install_rolls_back(
 
 def test_two_processes_install_the_same_package_once(
     throwaway_venv: Venv,
-    fixture_index: PackageIndex,
+    install_index: PackageIndex,
     tmp_path: Path,
     isolated_pip: dict[str, str],
 ) -> None:
@@ -298,7 +246,7 @@ def test_two_processes_install_the_same_package_once(
                 sys.executable,
                 str(script),
                 throwaway_venv.python,
-                fixture_index.simple_url,
+                install_index.simple_url,
                 str(tmp_path / f"run{n}"),
                 "concurrent",
             ],

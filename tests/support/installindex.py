@@ -1,0 +1,79 @@
+"""Projects on the loopback index and settings for the installer tests (built once per session).
+
+Fixtures (published through the root ``conftest.py``): ``install_index`` (the session's
+:class:`~tests.support.pkgindex.PackageIndex` with the projects below), ``sdist_marker`` (where
+the sdist-only project's ``setup.py`` would write if it ever ran) and ``make_settings``
+(``Settings`` against that index, with per-test cache, audit log and config root).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_kisys.settings import IndexSettings
+from pytest_kisys.settings import Settings
+from tests.support.pkgindex import build_wheel
+from tests.support.pkgindex import PackageIndex
+
+
+ALPHA = "kisys-fixture-alpha"
+BETA = "kisys-fixture-beta"
+GAMMA = "kisys-fixture-gamma"
+DELTA = "kisys-fixture-delta"
+BROKEN = "kisys-fixture-0broken"
+LOOKALIKE = "kisys-fixture-lookalike"
+SDIST_ONLY = "kisys-fixture-sdistonly"
+ALLOWED = (ALPHA, BETA, DELTA, BROKEN, LOOKALIKE, SDIST_ONLY)
+VERSIONS = ("1.0", "1.1", "1.2")
+
+
+@pytest.fixture(scope="session")
+def sdist_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the sdist-only project's setup.py would write if anything ever ran it."""
+    return tmp_path_factory.mktemp("sdist-marker") / "setup-py-ran"
+
+
+@pytest.fixture(scope="session")
+def install_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageIndex:
+    """The session's projects, built once."""
+    index = pkgindex_server
+    index.add_project(ALPHA, VERSIONS, requires=[f"{BETA}>=1"])
+    index.add_project(BETA, ("1.0", "2.0", "3.0"))
+    index.add_project(GAMMA, VERSIONS)
+    index.add_project(DELTA, VERSIONS, requires=[f"{BETA}<2"])
+    index.add_project(LOOKALIKE, VERSIONS, modules={"something_else/__init__.py": ""})
+    index.add_project(SDIST_ONLY, VERSIONS, sdist_only=True, setup_py=f"open({str(sdist_marker)!r}, 'w')")
+    index.add_empty_project(BROKEN)
+    for version in VERSIONS:
+        wheel = build_wheel(
+            BROKEN,
+            version,
+            modules={
+                "kisys_fixture_0broken/__init__.py": "",
+                "../../../../../escapes_the_venv.py": "",
+            },
+        )
+        index.add_artifact(BROKEN, version, wheel, upload_time=index.now() - 400 * 86400)
+    return index
+
+
+@pytest.fixture
+def make_settings(install_index: PackageIndex, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings against the loopback index with a per-test cache and config root."""
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "index": IndexSettings(url=install_index.simple_url),
+            "allow": ALLOWED,
+            "rootdir": tmp_path,
+            "cache_dir": tmp_path / "cache",
+            "backend": "pip",
+            "log_file": tmp_path / "audit.jsonl",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make

@@ -1,0 +1,315 @@
+"""Unit tests of the installer's pure parts: learning, consent, pip config, snapshot, hints."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+import time
+import tomllib
+
+import pytest
+import yaml
+
+from pytest_kisys.errors import ConfigError
+from pytest_kisys.install.consent import nobody_can_answer
+from pytest_kisys.install.consent import render
+from pytest_kisys.install.consent import TerminalConsent
+from pytest_kisys.install.environment import InstalledDist
+from pytest_kisys.install.environment import TargetEnv
+from pytest_kisys.install.installer import allow_hint
+from pytest_kisys.install.interface import ConsentItem
+from pytest_kisys.install.interface import ConsentRequest
+from pytest_kisys.install.learn import learn
+from pytest_kisys.install.learn import learning_target
+from pytest_kisys.install.pipcmd import is_network_failure
+from pytest_kisys.install.snapshot import Snapshot
+from pytest_kisys.install.uv_backend import index_config
+from pytest_kisys.install.uv_backend import parse_pip_config
+from pytest_kisys.settings import Settings
+
+
+# --------------------------------------------------------------------------- learning mode
+
+PYPROJECT = """\
+[project]
+name = "demo"  # the project
+
+[tool.kisys]
+level = "balanced"
+allow = [
+    "numpy",  # numbers
+    "attrs",
+]
+
+[tool.other]
+x = 1
+"""
+
+
+def test_learn_appends_to_a_multiline_allow_list_keeping_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(PYPROJECT)
+    assert learn(path, ["rich", "NumPy"]) == ("rich",)
+    text = path.read_text()
+    assert tomllib.loads(text)["tool"]["kisys"]["allow"] == ["numpy", "attrs", "rich"]
+    # Every original line is still there, in order; only the new entry was added.
+    assert [line for line in text.splitlines() if "rich" not in line] == PYPROJECT.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("before", "expected_allow"),
+    [
+        ('[project]\nname = "x"\n', ["rich"]),
+        ('[tool.kisys]\nlevel = "paranoid"\n', ["rich"]),
+        ('[tool.kisys]\nallow = ["six"]  # ok\n', ["six", "rich"]),
+        ("[tool.kisys]\nallow = []\n", ["rich"]),
+    ],
+)
+def test_learn_into_pyproject_shapes(tmp_path: Path, before: str, expected_allow: list[str]) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(before)
+    learn(path, ["rich"])
+    after = tomllib.loads(path.read_text())
+    assert after["tool"]["kisys"]["allow"] == expected_allow
+    original = tomllib.loads(before)
+    original.setdefault("tool", {}).setdefault("kisys", {}).pop("allow", None)
+    after["tool"]["kisys"].pop("allow")
+    assert after == original
+
+
+@pytest.mark.parametrize(
+    ("before", "expected"),
+    [
+        ("level: balanced\nallow: [six, attrs]  # x\n", ["six", "attrs", "rich"]),
+        ("allow:\n  - six\n# comment\nlevel: balanced\n", ["six", "rich"]),
+        ("level: balanced\n", ["rich"]),
+        ("", ["rich"]),
+    ],
+)
+def test_learn_into_kisys_yaml_shapes(tmp_path: Path, before: str, expected: list[str]) -> None:
+    path = tmp_path / "kisys.yaml"
+    if before:
+        path.write_text(before)
+    learn(path, ["rich"])
+    after = yaml.safe_load(path.read_text())
+    assert after["allow"] == expected
+    assert {k: v for k, v in after.items() if k != "allow"} == {
+        k: v for k, v in (yaml.safe_load(before) or {}).items() if k != "allow"
+    }
+
+
+def test_learn_refuses_a_file_it_cannot_parse_and_leaves_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.kisys\nallow = [")
+    with pytest.raises(ConfigError, match=r"pyproject.toml: it is not valid TOML"):
+        learn(path, ["rich"])
+    assert path.read_text() == "[tool.kisys\nallow = ["
+
+
+def test_learning_target_prefers_the_config_in_use(tmp_path: Path) -> None:
+    assert learning_target(tmp_path / "kisys.yaml", tmp_path) == tmp_path / "kisys.yaml"
+    assert learning_target(None, tmp_path) == tmp_path / "kisys.yaml"
+    (tmp_path / "pyproject.toml").write_text("")
+    assert learning_target(None, tmp_path) == tmp_path / "pyproject.toml"
+
+
+# --------------------------------------------------------------------------- consent
+
+REQUEST = ConsentRequest(
+    (
+        ConsentItem(
+            "rich", "13.0", ("import rich in test_x.py",), ("not whitelisted",), ("index: 150 releases",)
+        ),
+        ConsentItem("markdown-it-py", "3.0", ("rich",), (), ("popular",), needs_answer=False),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "why"),
+    [
+        ({"CI": "true"}, "CI is set"),
+        ({"BUILD_NUMBER": "7"}, "BUILD_NUMBER is set"),
+        ({"PYTEST_XDIST_WORKER": "gw1"}, "xdist worker gw1"),
+    ],
+)
+def test_nobody_can_answer_in_ci_and_workers(environ: dict[str, str], why: str) -> None:
+    answer = TerminalConsent(environ=environ, terminal=True, stdin=io.StringIO("y\n")).ask(REQUEST)
+    assert answer.answer == "no"
+    assert why in answer.why
+    assert nobody_can_answer({}) is None
+
+
+def test_no_terminal_or_closed_stdin_means_no() -> None:
+    assert TerminalConsent(environ={}, terminal=False).ask(REQUEST).why == "nobody can answer: no terminal"
+    closed = io.StringIO("y\n")
+    closed.close()
+    answer = TerminalConsent(environ={}, terminal=True, stdin=closed).ask(REQUEST)
+    assert answer.answer == "no"
+    assert "stdin is closed" in answer.why
+
+
+def test_terminal_answers_details_then_yes() -> None:
+    shown: list[str] = []
+    consent = TerminalConsent(
+        environ={}, terminal=True, stdin=io.StringIO("maybe\nd\ny\n"), write=shown.append
+    )
+    answer = consent.ask(REQUEST)
+    assert answer.yes
+    text = "".join(shown)
+    assert "Please answer y, n or d." in text
+    assert text.count("index: 150 releases") == 1  # evidence only after "d"
+    assert "markdown-it-py 3.0  [allowed by policy]" in text
+
+
+def test_end_of_input_or_silence_means_no(tmp_path: Path) -> None:
+    assert (
+        TerminalConsent(environ={}, terminal=True, stdin=io.StringIO(""), write=lambda _: None)
+        .ask(REQUEST)
+        .answer
+        == "no"
+    )
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(read_end, closefd=False) as silent:
+            started = time.monotonic()
+            answer = TerminalConsent(
+                environ={}, terminal=True, stdin=silent, timeout=0.2, write=lambda _: None
+            ).ask(REQUEST)
+        assert answer.answer == "no"
+        assert "no answer within" in answer.why
+        assert time.monotonic() - started < 5
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_render_shows_changes_reasons_and_warnings() -> None:
+    request = ConsentRequest(
+        (
+            ConsentItem(
+                "attrs",
+                "24.1",
+                ("import attrs",),
+                ("upgrades the installed attrs 23.1",),
+                change="upgrade",
+                installed_version="23.1",
+            ),
+        )
+    )
+    text = render(request)
+    assert "attrs 24.1  (UPGRADE from 23.1)" in text
+    assert "needed by: import attrs" in text
+    assert "! upgrades the installed attrs 23.1" in text
+
+
+# --------------------------------------------------------------------------- hints, pip config
+
+
+def test_allow_hint_names_the_flag_and_the_config_line(tmp_path: Path) -> None:
+    assert allow_hint("rich", Settings()) == (
+        '--kisys-allow rich (or add "rich" to allow = [...] under [tool.kisys] in pyproject.toml)'
+    )
+    yaml_settings = Settings(config_file=tmp_path / "kisys.yaml", level="paranoid")
+    assert allow_hint("rich", yaml_settings) == (
+        "--kisys-level balanced --kisys-allow rich (or add '- rich' under 'allow:' in kisys.yaml)"
+    )
+
+
+def test_pip_config_is_translated_for_uv_by_pip_precedence() -> None:
+    listing = "\n".join(
+        [
+            "global.index-url='https://mirror.example/simple'",
+            "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'",
+            "install.find-links='/opt/wheels'",
+            ":env:.index-url='https://env.example/simple'",
+            ":env:.cert='/etc/ssl/ca.pem'",
+            "global.trusted-host='mirror.example'",
+            "garbage line",
+        ]
+    )
+    config = index_config(parse_pip_config(listing))
+    assert config.index_url == "https://env.example/simple"
+    assert config.cert == "/etc/ssl/ca.pem"
+    assert config.uv_options() == [
+        "--index-strategy",
+        "unsafe-best-match",
+        "--default-index",
+        "https://env.example/simple",
+        "--index",
+        "file:///opt/a/simple",
+        "--index",
+        "file:///opt/b/simple",
+        "--find-links",
+        "/opt/wheels",
+        "--allow-insecure-host",
+        "mirror.example",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "network"),
+    [
+        ("WARNING: Retrying ... NewConnectionError('Connection refused')", True),
+        ("error: Failed to fetch: `http://127.0.0.1:9/simple/x/`", True),
+        ("ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.", False),
+        ("ERROR: No matching distribution found for nothing-here", False),
+    ],
+)
+def test_only_network_failures_are_retried(stderr: str, network: bool) -> None:
+    assert is_network_failure(stderr) is network
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def _fake_env(root: Path) -> TargetEnv:
+    site = root / "lib" / "site-packages"
+    site.mkdir(parents=True, exist_ok=True)
+    return TargetEnv(
+        str(root / "bin" / "python"),
+        str(root),
+        site,
+        site,
+        None,
+        True,
+        "3.11.0",
+        {"x": InstalledDist("x", "1", None, ())},
+    )
+
+
+def _write_dist(site: Path, name: str, version: str, body: str) -> None:
+    package = site / name
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text(body)
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+    (info / "RECORD").write_text(f"{name}/__init__.py,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+
+
+def test_snapshot_rolls_back_new_changed_and_leftover_files(tmp_path: Path) -> None:
+    env = _fake_env(tmp_path)
+    site = env.purelib
+    _write_dist(site, "keepme", "1.0", "OLD = True\n")
+    snapshot = Snapshot.take(env, replace=["keepme"])
+    assert not snapshot.changed()
+    # An upgrade of keepme, a new dist, and a half-written leftover from a killed installer.
+    for path in (site / "keepme-1.0.dist-info").iterdir():
+        path.unlink()
+    (site / "keepme-1.0.dist-info").rmdir()
+    _write_dist(site, "keepme", "2.0", "NEW = True\n")
+    _write_dist(site, "newcomer", "0.1", "")
+    (site / "half_written").mkdir()
+    (site / "half_written" / "mod.py").write_text("")
+    (site / "new.pth").write_text("/somewhere\n")
+    assert snapshot.new_pth_files() == [site / "new.pth"]
+    assert snapshot.changed()
+    actions = snapshot.rollback()
+    snapshot.discard()
+    assert "removed newcomer 0.1" in actions
+    assert "restored keepme 1.0" in actions
+    assert sorted(p.name for p in site.iterdir()) == ["keepme", "keepme-1.0.dist-info"]
+    assert (site / "keepme" / "__init__.py").read_text() == "OLD = True\n"
+    assert not snapshot.changed()
