@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import dataclasses
 from dataclasses import dataclass
 import difflib
+import heapq
 import itertools
 import re
 
@@ -177,21 +178,24 @@ def _resolve_needs(stage: Stage, expansions: Mapping[str, tuple[Stage, ...]]) ->
 def _topological(stages: list[Stage]) -> tuple[Stage, ...]:
     """Kahn's algorithm, stable in declaration order; a leftover means a cycle, named in full."""
     position = {stage.name: index for index, stage in enumerate(stages)}
-    waiting = {stage.name: set(stage.needs) for stage in stages}
+    waiting = {stage.name: len(stage.needs) for stage in stages}
+    dependants: dict[str, list[str]] = {stage.name: [] for stage in stages}
+    for stage in stages:
+        for need in stage.needs:
+            dependants[need].append(stage.name)
+    # A heap of declaration positions keeps the order stable among ready stages.
+    ready = [position[stage.name] for stage in stages if not stage.needs]
+    heapq.heapify(ready)
     ordered: list[Stage] = []
-    ready = [stage for stage in stages if not stage.needs]
-    done: set[str] = set()
     while ready:
-        ready.sort(key=lambda stage: position[stage.name])
-        stage = ready.pop(0)
+        stage = stages[heapq.heappop(ready)]
         ordered.append(stage)
-        done.add(stage.name)
-        for other in stages:
-            if other.name not in done and other not in ready and stage.name in other.needs:
-                waiting[other.name].discard(stage.name)
-                if not waiting[other.name]:
-                    ready.append(other)
+        for name in dependants[stage.name]:
+            waiting[name] -= 1
+            if waiting[name] == 0:
+                heapq.heappush(ready, position[name])
     if len(ordered) < len(stages):
+        done = {stage.name for stage in ordered}
         left = {stage.name: stage for stage in stages if stage.name not in done}
         cycle = _find_cycle(left)
         raise StageConfigError(
