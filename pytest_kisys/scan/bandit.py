@@ -276,9 +276,8 @@ class BanditScanner:
     ) -> list[tuple[str, Any, str]]:
         if not misses:
             return []
-        workers = settings.effective_workers()
-        if workers <= 1 or len(misses) < MIN_FILES_FOR_POOL:
-            return scan_files_with_bandit((options, misses))
+        # Always out of process: no bandit import (or its warnings) in the test process.
+        workers = 1 if len(misses) < MIN_FILES_FOR_POOL else settings.effective_workers()
         root = Path(options.root)
         chunks = split_by_size(misses, lambda rel: os.path.getsize(root / rel), workers)
         results = run_workers(

@@ -1,5 +1,8 @@
 """Run scanner work over chunks of files in worker subprocesses, with a hard deadline.
 
+The scanners never run inside the test process: bandit and detect-secrets keep global state
+and emit deprecation warnings a project's ``filterwarnings = error`` would turn into failures.
+
 Each worker is a fresh ``python -m pytest_kisys.scan.worker`` process that reads one JSON task
 on stdin and writes the JSON result on stdout. Plain subprocesses rather than
 ``multiprocessing``: the checks start while pytest (or a user's script) is running threads,
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +25,7 @@ from typing import Any
 from pytest_kisys.errors import ScanError
 
 
-# Below this many files a worker's start-up (about 0.3 s) costs more than it saves.
+# Below this many files to scan a second worker's start-up (about 0.3 s) costs more than it saves.
 MIN_FILES_FOR_POOL = 24
 
 
@@ -42,11 +46,14 @@ def run_workers(
 ) -> list[list[Any]]:
     """Run ``job`` (``"bandit"`` or ``"secrets"``) over each chunk in its own worker process."""
     deadline = time.monotonic() + timeout
+    # A scanner's deprecation warnings are not the project's: never let them fail a worker.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     procs = []
     try:
         for chunk in chunks:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "pytest_kisys.scan.worker"],
+                env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -100,8 +100,14 @@ def audit_command(settings: Settings, output: Path) -> list[str]:
         settings.audit_service,
     ]
     if settings.audit_service == "osv" and settings.osv_url:
-        command += ["--osv-url", settings.osv_url]
+        command += ["--osv-url", osv_query_url(settings.osv_url)]
     return command
+
+
+def osv_query_url(url: str) -> str:
+    """pip-audit posts to exactly ``--osv-url``: turn an OSV API base URL into its query URL."""
+    trimmed = url.rstrip("/")
+    return trimmed if trimmed.endswith("/v1/query") else f"{trimmed}/v1/query"
 
 
 def parse_report(payload: Any) -> tuple[list[Finding], list[Inconclusive], int]:

@@ -366,9 +366,8 @@ class SecretsScanner:
     ) -> list[tuple[str, Any, str]]:
         if not misses:
             return []
-        workers = settings.effective_workers()
-        if workers <= 1 or len(misses) < MIN_FILES_FOR_POOL:
-            return scan_files_for_secrets((options, misses))
+        # Always out of process: detect-secrets keeps global settings and plugin caches.
+        workers = 1 if len(misses) < MIN_FILES_FOR_POOL else settings.effective_workers()
         root = Path(options.root)
         chunks = split_by_size(misses, lambda rel: (root / rel).stat().st_size, workers)
         payload = {"root": options.root, "config": dict(options.config), "prefilter": True}

@@ -1,0 +1,179 @@
+"""The code check with real bandit on small trees with planted findings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pytest_kisys.scan.bandit import BanditScanner
+from pytest_kisys.scan.runner import run_check
+from pytest_kisys.settings import Settings
+
+
+BANDIT = str(Path(sys.executable).with_name("bandit"))
+
+RISKY = textwrap.dedent(
+    """\
+    import hashlib
+    import pickle
+    import subprocess
+
+
+    def run(cmd):
+        subprocess.call(cmd, shell=True)
+        return pickle.loads(cmd)
+
+
+    def digest(data):
+        return hashlib.md5(data).hexdigest()  # nosec B324
+
+
+    def weak():
+        return hashlib.md5(b"x").hexdigest()
+    """
+)
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def settings(root: Path, **kw: object) -> Settings:
+    return Settings(rootdir=root, cache_dir=root.parent / f"{root.name}-cache", **kw)  # type: ignore[arg-type]
+
+
+def keys(result: object) -> set[tuple[str, int, str]]:
+    return {(f.path, f.line, f.rule_id) for f in result.findings}  # type: ignore[attr-defined]
+
+
+def test_planted_findings_nosec_and_severity(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"pkg/app.py": RISKY})
+    result = run_check("code", settings(root))
+    found = keys(result)
+    assert ("pkg/app.py", 7, "B602") in found
+    assert ("pkg/app.py", 8, "B301") in found
+    assert ("pkg/app.py", 16, "B324") in found
+    assert ("pkg/app.py", 12, "B324") not in found  # nosec B324
+    shell = next(f for f in result.findings if f.rule_id == "B602")
+    assert (shell.severity, shell.confidence, shell.cwe) == ("high", "high", 78)
+    assert shell.help_url and "b602" in shell.help_url
+    assert result.status == "findings"
+    assert result.fails("high", allow_inconclusive=False)
+
+
+def test_fingerprint_survives_line_shift(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": RISKY})
+    before = {f.rule_id: f.fingerprint for f in run_check("code", settings(root)).findings}
+    write(root, {"app.py": "# a new comment\n\n" + RISKY})
+    after = run_check("code", settings(root)).findings
+    assert {f.rule_id: f.fingerprint for f in after} == before
+    assert next(f for f in after if f.rule_id == "B602").line == 9
+
+
+def test_asserts_in_tests_not_reported_but_elsewhere_they_are(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    check = "def check(x):\n    assert x\n"
+    write(root, {"tests/test_a.py": check, "test_b.py": check, "pkg/conftest.py": check,
+                 "pkg/mod.py": check})
+    found = keys(run_check("code", settings(root)))
+    assert found == {("pkg/mod.py", 2, "B101")}
+    everything = BanditScanner(report_asserts_in_tests=True).scan(settings(root))
+    assert len(everything.findings) == 4
+
+
+def test_tool_bandit_skips_and_exclude_dirs_are_honoured(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(
+        root,
+        {
+            "pyproject.toml": '[tool.bandit]\nskips = ["B301"]\nexclude_dirs = ["vendored"]\n',
+            "app.py": RISKY,
+            "vendored/lib.py": RISKY,
+        },
+    )
+    found = keys(run_check("code", settings(root)))
+    assert {rule for _, _, rule in found} == {"B404", "B403", "B602", "B324"}
+    assert all(path == "app.py" for path, _, _ in found)
+
+
+def test_unparsable_file_makes_the_check_inconclusive(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"ok.py": "x = 1\n", "broken.py": "def broken(:\n    pass\n"})
+    result = run_check("code", settings(root))
+    assert result.status == "inconclusive"
+    assert [(i.item, "syntax error" in i.reason) for i in result.inconclusive] == [
+        ("broken.py", True)
+    ]
+    # never cached: the next run reports it again
+    assert run_check("code", settings(root)).status == "inconclusive"
+
+
+def test_baseline_suppresses_known_issues_only(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": RISKY})
+    proc = subprocess.run(
+        [BANDIT, "-r", ".", "-f", "json", "-q"], cwd=root, capture_output=True, text=True, check=False
+    )
+    (root / "bandit-baseline.json").write_text(proc.stdout)
+    write(root, {"app.py": RISKY + "\n\ndef more(c):\n    eval(c)\n"})
+    result = run_check("code", settings(root, baseline={"code": Path("bandit-baseline.json")}))
+    assert keys(result) == {("app.py", 20, "B307")}
+    assert len(result.suppressed) == 5
+    assert {s.by for s in result.suppressed} == {"baseline"}
+
+
+def test_missing_baseline_is_inconclusive_not_clean(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": "x = 1\n"})
+    result = run_check("code", settings(root, baseline={"code": Path("nope.json")}))
+    assert result.status == "inconclusive"
+    assert "nope.json" in result.inconclusive[0].reason
+
+
+def test_unchanged_tree_is_not_rescanned(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"a.py": RISKY, "b.py": "x = 1\n"})
+    first = run_check("code", settings(root))
+    second = run_check("code", settings(root))
+    assert (first.cache_hits, second.cache_hits) == (0, 2)
+    assert keys(first) == keys(second)
+    write(root, {"b.py": "import pickle\n"})
+    third = run_check("code", settings(root))
+    assert third.cache_hits == 1
+    assert ("b.py", 1, "B403") in keys(third)
+
+
+def _parity_tree(root: Path) -> None:
+    variants = [
+        RISKY,
+        "import random\n\ndef token():\n    return random.random()\n",
+        "import yaml\n\ndef load(s):\n    return yaml.load(s)\n",
+        "password = 'hunter2'\n",
+        "import os\n\ndef go(x):\n    os.system(x)  # nosec\n    os.popen(x)\n",
+        "import tempfile\n\ndef f():\n    return open('/tmp/x', 'w')\n",
+    ]
+    write(root, {f"pkg/m{i:02d}.py": variants[i % len(variants)] for i in range(30)})
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
+def test_parity_with_bandit_cli(tmp_path: Path, workers: int) -> None:
+    root = tmp_path / "proj"
+    _parity_tree(root)
+    proc = subprocess.run(
+        [BANDIT, "-r", ".", "-f", "json", "-q"], cwd=root, capture_output=True, text=True, check=False
+    )
+    cli = {(r["filename"][2:], r["line_number"], r["test_id"]) for r in json.loads(proc.stdout)["results"]}
+    result = run_check("code", settings(root, max_workers=workers))
+    assert result.status == "findings"
+    assert keys(result) == cli
+    assert len(cli) > 30
