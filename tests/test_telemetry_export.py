@@ -188,3 +188,33 @@ def test_stage_span_api_findings_and_subprocess_traceparent(pytester: pytest.Pyt
     assert deps.attributes["cicd.pipeline.task.run.result"] == "failure"
     assert deps.attributes["error.type"] == "OSError"
     assert deps.events[0].name == "exception"
+
+
+def test_gzip_compression_and_generic_endpoint(
+    pytester: pytest.Pytester, otlp_receiver: OtlpReceiver
+) -> None:
+    pytester.makepyfile("def test_one(): pass")
+    base = otlp_receiver.endpoint.removesuffix("/v1/traces")
+    harness = TelemetryHarness(
+        in_memory=False,
+        environ={"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+    )
+    pytester.runpytest(plugins=[harness]).assert_outcomes(passed=1)
+    spans = otlp_receiver.wait_for(4)
+    assert otlp_receiver.headers[0]["content-encoding"] == "gzip"
+    assert "test_gzip_compression_and_generic_endpoint.py::test_one" in {s.name for s in spans}
+
+
+def test_collector_answering_503_is_reported_once(pytester: pytest.Pytester) -> None:
+    receiver = OtlpReceiver(mode="error")
+    receiver.start()
+    pytester.makepyfile("def test_one(): pass")
+    harness = TelemetryHarness(
+        in_memory=False,
+        trace_timeout=0.3,
+        environ={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint},
+    )
+    result = pytester.runpytest(plugins=[harness])
+    receiver.stop()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["kisys: trace export to otlp * failed: HTTP 503 *; 4 spans dropped"])

@@ -229,3 +229,38 @@ def test_json_lines_exporter_writes_otlp_json(tmp_path: Path) -> None:
     assert values["b"] == {"boolValue": True}
     assert values["a"] == {"arrayValue": {"values": [{"stringValue": "p"}, {"stringValue": "q"}]}}
     assert encoded["events"][0]["timeUnixNano"] == "5"
+
+
+def test_own_protobuf_encoding_equals_the_sdk_encoder() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from pytest_kisys.telemetry.otlp_proto import encode_request
+
+    resource = Resource({"service.name": "pytest", "n": 2})
+    scope = InstrumentationScope("pytest-kisys", "0.1")
+    parent = SpanContext(0xABC, 0x1, is_remote=True)
+    spans = [
+        ReadableSpan(
+            name=name,
+            context=SpanContext(0xABC, 0x2 + i, is_remote=False, trace_flags=TraceFlags(1)),
+            parent=parent if i else None,
+            resource=resource,
+            attributes={"n": -3, "f": 0.25, "b": False, "s": "ü", "a": ("p", "q"), "big": 2**40},
+            events=(Event("exception", {"exception.type": "E"}, 5),) if i else (),
+            kind=SpanKind.INTERNAL,
+            status=Status(StatusCode.ERROR, "boom") if i else Status(StatusCode.UNSET),
+            start_time=1_700_000_000_000_000_000,
+            end_time=1_700_000_000_000_000_001,
+            instrumentation_scope=scope,
+        )
+        for i, name in enumerate(["session", "test"])
+    ]
+    mine = ExportTraceServiceRequest()
+    mine.ParseFromString(encode_request(spans))
+    reference = encode_spans(spans)
+    for resource_spans in reference.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                span.ClearField("flags")  # optional W3C flag bits kisys does not send
+    assert mine == reference

@@ -41,6 +41,10 @@ class TraceEnv:
     sampler: str = "parentbased_always_on"
     sampler_ratio: float = 1.0
     tracestate: str | None = None
+    compression: str = "none"
+    certificate: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
 
 
 def parse_key_values(text: str, variable: str) -> dict[str, str]:
@@ -87,6 +91,15 @@ def _sampler(environ: Mapping[str, str]) -> tuple[str, float]:
     return name, ratio
 
 
+def _signal_or_generic(environ: Mapping[str, str], suffix: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_TRACES_<suffix>``, else ``OTEL_EXPORTER_OTLP_<suffix>``."""
+    for name in (f"OTEL_EXPORTER_OTLP_TRACES_{suffix}", f"OTEL_EXPORTER_OTLP_{suffix}"):
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
 def read_trace_env(environ: Mapping[str, str]) -> TraceEnv:
     """Parse the ``OTEL_*`` variables of ``environ`` that kisys honours."""
     protocol = (
@@ -116,4 +129,8 @@ def read_trace_env(environ: Mapping[str, str]) -> TraceEnv:
         sampler=sampler,
         sampler_ratio=ratio,
         tracestate=environ.get("TRACESTATE", "").strip() or None,
+        compression=(_signal_or_generic(environ, "COMPRESSION") or "none").lower(),
+        certificate=_signal_or_generic(environ, "CERTIFICATE"),
+        client_certificate=_signal_or_generic(environ, "CLIENT_CERTIFICATE"),
+        client_key=_signal_or_generic(environ, "CLIENT_KEY"),
     )

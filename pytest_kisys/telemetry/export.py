@@ -84,7 +84,7 @@ def build_exporter(trace: str, trace_env: TraceEnv, timeout: float) -> tuple[Spa
 
 
 def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
-    # Both exporters read further OTEL_* settings (certificates, compression) themselves.
+    # http/protobuf uses kisys's own lean exporter; grpc needs the SDK's optional package.
     bounded = max(timeout, 0.05)
     if trace_env.protocol == "grpc":
         try:
@@ -98,16 +98,17 @@ def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
             endpoint=trace_env.endpoint, headers=dict(trace_env.headers), timeout=bounded
         )
         return exporter
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError as exc:
-        raise ConfigError(
-            "--kisys-trace otlp needs opentelemetry-exporter-otlp-proto-http; install pytest-kisys[otlp]"
-        ) from exc
-    http_exporter: SpanExporter = OTLPSpanExporter(
-        endpoint=trace_env.endpoint, headers=dict(trace_env.headers), timeout=bounded
+    from pytest_kisys.telemetry.otlp_http import OtlpHttpSpanExporter
+
+    return OtlpHttpSpanExporter(
+        trace_env.endpoint,
+        trace_env.headers,
+        bounded,
+        compression=trace_env.compression,
+        certificate=trace_env.certificate,
+        client_certificate=trace_env.client_certificate,
+        client_key=trace_env.client_key,
     )
-    return http_exporter
 
 
 class ExportPipeline:
@@ -134,6 +135,7 @@ class ExportPipeline:
         self._accepting = True
         self._exported = 0
         self._dropped = 0
+        self._in_flight = 0
         self._error: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -183,6 +185,8 @@ class ExportPipeline:
             spans.extend(self._convert(item))
         for start in range(0, len(spans), self._batch_size):
             batch = spans[start : start + self._batch_size]
+            with self._lock:
+                self._in_flight = len(spans) - start
             if self._error is not None:
                 with self._lock:
                     self._dropped += len(batch)
@@ -194,6 +198,8 @@ class ExportPipeline:
                 else:
                     self._error = error
                     self._dropped += len(batch)
+        with self._lock:
+            self._in_flight = 0
 
     def _export_batch(self, batch: Sequence[ReadableSpan]) -> str | None:
         assert self.exporter is not None  # noqa: S101 - only the started thread exports
@@ -202,7 +208,8 @@ class ExportPipeline:
         except Exception as exc:  # noqa: BLE001 - any exporter failure means "collector down"
             return f"{type(exc).__name__}: {exc}"
         if result is not SpanExportResult.SUCCESS:
-            return "the exporter reported a failure (collector unreachable or refused the data)"
+            detail = getattr(self.exporter, "last_error", None)
+            return str(detail) if detail else "the exporter reported a failure"
         return None
 
     def _shutdown_exporter(self) -> None:
@@ -227,7 +234,7 @@ class ExportPipeline:
             dropped = self._dropped
             if thread is None or thread.is_alive():
                 # Whatever is still queued or in flight is given up on; the thread is a daemon.
-                dropped += len(self._queue)
+                dropped += len(self._queue) + self._in_flight
                 self._queue.clear()
                 if thread is None:
                     error = error or "export was never started"
