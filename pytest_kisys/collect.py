@@ -39,6 +39,7 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import RequirementError
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.resolve.discover import discover
+from pytest_kisys.resolve.discover import Discovery
 from pytest_kisys.resolve.discover import spec_from_config
 from pytest_kisys.resolve.firstparty import detect_first_party
 from pytest_kisys.resolve.firstparty import FirstParty
@@ -269,25 +270,43 @@ def resolve_before_conftests(
 
     Call from ``pytest_load_initial_conftests(tryfirst=True)`` once settings are resolved.
     The outcome is stored on the registered :class:`KisysCollect` (if any) and returned.
+    The work is recorded as the built-in stages ``resolve``, ``vet`` and ``install``.
 
     :param args: the positional arguments (default: ``known_args_namespace.file_or_dir``).
     """
+    from pytest_kisys.stages.session import stage_scope
+
     plugin = early_config.stash.get(COLLECT_KEY, None)
     if os.environ.get(WORKER_ENV):
         # The controller resolved before spawning us; only wait for a concurrent install.
         _wait_for_controller(settings)
         importlib.invalidate_caches()
         outcome = ResolveOutcome(worker=True)
+        for name in ("resolve", "vet", "install"):
+            with stage_scope(early_config, name) as handle:
+                handle.skip("xdist worker: the controller resolved before starting it")
     else:
-        outcome = _resolve_in_controller(early_config, settings, args)
+        with stage_scope(early_config, "resolve"):
+            found, plan, seconds = _plan(early_config, settings, args)
+        if plan.needs:
+            with stage_scope(early_config, "vet"), stage_scope(early_config, "install") as step:
+                outcome = _install_plan(early_config, settings, found.files, plan, seconds)
+                if outcome.error:
+                    step.fail(outcome.error)
+        else:
+            outcome = _install_plan(early_config, settings, found.files, plan, seconds)
+            for name in ("vet", "install"):
+                with stage_scope(early_config, name) as handle:
+                    handle.skip("nothing missing")
     if plugin is not None:
         plugin.outcome = outcome
     return outcome
 
 
-def _resolve_in_controller(
+def _plan(
     config: pytest.Config, settings: Settings, args: Sequence[str] | None
-) -> ResolveOutcome:
+) -> tuple[Discovery, Plan, float]:
+    """Discover, scan (cached) and plan; returns the files, the plan and the seconds spent."""
     from pytest_kisys.vet.requirements import parse_requirement
 
     started = time.perf_counter()
@@ -305,18 +324,28 @@ def _resolve_in_controller(
         resolve_import=lambda name: _resolve_import(name, settings, first_party),
         parse_requirement=parse_requirement,
     )
-    scan_seconds = time.perf_counter() - started
+    return found, plan, time.perf_counter() - started
+
+
+def _install_plan(
+    config: pytest.Config,
+    settings: Settings,
+    files: Sequence[Path],
+    plan: Plan,
+    scan_seconds: float,
+) -> ResolveOutcome:
+    """Send the plan's needs through the installer (if any) and describe what happened."""
     by_import = {
         u.import_name.split(".", 1)[0]: Denial(f"import {u.import_name}", u.why, u.hint)
         for u in plan.unmapped
     }
     if not plan.needs:
-        return ResolveOutcome(len(found.files), scan_seconds, plan, denied_imports=by_import)
+        return ResolveOutcome(len(files), scan_seconds, plan, denied_imports=by_import)
     result, error = _run_batch(config, settings, plan.needs)
     denied, denied_imports, installed = _denials(plan.needs, result, error)
     by_import.update(denied_imports)
     return ResolveOutcome(
-        files=len(found.files),
+        files=len(files),
         scan_seconds=scan_seconds,
         plan=plan,
         installed=installed,
