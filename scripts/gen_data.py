@@ -63,7 +63,10 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     for target, (source, what) in SOURCES.items():
         count = convert(
-            args.source_dir / source, OUT / target, what, args.date,
+            args.source_dir / source,
+            OUT / target,
+            what,
+            args.date,
             keep_order=target == "popular.txt",
         )
         print(f"{OUT / target}: {count} names from {source}")

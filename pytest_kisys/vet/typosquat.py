@@ -102,12 +102,19 @@ class TyposquatChecker:
         worst = len(self._ranks) + 1
         for name in protected:
             self._ranks.setdefault(name, worst)
-        self._by_deletion: dict[str, list[str]] = {}
+        # key -> first (best-ranked) popular name filed under it; rare collisions go to _more.
+        by_deletion: dict[str, str] = {}
+        more: dict[str, list[str]] = {}
+        short = MIN_EDIT_LENGTH - 1
         for popular in self._ranks:
-            if len(popular) < MIN_EDIT_LENGTH - 1:
+            if len(popular) < short:
                 continue
-            for key in {popular, *_deletions(popular)}:
-                self._by_deletion.setdefault(key, []).append(popular)
+            for key in (popular, *[popular[:i] + popular[i + 1 :] for i in range(len(popular))]):
+                first = by_deletion.setdefault(key, popular)
+                if first != popular:
+                    more.setdefault(key, []).append(popular)
+        self._by_deletion = by_deletion
+        self._more = more
 
     def is_popular(self, name: str) -> bool:
         """Whether ``name`` (canonical) is itself a protected/popular name."""
@@ -122,9 +129,12 @@ class TyposquatChecker:
         best_rank = 0
         candidates: set[str] = set(variants(name))
         if len(name) >= MIN_EDIT_LENGTH:
-            index = self._by_deletion
+            index, more = self._by_deletion, self._more
             for key in (name, *_deletions(name)):
-                for popular in index.get(key, ()):
+                first = index.get(key)
+                if first is None:
+                    continue
+                for popular in (first, *more.get(key, ())):
                     if one_edit_apart(name, popular):
                         candidates.add(popular)
         for variant in candidates:

@@ -30,6 +30,8 @@ Example::
         pkgindex.set_fault("delay", path="/pypi/shady/json", seconds=5)
         url = pkgindex.simple_url                                  # http://127.0.0.1:PORT/simple
 
+``pkgindex.add_route("/osv/all.json", body)`` serves arbitrary bytes at one path (data sources).
+
 Faults: ``http_500``, ``delay`` (sleep ``seconds`` then answer normally), ``invalid_json``
 (a truncated JSON body with a JSON content type), ``redirect`` (302 to the same path on another
 host, ``http://127.0.0.2:PORT`` by default, where nothing listens), ``endless`` (a 200 response
@@ -154,9 +156,7 @@ def build_wheel(
         top_level = sorted({path.split("/", 1)[0].removesuffix(".py") for path in modules})
     dist_info = f"{stem}-{version}.dist-info"
     files: dict[str, bytes] = {path: text.encode() for path, text in modules.items()}
-    files[f"{dist_info}/METADATA"] = _metadata(
-        name, version, requires, summary, requires_python
-    ).encode()
+    files[f"{dist_info}/METADATA"] = _metadata(name, version, requires, summary, requires_python).encode()
     files[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: kisys-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n"
     )
@@ -273,6 +273,8 @@ class PackageIndex:
         """Every request served, as ``(method, path)``, in order (for "no request was made")."""
         # Projects added while a test runs (None outside a ``pkgindex`` test): removed after it.
         self._added: list[str] | None = None
+        self._routes: dict[str, tuple[str, bytes]] = {}
+        self._added_routes: list[str] = []
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -283,9 +285,7 @@ class PackageIndex:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="kisys-pkgindex", daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, name="kisys-pkgindex", daemon=True)
         self._thread.start()
         return self
 
@@ -361,9 +361,7 @@ class PackageIndex:
             artifacts: list[Artifact] = []
             if wheel and not sdist_only:
                 artifacts.append(
-                    build_wheel(
-                        name, version, modules, requires, top_level, summary, requires_python
-                    )
+                    build_wheel(name, version, modules, requires, top_level, summary, requires_python)
                 )
             if sdist or sdist_only:
                 artifacts.append(build_sdist(name, version, setup_py, summary=summary))
@@ -423,6 +421,14 @@ class PackageIndex:
                     self._files.pop(entry.artifact.filename, None)
             self._project_faults.pop(key, None)
 
+    def add_route(self, path: str, body: bytes, content_type: str = "application/json") -> str:
+        """Serve ``body`` at exactly ``path`` (e.g. an OSV data source); returns its URL."""
+        with self._lock:
+            self._routes[path] = (content_type, body)
+            if self._added is not None:
+                self._added_routes.append(path)
+        return f"{self.url}{path}"
+
     def file_url(self, filename: str) -> str:
         """Absolute URL of an artifact (without the hash fragment)."""
         return f"{self.url}/files/{urllib.parse.quote(filename)}"
@@ -472,6 +478,10 @@ class PackageIndex:
             added = list(self._added or ())
             self._added = None
         self.clear_faults()
+        with self._lock:
+            for path in self._added_routes:
+                self._routes.pop(path, None)
+            self._added_routes = []
         for key in added:
             self.remove_project(key)
 
@@ -489,9 +499,7 @@ class PackageIndex:
             project = self._projects.get(canonicalize_name(name))
             if project is None:
                 return None
-            return _Project(
-                project.name, project.summary, dict(project.project_urls), list(project.files)
-            )
+            return _Project(project.name, project.summary, dict(project.project_urls), list(project.files))
 
     def _names(self) -> list[str]:
         with self._lock:
@@ -690,6 +698,11 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
             self.close_connection = True
 
         def _route(self, path: str) -> None:
+            with index._lock:
+                static = index._routes.get(path)
+            if static is not None:
+                self._send(200, static[0], static[1])
+                return
             parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
             if parts == ["simple"]:
                 self._simple_root()
@@ -709,9 +722,7 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
                 self._send(200, SIMPLE_JSON, json.dumps(body).encode())
                 return
             links = "".join(f'<a href="/simple/{n}/">{n}</a>\n' for n in names)
-            self._send(
-                200, "text/html", f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
-            )
+            self._send(200, "text/html", f"<!DOCTYPE html><html><body>{links}</body></html>".encode())
 
         def _simple_project(self, name: str, path: str) -> None:
             project = index._snapshot(name)

@@ -1,0 +1,169 @@
+"""``kisys vet NAME... [--json] [--offline] [--level L] [--import]``.
+
+Prints one line per input with the decision and its reasons. Exit status: 0 when every input is
+allowed, 1 when any needs confirmation, 2 when any is blocked or invalid. An invalid input is
+reported for that input and the rest are still vetted. With ``--import`` the inputs are import
+names: each is mapped to its distribution first (``import``/``distribution`` in the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import json
+from pathlib import Path
+import sys
+from typing import Any
+
+from pytest_kisys.commands._vetargs import add_index_options
+from pytest_kisys.commands._vetargs import add_policy_options
+from pytest_kisys.commands._vetargs import settings_from
+from pytest_kisys.errors import RequirementError
+from pytest_kisys.settings import Settings
+
+
+EXIT_ALLOWED, EXIT_CONFIRM, EXIT_BLOCKED = 0, 1, 2
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``vet`` arguments."""
+    parser.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="requirement (name[extras] specifier) or, with --import, import name",
+    )
+    parser.add_argument("--json", action="store_true", help="print the decisions as JSON")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="store_true",
+        help="NAMEs are import names: map each to its distribution, then vet",
+    )
+    add_index_options(parser)
+    add_policy_options(parser)
+    parser.epilog = "exit status: 0 all allowed, 1 any needs confirmation, 2 any blocked/invalid"
+
+
+def first_party_modules(root: Path) -> set[str]:
+    """Top-level modules of the project in ``root`` (and ``root/src``): never looked up."""
+    found: set[str] = set()
+    for base in (root, root / "src"):
+        if not base.is_dir():
+            continue
+        for entry in base.iterdir():
+            if entry.suffix == ".py":
+                found.add(entry.stem)
+            elif (entry / "__init__.py").is_file():
+                found.add(entry.name)
+    return found
+
+
+def _row(
+    raw: str, action: str, reasons: Sequence[str], name: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "input": raw,
+        "name": name or raw,
+        "version": None,
+        "action": action,
+        "reasons": list(reasons),
+        "evidence": {},
+    }
+    row.update(extra)
+    return row
+
+
+def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[dict[str, Any]]:
+    """One result row per input, in order (the JSON output of ``kisys vet``)."""
+    from pytest_kisys.resolve.names import resolve_import
+    from pytest_kisys.vet.interface import Decision
+    from pytest_kisys.vet.interface import VetRequest
+    from pytest_kisys.vet.vetter import Vetter
+
+    rows: list[dict[str, Any] | None] = [None] * len(names)
+    pending: list[tuple[int, VetRequest, dict[str, Any]]] = []
+    first_party = first_party_modules(Path.cwd()) if imports else set()
+    with Vetter(settings) as vetter:
+        invalid: list[Decision] = []
+        for position, raw in enumerate(names):
+            extra: dict[str, Any] = {}
+            text = raw
+            try:
+                if imports:
+                    resolution = resolve_import(raw, settings, first_party)
+                    extra = {"import": raw, "distribution": resolution.distribution, "kind": resolution.kind}
+                    if resolution.kind in ("stdlib", "first_party"):
+                        what = "standard library" if resolution.kind == "stdlib" else "first-party"
+                        rows[position] = _row(
+                            raw,
+                            "allow",
+                            [f"{what} module: nothing to install, never looked up on an index"],
+                            **extra,
+                        )
+                        continue
+                    if resolution.distribution is None:
+                        rows[position] = _row(
+                            raw,
+                            "confirm",
+                            [
+                                f"unknown import {raw!r}: no mapping and not a popular project name; "
+                                f"never installed automatically (if it is the distribution "
+                                f"{resolution.candidate!r}, map it: --import-map "
+                                f"{raw.split('.')[0]}={resolution.candidate})"
+                            ],
+                            candidate=resolution.candidate,
+                            **extra,
+                        )
+                        continue
+                    text = resolution.distribution
+                pending.append((position, VetRequest.of(text, "cli"), extra))
+            except RequirementError as exc:
+                invalid.append(
+                    Decision(
+                        name=raw,
+                        version=None,
+                        action="block",
+                        reasons=(str(exc),),
+                        requested_by=("cli",),
+                        level=settings.level,
+                    )
+                )
+                rows[position] = _row(raw, "block", [str(exc)], valid=False, **extra)
+        vetter.publish(invalid)
+        decisions = vetter.vet([request for _, request, _ in pending])
+    for (position, _, extra), decision in zip(pending, decisions, strict=True):
+        row = decision.to_json()
+        row["input"] = names[position]
+        row.update(extra)
+        rows[position] = row
+    return [row for row in rows if row is not None]
+
+
+def exit_code(rows: Sequence[dict[str, Any]]) -> int:
+    """2 if anything is blocked/invalid, else 1 if anything needs confirmation, else 0."""
+    actions = {row["action"] for row in rows}
+    if "block" in actions:
+        return EXIT_BLOCKED
+    return EXIT_CONFIRM if "confirm" in actions else EXIT_ALLOWED
+
+
+def render(row: dict[str, Any]) -> str:
+    """``cv2 -> opencv-python: allow (whitelisted)``."""
+    label = row["input"]
+    if "import" in row and row.get("distribution"):
+        label = f"{row['import']} -> {row['distribution']}"
+    return f"{label}: {row['action']} ({'; '.join(row['reasons'])})"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Vet the names, print the result, return the exit status."""
+    settings = settings_from(args)
+    rows = vet_inputs(args.names, settings, args.imports)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        for row in rows:
+            print(render(row))
+    sys.stdout.flush()
+    return exit_code(rows)
