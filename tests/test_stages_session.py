@@ -189,24 +189,17 @@ def test_bad_type_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*stage 'lint' (kisys.yaml*): 'run' must be an argument list*"])
 
 
-def test_subsystems_bind_and_scope_builtin_stages(pytester: pytest.Pytester) -> None:
+def test_subsystem_binds_a_builtin_stage(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         RECORD_CONFTEST
         + textwrap.dedent(
             """
-            import pytest
-            from pytest_kisys.stages import bind_stage, stage_scope
+            from pytest_kisys.stages import bind_stage
 
             def pytest_configure(config):
                 def write_report(ctx):
                     (ctx.rootdir / "report.txt").write_text("written")
                 bind_stage(config, "report", write_report)
-
-            @pytest.hookimpl(tryfirst=True)
-            def pytest_collection(session):
-                with stage_scope(session.config, "install") as handle:
-                    assert handle.active
-                    handle.skip("nothing missing")
             """
         )
     )
@@ -217,9 +210,38 @@ def test_subsystems_bind_and_scope_builtin_stages(pytester: pytest.Pytester) -> 
     assert (pytester.path / "report.txt").read_text() == "written"
     found = rows(pytester)
     assert found["report"]["status"] == "passed"
-    assert found["install"]["status"] == "skipped"
-    assert found["install"]["reason"] == "nothing missing"
-    assert found["tests"]["start"] >= found["install"]["end"]
+    assert found["report"]["start"] >= found["tests"]["end"]
+    # The collection role records resolve/vet/install before conftests load (stage_scope).
+    for name in ("resolve", "vet", "install"):
+        assert found[name]["reason"] != "not run in this session"
+        assert found[name]["end"] <= found["tests"]["start"]
+
+
+def test_subsystem_scopes_a_builtin_stage(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        RECORD_CONFTEST
+        + textwrap.dedent(
+            """
+            from pytest_kisys.stages import Stage, stage_scope
+
+            def pytest_kisys_stages(config, settings):
+                return [Stage("publish", needs=("report",), action=lambda ctx: None)]
+
+            def pytest_sessionfinish(session):
+                # Report writers run in sessionfinish before kisys finishes the graph (trylast).
+                with stage_scope(session.config, "report") as handle:
+                    assert handle.active
+                    handle.fail("disk full")
+            """
+        )
+    )
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(*KISYS)
+    result.assert_outcomes(passed=1)
+    found = rows(pytester)
+    assert found["report"]["status"] == "failed"
+    assert found["report"]["reason"] == "disk full"
+    assert found["publish"]["reason"] == "needs 'report', which failed"
 
 
 def test_kisys_off_runs_no_stages(pytester: pytest.Pytester) -> None:

@@ -291,6 +291,8 @@ class StagesPlugin:
         runner = _state(self.config).runner
         if runner is not None and "report" in runner.graph:
             runner.settle(runner.graph.upstream("report"))
+            # Decided now as well, so report writers see the final exit status.
+            self._fail_session(session, runner.results())
 
     # A second sessionfinish implementation on the same object, hence specname.
     @pytest.hookimpl(trylast=True, specname="pytest_sessionfinish")
@@ -301,7 +303,9 @@ class StagesPlugin:
             return
         # After an interrupt, do not wait for background stages that may take minutes.
         interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
-        results = runner.finish(timeout=0.0 if interrupted else None)
+        self._fail_session(session, runner.finish(timeout=0.0 if interrupted else None))
+
+    def _fail_session(self, session: pytest.Session, results: tuple[StageResult, ...]) -> None:
         if session.exitstatus == pytest.ExitCode.OK and any(
             stage_fails_run(result, self.settings) for result in results
         ):
