@@ -65,7 +65,8 @@ def test_planted_findings_nosec_and_severity(tmp_path: Path) -> None:
     assert ("pkg/app.py", 12, "B324") not in found  # nosec B324
     shell = next(f for f in result.findings if f.rule_id == "B602")
     assert (shell.severity, shell.confidence, shell.cwe) == ("high", "high", 78)
-    assert shell.help_url and "b602" in shell.help_url
+    assert shell.help_url
+    assert "b602" in shell.help_url
     assert result.status == "findings"
     assert result.fails("high", allow_inconclusive=False)
 
