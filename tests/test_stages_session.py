@@ -297,3 +297,27 @@ def test_every_stage_is_a_span(pytester: pytest.Pytester) -> None:
     assert spans["ship"]["kisys.stage.reason"] == "needs 'build', which failed"
     assert spans["after-tests[2]"]["kisys.stage.matrix.n"] == "2"
     assert spans["after-tests[1]"]["cicd.pipeline.task.run.result"] == "success"
+
+
+def test_xdist_controller_runs_the_graph_once(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(RECORD_CONFTEST)
+    pytester.makefile(
+        ".yaml",
+        kisys=textwrap.dedent(
+            """
+            stages:
+              - name: count
+                run: [python, -c, "open('count.txt', 'a').write('x')"]
+                needs: [tests]
+            """
+        ),
+    )
+    pytester.makepyfile(
+        "import pytest\n\n@pytest.mark.parametrize('n', range(4))\ndef test_ok(n):\n    pass\n"
+    )
+    result = pytester.runpytest(*KISYS, "-n", "2")
+    result.assert_outcomes(passed=4)
+    assert (pytester.path / "count.txt").read_text() == "x"
+    found = rows(pytester)
+    assert found["tests"]["status"] == "passed"
+    assert found["count"]["start"] >= found["tests"]["end"]
