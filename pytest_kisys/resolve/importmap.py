@@ -7,6 +7,11 @@ docs/security-model.md). ``scripts/verify_importmap.py`` downloads each distribu
 from PyPI and checks that the import name is among its top-level names; the result is stored in
 ``pytest_kisys/data/importmap_verified.json`` (generated, not hand-edited).
 
+Deliberately absent: ``pkg_resources`` (current setuptools wheels no longer ship it) and
+``win32api``/``win32con``/``pywintypes`` (pywin32 installs them under ``win32/`` through a
+``.pth`` file, so the wheel's top level does not provide them and the installer's
+provides-check would refuse them anyway).
+
 Identity mappings that only differ by PEP 503 normalisation (``typing_extensions``) are not
 listed: they need no entry.
 """
@@ -84,7 +89,6 @@ CURATED: Mapping[str, str] = types.MappingProxyType({
     "attr": "attrs",
     "past": "future",
     "libfuturize": "future",
-    "pkg_resources": "setuptools",
     "_cffi_backend": "cffi",
     "crontab": "python-crontab",
     "patoolib": "patool",
@@ -205,11 +209,8 @@ CURATED: Mapping[str, str] = types.MappingProxyType({
     "factory": "factory-boy",
     "vcr": "vcrpy",
     # platform integrations (wheels only for their platform)
-    "win32api": "pywin32",
-    "win32con": "pywin32",
     "win32com": "pywin32",
     "pythoncom": "pywin32",
-    "pywintypes": "pywin32",
     "AppKit": "pyobjc-framework-Cocoa",
     "Foundation": "pyobjc-framework-Cocoa",
     "Quartz": "pyobjc-framework-Quartz",

@@ -274,6 +274,8 @@ class PackageIndex:
         # Projects added while a test runs (None outside a ``pkgindex`` test): removed after it.
         self._added: list[str] | None = None
         self._routes: dict[str, tuple[str, bytes]] = {}
+        self.serve_json = True
+        """False: answer simple pages with PEP 503 HTML only, as an HTML-only mirror does."""
         self._added_routes: list[str] = []
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -478,6 +480,7 @@ class PackageIndex:
             added = list(self._added or ())
             self._added = None
         self.clear_faults()
+        self.serve_json = True
         with self._lock:
             for path in self._added_routes:
                 self._routes.pop(path, None)
@@ -735,7 +738,7 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            if _wants_json(self.headers.get("Accept")):
+            if index.serve_json and _wants_json(self.headers.get("Accept")):
                 body = json.dumps(_simple_json(index, project)).encode()
                 self._send(200, SIMPLE_JSON, body)
             else:

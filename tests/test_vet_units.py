@@ -1,0 +1,158 @@
+"""Pure logic: typosquat generation, the policy table, pip configuration discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import time
+
+import pytest
+
+from pytest_kisys.settings import IndexSettings
+from pytest_kisys.settings import Settings
+from pytest_kisys.vet.data import popular_ranks
+from pytest_kisys.vet.interface import Evidence
+from pytest_kisys.vet.interface import ProjectSignals
+from pytest_kisys.vet.interface import VetRequest
+from pytest_kisys.vet.pipconfig import config_files
+from pytest_kisys.vet.pipconfig import index_location
+from pytest_kisys.vet.policy import decide
+from pytest_kisys.vet.typosquat import one_edit_apart
+from pytest_kisys.vet.typosquat import popular_checker
+from pytest_kisys.vet.vetter import Vetter
+from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
+from tests.support.pkgindex import PackageIndex
+
+
+@pytest.mark.parametrize(
+    ("candidate", "imitates"),
+    [
+        ("numpyy", "numpy"),  # doubled letter
+        ("nmupy", "numpy"),  # adjacent swap
+        ("numy", "numpy"),  # dropped letter
+        ("nunpy", "numpy"),  # one substitution
+        ("nurnpy", "numpy"),  # rn / m homoglyph
+        ("djang0", "django"),  # 0 / o
+        ("f1ask", "flask"),  # 1 / l
+        ("python-requests", "requests"),  # python- prefix
+        ("requests-py", "requests"),  # -py suffix
+        ("pyboto3", "boto3"),  # py prefix
+        ("typingextensions", "typing-extensions"),  # separator dropped
+        ("colourama", "colorama"),  # insertion
+    ],
+)
+def test_typosquat_variants(candidate: str, imitates: str) -> None:
+    assert popular_checker().check(candidate) == imitates
+
+
+def test_popular_names_are_never_flagged() -> None:
+    checker = popular_checker()
+    flagged = [name for name in popular_ranks() if checker.check(name) is not None]
+    assert flagged == []
+
+
+def test_unrelated_and_short_names_are_not_flagged() -> None:
+    checker = popular_checker()
+    assert checker.check("kisys-private-internal-tool") is None
+    assert checker.check("zq") is None
+
+
+def test_one_edit_apart() -> None:
+    assert one_edit_apart("numpy", "numpyy")
+    assert one_edit_apart("numpy", "nmupy")
+    assert one_edit_apart("numpy", "numpi")
+    assert not one_edit_apart("numpy", "numpy")
+    assert not one_edit_apart("xabc", "abcy")
+    assert not one_edit_apart("numpy", "nupmyy")
+
+
+def test_typosquat_check_is_a_lookup_not_a_scan() -> None:
+    checker = popular_checker()
+    names = [f"kisys-candidate-{i}" for i in range(200)] + ["numpyy"] * 200
+    start = time.perf_counter()
+    for name in names:
+        checker.check(name)
+    per_name = (time.perf_counter() - start) / len(names)
+    assert per_name < 0.005  # generous: a linear Levenshtein scan over 10k names takes ~50 ms
+
+
+def signals(**overrides: object) -> ProjectSignals:
+    base: dict[str, object] = {
+        "name": "pkg", "index_url": "https://idx", "checked": True, "exists": True,
+        "versions": ("1.0", "1.1", "2.0"), "wheel_versions": ("1.0", "1.1", "2.0"),
+        "has_wheels": True, "first_upload": 0.0, "fetched_at": 0.0,
+    }  # fmt: skip
+    base.update(overrides)
+    return ProjectSignals(**base)  # type: ignore[arg-type]
+
+
+NOW = 1000 * 86400.0
+
+
+@pytest.mark.parametrize(
+    ("evidence", "action", "reason"),
+    [
+        (Evidence(index=signals(), now=NOW), "confirm", "not whitelisted"),
+        (Evidence(index=signals(), now=NOW, whitelisted=True, on_deny_list=True), "block", "deny"),
+        (Evidence(index=signals(exists=False), now=NOW), "block", "does not exist"),
+        (Evidence(index=signals(versions=()), now=NOW), "block", "no release files"),
+        (Evidence(index=signals(first_upload=NOW - 3600), now=NOW), "confirm", "very new"),
+        (Evidence(index=signals(versions=("1.0",)), now=NOW), "confirm", "few releases: 1"),
+        (Evidence(index=signals(checked=False, error="boom"), now=NOW), "block", "boom"),
+        (Evidence(index=None, now=NOW, offline=True), "block", "cannot be vetted offline"),
+        (Evidence(index=None, now=NOW, offline=True, whitelisted=True), "allow", "offline"),
+    ],
+)
+def test_policy_is_a_pure_function(evidence: Evidence, action: str, reason: str) -> None:
+    decision = decide(VetRequest.of("pkg"), evidence, Settings())
+    assert decision.action == action
+    assert reason in " ".join(decision.reasons)
+    assert decide(VetRequest.of("pkg"), evidence, Settings()) == decision
+
+
+def test_default_whitelist_is_exactly_the_documented_one() -> None:
+    assert set(DEFAULT_WHITELIST) == {
+        "numpy", "scipy", "pandas", "matplotlib", "seaborn", "soundfile", "librosa", "pydub",
+        "resampy", "audioread", "scikit-learn", "torch", "tensorflow", "keras", "h5py", "netcdf4",
+        "xlrd", "openpyxl", "pyarrow", "tqdm", "click", "rich", "colorama", "tabulate", "pytest",
+        "pytest-asyncio", "pytest-cov", "typing-extensions", "attrs",
+    }  # fmt: skip
+
+
+def test_pip_config_precedence(tmp_path: Path) -> None:
+    system = tmp_path / "pip.conf"
+    system.write_text("[global]\nindex-url = https://system.example/simple\ncert = /sys.pem\n")
+    user = tmp_path / "user.conf"
+    user.write_text(
+        "[global]\nindex_url = https://user.example/simple\n"
+        "[install]\nindex-url = https://install.example/simple\n"
+    )
+    location = index_location(Settings(), environ={}, files=[system, user])
+    assert (location.url, location.cert) == ("https://install.example/simple", "/sys.pem")
+    assert location.url_source.startswith(f"pip config {user} [install]")
+    env = {"PIP_INDEX_URL": "https://env.example/simple/", "PIP_CERT": "/env.pem"}
+    location = index_location(Settings(), environ=env, files=[system, user])
+    assert (location.url, location.cert) == ("https://env.example/simple", "/env.pem")
+    mine = Settings(index=IndexSettings(url="http://127.0.0.1:1/simple"), sources={"index": "kisys.yaml:3"})
+    location = index_location(mine, environ=env, files=[system])
+    assert (location.url, location.url_source) == ("http://127.0.0.1:1/simple", "kisys.yaml:3")
+    assert index_location(Settings(), environ={}, files=[]).url == "https://pypi.org/simple"
+
+
+def test_pip_config_file_devnull_disables_files(tmp_path: Path) -> None:
+    assert config_files({"PIP_CONFIG_FILE": "/dev/null"}, home=tmp_path) == []
+    custom = tmp_path / "custom.conf"
+    custom.write_text("[global]\nindex-url = https://custom.example/simple\n")
+    files = config_files({"PIP_CONFIG_FILE": str(custom)}, home=tmp_path)
+    assert files[-1] == custom
+    assert tmp_path / ".pip" / "pip.conf" not in files  # pip skips user files then
+
+
+def test_html_only_index_is_understood(pkgindex: PackageIndex, tmp_path: Path) -> None:
+    pkgindex.serve_json = False
+    pkgindex.add_project("kisys-html", versions=("1.0", "1.1", "1.2"), yanked=["1.2"], sdist=True)
+    settings = Settings(index=IndexSettings(url=pkgindex.simple_url), cache_dir=tmp_path)
+    with Vetter(settings) as vetter:
+        [decision] = vetter.vet([VetRequest.of("kisys-html", version="1.2")])
+    assert decision.action == "confirm"
+    assert "WARNING: release 1.2 is yanked" in decision.reasons
+    assert decision.evidence["index"]["releases"] == 3
