@@ -121,7 +121,16 @@ class Vetter:
                     error="offline mode and no cached index data",
                 )
             return found
-        return self._index_client().lookup_many(names)
+        # Fresh cache entries first: a fully warm batch never builds the HTTP client.
+        found = {}
+        for name in names:
+            cached = self._cache.get(url, name)
+            if cached is not None:
+                found[name] = cached
+        missing = [name for name in names if name not in found]
+        if missing:
+            found.update(self._index_client().lookup_many(missing))
+        return found
 
     def _index_client(self) -> IndexClient:
         if self._client is None:
