@@ -321,3 +321,33 @@ def test_xdist_controller_runs_the_graph_once(pytester: pytest.Pytester) -> None
     found = rows(pytester)
     assert found["tests"]["status"] == "passed"
     assert found["count"]["start"] >= found["tests"]["end"]
+
+
+def test_scan_first_failure_stops_before_tests(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        RECORD_CONFTEST
+        + textwrap.dedent(
+            """
+            from pytest_kisys.stages import StageOutcome, bind_stage
+
+            def pytest_configure(config):
+                # Stands in for a scanner that found something (the real ones are tested elsewhere).
+                bind_stage(config, "scan.code", lambda ctx: StageOutcome.failed("planted finding"))
+            """
+        )
+    )
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest(
+        "--kisys", "--kisys-scan", "code", "--kisys-scan-first", "-p", "no:cacheprovider"
+    )
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "failed   scan.code *: planted finding",
+            "failed   tests *: not run: scan.code failed first (scan_first)",
+            "*no tests ran*",
+        ]
+    )
+    found = rows(pytester)
+    assert found["tests"]["status"] == "failed"
+    assert found["tests"]["reason"] == "not run: scan.code failed first (scan_first)"

@@ -268,22 +268,20 @@ class StagesPlugin:
         if runner is None or "tests" not in runner.graph:
             return (yield)
         with runner.external("tests") as handle:
-            if self.settings.scan_first:
-                failed = [
-                    r.name
-                    for r in runner.results()
-                    if r.name in runner.graph.upstream("tests") and r.status == "failed"
-                ]
-                if failed:
-                    handle.fail(f"not run: {', '.join(failed)} failed first (scan_first)")
-                    raise session.Failed(
-                        f"kisys: {', '.join(failed)} failed before the tests (scan_first)"
-                    )
-            try:
-                return (yield)
-            finally:
-                if session.testsfailed:
-                    handle.fail(f"{session.testsfailed} failed")
+            failed_scans = [
+                r.name
+                for r in runner.results()
+                if r.name.startswith("scan.") and r.status == "failed" and self.settings.scan_first
+            ]
+            if not failed_scans:
+                try:
+                    return (yield)
+                finally:
+                    if session.testsfailed:
+                        handle.fail(f"{session.testsfailed} failed")
+            handle.fail(f"not run: {', '.join(failed_scans)} failed first (scan_first)")
+        # With scan_first a failed scan stops the run before any test.
+        raise session.Failed(f"kisys: {', '.join(failed_scans)} failed before the tests (scan_first)")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
