@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.support.otlp_receiver",
     "tests.support.venvs",
     "tests.support.installindex",
+    "tests.support.osv_server",
 ]

@@ -1,0 +1,145 @@
+"""The dependency check with real pip-audit against the loopback OSV server.
+
+A throwaway virtualenv gets an old version of a tiny package from the loopback package index;
+pip-audit (``-s osv --osv-url``) finds the advisory with its fix version. The fail-open cases
+of pip-audit (every dependency skipped, a failing or garbled service) must read as
+inconclusive, never as clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pytest_kisys.scan.pip_audit import PipAuditScanner
+from pytest_kisys.scan.runner import run_check
+from pytest_kisys.settings import Settings
+from tests.support.osv_server import DEFAULT_RECORDS
+from tests.support.osv_server import OSVServer
+from tests.support.pkgindex import isolated_pip_env
+from tests.support.pkgindex import PackageIndex
+
+
+@dataclass(frozen=True)
+class AuditEnvs:
+    """Two audited environments built once per session."""
+
+    vulnerable: str
+    """python of a venv holding kisys-tiny-vuln 1.0.0 (advisory PYSEC-2099-1, fixed in 1.2.0)."""
+    all_skipped: str
+    """python of a venv in which pip-audit skips every distribution (all marked editable)."""
+
+
+@pytest.fixture(scope="session")
+def audit_envs(
+    tmp_path_factory: pytest.TempPathFactory, pkgindex_server: PackageIndex
+) -> AuditEnvs:
+    """Real venvs (``python -m venv``, with pip) filled from the loopback index."""
+    pkgindex_server.add_project("kisys-tiny-vuln", versions=("1.0.0", "1.2.0"))
+    base = tmp_path_factory.mktemp("audit-venvs")
+    vulnerable = base / "vulnerable"
+    subprocess.run([sys.executable, "-m", "venv", str(vulnerable)], check=True)
+    subprocess.run(
+        [
+            str(vulnerable / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+            "--index-url", pkgindex_server.simple_url, "kisys-tiny-vuln==1.0.0",
+        ],
+        check=True,
+        env=isolated_pip_env(),
+    )
+    skipped = base / "skipped"
+    shutil.copytree(vulnerable, skipped, symlinks=True)
+    for dist_info in skipped.glob("lib/python*/site-packages/*.dist-info"):
+        marker = {"url": f"file://{base}", "dir_info": {"editable": True}}
+        (dist_info / "direct_url.json").write_text(json.dumps(marker))
+    return AuditEnvs(str(vulnerable / "bin" / "python"), str(skipped / "bin" / "python"))
+
+
+@pytest.fixture
+def osv(osv_server: OSVServer) -> Iterator[OSVServer]:
+    """The session OSV server, reset to its default records and mode after the test."""
+    yield osv_server
+    osv_server.mode = "ok"
+    osv_server.records = list(DEFAULT_RECORDS)
+
+
+def settings(tmp_path: Path, osv: OSVServer, **kw: object) -> Settings:
+    return Settings(  # type: ignore[arg-type]
+        rootdir=tmp_path,
+        cache_dir=tmp_path / "cache",
+        audit_service="osv",
+        osv_url=osv.url,
+        scan_timeout=120,
+        **kw,
+    )
+
+
+def scanner(python: str) -> PipAuditScanner:
+    return PipAuditScanner(python=python, env=isolated_pip_env())
+
+
+def test_old_package_advisory_found_with_fix_version(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer
+) -> None:
+    result = run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.vulnerable))
+    assert result.status == "findings"
+    [finding] = result.findings
+    assert (finding.rule_id, finding.package, finding.version) == (
+        "PYSEC-2099-1", "kisys-tiny-vuln", "1.0.0"
+    )
+    assert finding.fix_versions == ("1.2.0",)
+    assert "CVE-2099-0001" in finding.aliases
+    assert "fix: 1.2.0" in finding.message
+    assert result.items_checked >= 2  # pip and setuptools were audited as well
+    queried = {body["package"]["name"] for _, path, body in osv.requests if path == "/v1/query"}
+    assert "kisys-tiny-vuln" in queried
+
+
+def test_ignore_by_alias_suppresses_the_advisory(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer
+) -> None:
+    from pytest_kisys.settings import IgnoreRule
+
+    ignored = settings(tmp_path, osv, ignore=(IgnoreRule("CVE-2099-0001", "not reachable"),))
+    result = run_check("deps", ignored, scanner=scanner(audit_envs.vulnerable))
+    assert result.status == "clean"
+    assert [s.reason for s in result.suppressed] == ["not reachable"]
+
+
+def test_result_is_cached_per_environment(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer
+) -> None:
+    first = run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.vulnerable))
+    asked = len(osv.requests)
+    second = run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.vulnerable))
+    assert len(osv.requests) == asked  # not audited again
+    assert second.cache_hits == first.items_checked
+    assert [f.fingerprint for f in second.findings] == [f.fingerprint for f in first.findings]
+
+
+def test_every_dependency_skipped_is_inconclusive_not_clean(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer
+) -> None:
+    result = run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.all_skipped))
+    assert result.findings == ()
+    assert result.status == "inconclusive"
+    assert "audited no dependency" in result.inconclusive[-1].reason
+    assert result.fails("high", allow_inconclusive=False)
+
+
+@pytest.mark.parametrize("mode", ["error", "garbage"])
+def test_failing_service_is_inconclusive_and_never_cached(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer, mode: str
+) -> None:
+    osv.mode = mode
+    result = run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.vulnerable))
+    assert result.status == "inconclusive"
+    assert "pip-audit exited 1 without a JSON report" in result.inconclusive[0].reason
+    assert not (tmp_path / "cache" / "scan" / "env").exists()  # a failure is never cached
