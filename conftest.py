@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+import pytest_kisys
+
+
+# pytester's in-process runs drop every module first imported during the inner run, while the
+# package keeps an attribute pointing at the dropped module object; the next run would then mix
+# two copies of a module (and of its StashKeys). Importing the whole package up front puts
+# every module into the snapshot pytester restores, so all runs share one copy.
+for _module in pkgutil.walk_packages(pytest_kisys.__path__, "pytest_kisys."):
+    if _module.name != "pytest_kisys.__main__":
+        importlib.import_module(_module.name)
+
 
 pytest_plugins = [
     "pytester",
