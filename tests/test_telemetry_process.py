@@ -23,7 +23,7 @@ def _spans(path: Path) -> list[dict[str, Any]]:
 
 def test_xdist_workers_join_the_controllers_trace(pytester: pytest.Pytester) -> None:
     out = pytester.path / "spans.jsonl"
-    pytester.makeconftest(conftest_source(trace=f"file:{out}"))
+    pytester.makeconftest(conftest_source(trace=f"file:{out}", cost_per_cpu_hour=1.0))
     pytester.makepyfile(
         """
         import pytest
@@ -34,6 +34,8 @@ def test_xdist_workers_join_the_controllers_trace(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
+    # The workers' cost entries reach the controller's summary.
+    result.stdout.fnmatch_lines(["cpu time *s over 8 tests"])
     spans = _spans(out)
     assert len({s["traceId"] for s in spans}) == 1
     by_id = {s["spanId"]: s for s in spans}
