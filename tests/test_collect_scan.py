@@ -315,3 +315,63 @@ def test_discover_globbed_testpaths(tmp_path: Path) -> None:
     build_tree(tmp_path, {"pkg_a/tests/test_1.py": "", "pkg_b/tests/test_2.py": "", "x/test_3.py": ""})
     found = discover(spec(tmp_path, testpaths=("pkg_*/tests",)))
     assert sorted(p.name for p in found.test_files) == ["test_1.py", "test_2.py"]
+
+
+CHUNKY = textwrap.dedent(
+    '''
+    import os
+    x = [
+    1,
+    ]
+    @pytest.mark.requires("six")
+    @other
+    def test_a():
+        import lazy_one
+
+    try:
+        import guarded_one
+    except ImportError:
+        pass
+    else:
+        import after_guard
+    s = """
+    import not_code
+    """
+    class TestB:
+        import class_level
+    if TYPE_CHECKING:
+        import typing_only
+    '''
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [TRICKY, CHUNKY, *(p.read_text() for p in sorted(Path(__file__).parent.glob("test_*.py")))],
+    ids=lambda s: str(len(s)),
+)
+def test_statement_chunks_scan_exactly_like_a_full_parse(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_kisys.resolve import imports
+
+    chunked = scan_source(source.encode(), Path("t.py"))
+    monkeypatch.setattr(imports, "_parse_chunks", lambda data, filename: None)
+    full = scan_source(source.encode(), Path("t.py"))
+    assert (chunked.imports, chunked.markers, chunked.error) == (
+        full.imports,
+        full.markers,
+        full.error,
+    )
+
+
+def test_chunked_scan_keeps_contexts_and_line_numbers() -> None:
+    scan = scan_source(CHUNKY.encode(), Path("t.py"))
+    found = {(u.name, u.line, u.kind) for u in scan.imports}
+    assert ("lazy_one", 9, "lazy") in found
+    assert ("guarded_one", 12, "guarded") in found
+    assert ("after_guard", 16, "required") in found
+    assert ("class_level", 21, "required") in found
+    assert ("typing_only", 23, "type_checking") in found
+    assert "not_code" not in {u.name for u in scan.imports}
+    assert [(m.requirements, m.line, m.target) for m in scan.markers] == [(("six",), 6, "test_a")]

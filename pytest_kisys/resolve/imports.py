@@ -76,15 +76,14 @@ INSTALL_KINDS: frozenset[str] = frozenset({"required", "plugin", "dynamic"})
 # Bump when the scan's output changes shape or meaning: old cache entries are then ignored.
 _SCAN_VERSION = 1
 
-_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([^#\n]+))", re.M)
-# Anything that needs the full parse even when every import is harmless.
-_NEEDS_AST = re.compile(
-    rb"requires|pytest_plugins|importorskip|import_module|__import__"
-    rb"|[;:][ \t]*(?:import|from)[ \t]"
-)
-_TRIPLE_QUOTED = re.compile(rb'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'')
+# Matched at the start of a line that contains "import" (found with bytes.find, not a scan).
+_IMPORT_LINE = re.compile(rb"[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([^#\n]+))")
+# An import after ";" or ":" on the same line (``if x: import y``) needs the parser.
+_COMPOUND = re.compile(rb"[;:][ \t]*(?:import|from)[ \t]")
+# Anything that needs the full parse even when every import line is harmless.
+_NEEDS_AST = (b"requires", b"pytest_plugins", b"importorskip", b"import_module", b"__import__")
 # Where the AST walk must look inside expressions (everything else: statements only).
-_INTERESTING = re.compile(rb"requires|importorskip|import_module|__import__")
+_INTERESTING = (b"requires", b"importorskip", b"import_module", b"__import__")
 _GUARD_KINDS = frozenset({"guarded", "type_checking", "expected_missing"})
 _ALWAYS_PRESENT = frozenset({"pytest", "_pytest", "pluggy", "__future__"})
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -183,6 +182,39 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def _triple_quoted(data: bytes) -> list[tuple[int, int]]:
+    """Spans of triple-quoted strings (approximate: escapes are ignored, which only costs a parse)."""
+    spans: list[tuple[int, int]] = []
+    # Next opening of each kind, refreshed only once passed: each find runs over the data once.
+    nxt = {b'"""': data.find(b'"""'), b"'''": data.find(b"'''")}
+    pos = 0
+    while True:
+        for quote, at in nxt.items():
+            if at != -1 and at < pos:
+                nxt[quote] = data.find(quote, pos)
+        candidates = [(at, quote) for quote, at in nxt.items() if at != -1]
+        if not candidates:
+            return spans
+        start, quote = min(candidates)
+        end = data.find(quote, start + 3)
+        if end == -1:
+            spans.append((start, len(data)))
+            return spans
+        spans.append((start, end + 3))
+        pos = end + 3
+
+
+def _lines_with(data: bytes, word: bytes) -> Iterator[int]:
+    """Start offsets of the lines containing ``word``, each once, found with ``bytes.find``."""
+    pos = data.find(word)
+    while pos != -1:
+        yield data.rfind(b"\n", 0, pos) + 1
+        newline = data.find(b"\n", pos)
+        if newline == -1:
+            return
+        pos = data.find(word, newline)
+
+
 def _prefilter(data: bytes) -> list[ImportUse] | None:
     """The imports of a simple file without parsing it, or None when it needs :mod:`ast`.
 
@@ -192,17 +224,23 @@ def _prefilter(data: bytes) -> list[ImportUse] | None:
     module that is always importable here (stdlib, pytest). Column-0 imports are module
     level and unguarded by construction, so they are ``required``.
     """
-    if _NEEDS_AST.search(data):
+    if any(word in data for word in _NEEDS_AST):
         return None
-    strings = [m.span() for m in _TRIPLE_QUOTED.finditer(data)]
-    starts = [a for a, _ in strings]
+    strings: list[tuple[int, int]] | None = None
     uses: list[ImportUse] = []
     stdlib = sys.stdlib_module_names
     line = 1
     last = 0
-    for match in _IMPORT_LINE.finditer(data):
-        start = match.start()
-        at = bisect.bisect_right(starts, start) - 1
+    for start in _lines_with(data, b"import"):
+        end = data.find(b"\n", start)
+        if _COMPOUND.search(data, start, end if end != -1 else len(data)):
+            return None
+        match = _IMPORT_LINE.match(data, start)
+        if match is None:
+            continue
+        if strings is None:
+            strings = _triple_quoted(data)
+        at = bisect.bisect_right(strings, (start, len(data))) - 1
         if at >= 0 and start < strings[at][1]:
             return None
         line += data.count(b"\n", last, start)
@@ -469,20 +507,79 @@ def _constant_strings(node: ast.expr) -> list[str]:
     return []
 
 
+_NOT_A_STATEMENT_START = frozenset(b" \t\r\n#)]}")
+_CONTINUATIONS = (b"else", b"elif", b"except", b"finally", b"case")
+_CHUNK_WORDS = (b"import", *_NEEDS_AST)
+
+
+def _parse_chunks(data: bytes, filename: str) -> list[ast.Module] | None:
+    """Parse only the top-level statements that mention an import or a keyword of interest.
+
+    Top-level statements start at column 0 (outside triple-quoted strings; ``else``/``except``
+    and closing brackets continue the previous one; decorators stick to what follows). Each
+    chunk holding a word of interest is parsed on its own, with line numbers shifted back.
+    Returns None when any chunk does not parse (a boundary guessed wrong, or a real syntax
+    error): the caller then parses the whole file, which is always correct.
+    """
+    strings = _triple_quoted(data)
+    starts: list[int] = []
+    offset = 0
+    previous_decorator = False
+    length = len(data)
+    while offset < length:
+        first = data[offset]
+        if first not in _NOT_A_STATEMENT_START:
+            at = bisect.bisect_right(strings, (offset, length)) - 1
+            inside = at >= 0 and offset < strings[at][1]
+            if not inside:
+                head = data[offset : offset + 8]
+                continued = previous_decorator or any(
+                    head.startswith(word) and not head[len(word) : len(word) + 1].isalnum()
+                    for word in _CONTINUATIONS
+                )
+                if not continued:
+                    starts.append(offset)
+                previous_decorator = first == 0x40  # "@"
+        newline = data.find(b"\n", offset)
+        if newline == -1:
+            break
+        offset = newline + 1
+    if not starts:
+        return []
+    starts.append(length)
+    trees: list[ast.Module] = []
+    for begin, end in zip(starts, starts[1:], strict=False):
+        chunk = data[begin:end]
+        if not any(word in chunk for word in _CHUNK_WORDS):
+            continue
+        try:
+            tree = ast.parse(chunk, filename=filename)
+        except (SyntaxError, ValueError):
+            return None
+        ast.increment_lineno(tree, data.count(b"\n", 0, begin))
+        trees.append(tree)
+    return trees
+
+
 def scan_source(data: bytes, path: Path, *, digest: str | None = None) -> FileScan:
     """Scan one file's bytes. Never raises for bad source: the error is kept in the result."""
     digest = digest or _digest(data)
     quick = _prefilter(data)
     if quick is not None:
         return FileScan(path=path, digest=digest, imports=tuple(quick), parsed=False)
-    try:
-        tree = ast.parse(data, filename=str(path))
-    except (SyntaxError, ValueError) as exc:
-        # pytest reports the same error when it imports the file; the scan only notes it.
-        return FileScan(path=path, digest=digest, error=f"{type(exc).__name__}: {exc}")
-    interesting = sorted({data.count(b"\n", 0, m.start()) + 1 for m in _INTERESTING.finditer(data)})
+    trees = _parse_chunks(data, str(path))
+    if trees is None:
+        try:
+            trees = [ast.parse(data, filename=str(path))]
+        except (SyntaxError, ValueError) as exc:
+            # pytest reports the same error when it imports the file; the scan only notes it.
+            return FileScan(path=path, digest=digest, error=f"{type(exc).__name__}: {exc}")
+    interesting = sorted(
+        {data.count(b"\n", 0, start) + 1 for word in _INTERESTING for start in _lines_with(data, word)}
+    )
     visitor = _Visitor(interesting)
-    visitor.visit(tree)
+    for tree in trees:
+        visitor.visit(tree)
     return FileScan(
         path=path,
         digest=digest,
