@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 import sys
 import textwrap
@@ -350,13 +351,15 @@ CHUNKY = textwrap.dedent(
     [TRICKY, CHUNKY, *(p.read_text() for p in sorted(Path(__file__).parent.glob("test_*.py")))],
     ids=lambda s: str(len(s)),
 )
-def test_statement_chunks_scan_exactly_like_a_full_parse(
+def test_pruned_chunked_scan_finds_exactly_what_a_full_walk_finds(
     source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pytest_kisys.resolve import imports
 
     chunked = scan_source(source.encode(), Path("t.py"))
+    # The reference: the whole file parsed and every node visited.
     monkeypatch.setattr(imports, "_parse_chunks", lambda data, filename: None)
+    monkeypatch.setattr(imports._Visitor, "visit", ast.NodeVisitor.visit)
     full = scan_source(source.encode(), Path("t.py"))
     assert (chunked.imports, chunked.markers, chunked.error) == (
         full.imports,

@@ -84,6 +84,8 @@ _COMPOUND = re.compile(rb"[;:][ \t]*(?:import|from)[ \t]")
 _NEEDS_AST = (b"requires", b"pytest_plugins", b"importorskip", b"import_module", b"__import__")
 # Where the AST walk must look inside expressions (everything else: statements only).
 _INTERESTING = (b"requires", b"importorskip", b"import_module", b"__import__")
+# Statements that span none of these lines cannot hold an import or a marker.
+_RELEVANT = (b"import", b"requires", b"pytest_plugins")
 _GUARD_KINDS = frozenset({"guarded", "type_checking", "expected_missing"})
 _ALWAYS_PRESENT = frozenset({"pytest", "_pytest", "pluggy", "__future__"})
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -351,22 +353,39 @@ def _decide(test: ast.expr) -> bool | None:
 class _Visitor(ast.NodeVisitor):
     """Walks one module keeping a stack of the contexts that change what an import means."""
 
-    def __init__(self, interesting: Sequence[int] = ()) -> None:
+    def __init__(self, interesting: Sequence[int] = (), relevant: Sequence[int] = ()) -> None:
         self.imports: list[ImportUse] = []
         self.markers: list[MarkerUse] = []
         self._interesting = interesting
+        self._relevant = relevant
+        self.offset = 0
+        """Lines before the parsed chunk (its line numbers start at 1)."""
         # The innermost context wins, except that "lazy" (function scope) is sticky.
         self._context: list[ImportKind] = []
         self._target: list[str] = []
 
     def visit(self, node: ast.AST) -> Any:
-        """Visit ``node``, skipping expressions on lines that cannot hold a call of interest."""
-        if isinstance(node, ast.expr):
+        """Visit ``node`` unless its lines cannot hold anything of interest.
+
+        Statements are skipped unless they span a line mentioning ``import``, ``requires`` or
+        ``pytest_plugins``; expressions unless they span a line with a call of interest.
+        """
+        if isinstance(node, ast.stmt):
+            lines = self._relevant
+        elif isinstance(node, ast.expr):
             lines = self._interesting
-            at = bisect.bisect_left(lines, node.lineno)
-            if at == len(lines) or lines[at] > (node.end_lineno or node.lineno):
-                return None
+        else:
+            return super().visit(node)
+        # A decorated definition's lineno is its "def" line; the decorators come first.
+        decorators = getattr(node, "decorator_list", None)
+        first = (decorators[0].lineno if decorators else node.lineno) + self.offset
+        at = bisect.bisect_left(lines, first)
+        if at == len(lines) or lines[at] > (node.end_lineno or node.lineno) + self.offset:
+            return None
         return super().visit(node)
+
+    def _line(self, node: ast.stmt | ast.expr) -> int:
+        return node.lineno + self.offset
 
     # -- context -----------------------------------------------------------------------
 
@@ -460,19 +479,19 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            self.imports.append(ImportUse(alias.name, node.lineno, self._kind()))
+            self.imports.append(ImportUse(alias.name, self._line(node), self._kind()))
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
-            self.imports.append(ImportUse(node.module or "", node.lineno, "relative"))
+            self.imports.append(ImportUse(node.module or "", self._line(node), "relative"))
         elif node.module and node.module != "__future__":
-            self.imports.append(ImportUse(node.module, node.lineno, self._kind()))
+            self.imports.append(ImportUse(node.module, self._line(node), self._kind()))
 
     def visit_Assign(self, node: ast.Assign) -> None:
         names = {t.id for t in node.targets if isinstance(t, ast.Name)}
         if "pytest_plugins" in names and not self._target:
             for value in _constant_strings(node.value):
-                self.imports.append(ImportUse(value, node.lineno, self._kind("plugin")))
+                self.imports.append(ImportUse(value, self._line(node), self._kind("plugin")))
         if "pytestmark" in names:
             self._target.append("pytestmark")
             self.visit(node.value)
@@ -490,12 +509,12 @@ class _Visitor(ast.NodeVisitor):
                 a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
             )
             target = self._target[-1] if self._target else "<call>"
-            self.markers.append(MarkerUse(texts, node.lineno, target))
+            self.markers.append(MarkerUse(texts, self._line(node), target))
         elif leaf == "importorskip" and isinstance(constant, str):
-            self.imports.append(ImportUse(constant, node.lineno, self._kind("importorskip")))
+            self.imports.append(ImportUse(constant, self._line(node), self._kind("importorskip")))
         elif func in ("importlib.import_module", "import_module", "__import__") and isinstance(constant, str):
             kind = self._kind("dynamic")
-            self.imports.append(ImportUse(constant, node.lineno, kind))
+            self.imports.append(ImportUse(constant, self._line(node), kind))
         self.generic_visit(node)
 
 
@@ -512,7 +531,7 @@ _CONTINUATIONS = (b"else", b"elif", b"except", b"finally", b"case")
 _CHUNK_WORDS = (b"import", *_NEEDS_AST)
 
 
-def _parse_chunks(data: bytes, filename: str) -> list[ast.Module] | None:
+def _parse_chunks(data: bytes, filename: str) -> list[tuple[int, ast.Module]] | None:
     """Parse only the top-level statements that mention an import or a keyword of interest.
 
     Top-level statements start at column 0 (outside triple-quoted strings; ``else``/``except``
@@ -547,7 +566,7 @@ def _parse_chunks(data: bytes, filename: str) -> list[ast.Module] | None:
     if not starts:
         return []
     starts.append(length)
-    trees: list[ast.Module] = []
+    trees: list[tuple[int, ast.Module]] = []
     for begin, end in zip(starts, starts[1:], strict=False):
         chunk = data[begin:end]
         if not any(word in chunk for word in _CHUNK_WORDS):
@@ -556,9 +575,13 @@ def _parse_chunks(data: bytes, filename: str) -> list[ast.Module] | None:
             tree = ast.parse(chunk, filename=filename)
         except (SyntaxError, ValueError):
             return None
-        ast.increment_lineno(tree, data.count(b"\n", 0, begin))
-        trees.append(tree)
+        trees.append((data.count(b"\n", 0, begin), tree))
     return trees
+
+
+def _line_numbers(data: bytes, words: Sequence[bytes]) -> list[int]:
+    """Sorted 1-based numbers of the lines that contain any of ``words``."""
+    return sorted({data.count(b"\n", 0, start) + 1 for word in words for start in _lines_with(data, word)})
 
 
 def scan_source(data: bytes, path: Path, *, digest: str | None = None) -> FileScan:
@@ -570,15 +593,15 @@ def scan_source(data: bytes, path: Path, *, digest: str | None = None) -> FileSc
     trees = _parse_chunks(data, str(path))
     if trees is None:
         try:
-            trees = [ast.parse(data, filename=str(path))]
+            trees = [(0, ast.parse(data, filename=str(path)))]
         except (SyntaxError, ValueError) as exc:
             # pytest reports the same error when it imports the file; the scan only notes it.
             return FileScan(path=path, digest=digest, error=f"{type(exc).__name__}: {exc}")
-    interesting = sorted(
-        {data.count(b"\n", 0, start) + 1 for word in _INTERESTING for start in _lines_with(data, word)}
-    )
-    visitor = _Visitor(interesting)
-    for tree in trees:
+    interesting = _line_numbers(data, _INTERESTING)
+    relevant = _line_numbers(data, _RELEVANT)
+    visitor = _Visitor(interesting, relevant)
+    for offset, tree in trees:
+        visitor.offset = offset
         visitor.visit(tree)
     return FileScan(
         path=path,
