@@ -109,3 +109,16 @@ def test_wheel_provides_honours_pep794_import_name(tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue())
     assert wheel_provides(path, "one")
     assert not wheel_provides(path, "two")
+
+
+def test_verification_record_covers_the_curated_map() -> None:
+    from importlib import resources
+    import json
+
+    text = resources.files("pytest_kisys.data").joinpath("importmap_verified.json").read_text()
+    record = json.loads(text)
+    assert record["generator"] == "scripts/verify_importmap.py"
+    assert set(record["entries"]) == set(CURATED)
+    assert all(entry["distribution"] == CURATED[name] for name, entry in record["entries"].items())
+    verified = [name for name, entry in record["entries"].items() if entry["verified"]]
+    assert record["verified"] == len(verified) >= 150
