@@ -25,7 +25,7 @@ from pytest_kisys.install.learn import learning_target
 from pytest_kisys.install.pipcmd import is_network_failure
 from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.uv_backend import index_config
-from pytest_kisys.install.uv_backend import parse_pip_config
+from pytest_kisys.install.uv_backend import read_pip_config
 from pytest_kisys.settings import Settings
 
 
@@ -217,19 +217,17 @@ def test_allow_hint_names_the_flag_and_the_config_line(tmp_path: Path) -> None:
     )
 
 
-def test_pip_config_is_translated_for_uv_by_pip_precedence() -> None:
-    listing = "\n".join(
-        [
-            "global.index-url='https://mirror.example/simple'",
-            "global.extra-index-url='file:///opt/a/simple file:///opt/b/simple'",
-            "install.find-links='/opt/wheels'",
-            ":env:.index-url='https://env.example/simple'",
-            ":env:.cert='/etc/ssl/ca.pem'",
-            "global.trusted-host='mirror.example'",
-            "garbage line",
-        ]
+def test_pip_config_is_translated_for_uv_by_pip_precedence(tmp_path: Path) -> None:
+    site_wide = tmp_path / "etc-pip.conf"
+    site_wide.write_text(
+        "[global]\nindex-url = https://mirror.example/simple\n"
+        "extra-index-url = file:///opt/a/simple\n    file:///opt/b/simple\n"
+        "trusted-host = mirror.example\n[install]\nfind-links = /opt/wheels\n"
     )
-    config = index_config(parse_pip_config(listing))
+    user = tmp_path / "user-pip.conf"
+    user.write_text("[global]\ncert = /etc/ssl/user.pem\n")
+    environ = {"PIP_INDEX_URL": "https://env.example/simple", "PIP_CERT": "/etc/ssl/ca.pem"}
+    config = index_config(read_pip_config(environ, [site_wide, user, tmp_path / "missing.conf"]))
     assert config.index_url == "https://env.example/simple"
     assert config.cert == "/etc/ssl/ca.pem"
     assert config.uv_options() == [
@@ -246,6 +244,7 @@ def test_pip_config_is_translated_for_uv_by_pip_precedence() -> None:
         "--allow-insecure-host",
         "mirror.example",
     ]
+    assert read_pip_config({"PIP_CONFIG_FILE": os.devnull}) == {}
 
 
 @pytest.mark.parametrize(

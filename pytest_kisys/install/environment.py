@@ -47,6 +47,12 @@ class TargetEnv:
     has_pip: bool
     python_version: str
     installed: Mapping[str, InstalledDist]
+    stamp: str = ""
+    """Digest of the installed ``*.dist-info`` names, taken before the distributions were read."""
+
+    def changed_since_described(self) -> bool:
+        """Whether anything was installed or removed here since this description was made."""
+        return envprobe.site_stamp([str(d) for d in self.site_dirs]) != self.stamp
 
     @property
     def site_dirs(self) -> tuple[Path, ...]:
@@ -131,6 +137,7 @@ def describe(python: str) -> TargetEnv:
         has_pip=bool(raw["has_pip"]),
         python_version=raw["python_version"],
         installed=installed,
+        stamp=str(raw.get("stamp", "")),
     )
 
 

@@ -7,6 +7,7 @@ Standard library only, because it also runs as a script inside the *target* inte
 from __future__ import annotations
 
 import configparser
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -33,9 +34,26 @@ def _externally_managed() -> str | None:
     return text or "this Python installation is managed by the operating system (PEP 668)"
 
 
+def site_stamp(site_dirs: list[str]) -> str:
+    """A digest of the ``*.dist-info`` names in ``site_dirs``: changes with every (un)install."""
+    digest = hashlib.sha256()
+    for directory in site_dirs:
+        try:
+            names = sorted(n for n in os.listdir(directory) if n.endswith(".dist-info"))
+        except OSError:
+            names = []
+        digest.update("\0".join([directory, *names]).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
 def probe() -> dict[str, Any]:
     """A JSON-able description of the running interpreter's environment."""
     paths = sysconfig.get_paths()
+    site_dirs = (
+        [paths["purelib"]] if paths["purelib"] == paths["platlib"] else [paths["purelib"], paths["platlib"]]
+    )
+    # Taken first: an install changes this, so the description can be checked for staleness.
+    stamp = site_stamp(site_dirs)
     dists: list[dict[str, Any]] = []
     seen: set[str] = set()
     for dist in importlib.metadata.distributions():
@@ -64,6 +82,7 @@ def probe() -> dict[str, Any]:
         "platlib": paths["platlib"],
         "scripts": paths["scripts"],
         "externally_managed": _externally_managed(),
+        "stamp": stamp,
         "has_pip": importlib.util.find_spec("pip") is not None,
         "python_version": ".".join(str(part) for part in sys.version_info[:3]),
         "distributions": dists,

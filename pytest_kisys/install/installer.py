@@ -21,7 +21,6 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
@@ -71,9 +70,11 @@ from pytest_kisys.install.resolver import dependency_graph
 from pytest_kisys.install.resolver import Resolution
 from pytest_kisys.install.resolver import Resolver
 from pytest_kisys.install.resolver import ResolverOptions
+from pytest_kisys.install.snapshot import dist_infos
 from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.uv_backend import find_uv
 from pytest_kisys.install.uv_backend import UvBackend
+from pytest_kisys.install.uv_resolver import UvResolver
 from pytest_kisys.settings import Settings
 
 
@@ -208,7 +209,9 @@ class Installer:
         with environment_lock(path, self.lock_timeout) as waited:
             if waited > 1.0:
                 self._say(f"waited {waited:.1f} s for another install into this environment")
-            env = describe(self.python)
+            if env.changed_since_described():
+                # Someone installed while we waited: look again before deciding what is missing.
+                env = describe(self.python)
             pending = self._unsatisfied(roots, env, batch)
             if not pending:
                 return self._finish(batch)
@@ -253,11 +256,7 @@ class Installer:
     def _install_locked(self, roots: list[_Root], env: TargetEnv, batch: _Batch) -> BatchResult:
         backend = self._make_backend(env)
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            prepared = pool.submit(backend.prepare) if hasattr(backend, "prepare") else None
-            resolution = self._resolve(roots, env)
-            if prepared is not None:
-                prepared.result()
+        resolution = self._resolve(roots, env, backend)
         by_name = {root.name: root for root in roots}
         for requirement, why in resolution.unavailable.items():
             root = next(
@@ -270,7 +269,11 @@ class Installer:
         items = {item.name: item for item in resolution.items}
         if not items:
             return self._finish(batch, backend=backend.name)
-        graph = dependency_graph(resolution.items, resolution.environment)
+        graph = (
+            dict(resolution.graph)
+            if resolution.graph is not None
+            else dependency_graph(resolution.items, resolution.environment)
+        )
         reach = {name: closure(graph, name) & items.keys() for name in by_name if name in items}
         needed_by = _needed_by(items, reach, by_name)
 
@@ -308,7 +311,7 @@ class Installer:
 
     # -- steps
 
-    def _resolve(self, roots: list[_Root], env: TargetEnv) -> Resolution:
+    def _resolve(self, roots: list[_Root], env: TargetEnv, backend: InstallBackend) -> Resolution:
         index = self.settings.index
         options = ResolverOptions(
             index_url=index.url,
@@ -316,8 +319,11 @@ class Installer:
             retries=self.settings.retries,
             offline=self.settings.offline,
         )
-        resolver = Resolver(env, options)
-        return resolver.resolve([_requirement_text(root.parsed) for root in roots])
+        requirements = [_requirement_text(root.parsed) for root in roots]
+        if isinstance(backend, UvBackend):
+            # uv resolves from wheels only too (--no-build), ten times faster than pip.
+            return UvResolver(env, options, backend.uv, backend.config).resolve(requirements)
+        return Resolver(env, options).resolve(requirements)
 
     def _refuse_changes(
         self,
@@ -513,7 +519,7 @@ class Installer:
                     f"{backend.name} failed (exit {outcome.returncode}); the environment was restored: {tail}"
                 )
             self._say(f"installed {len(keep)} package(s) with {backend.name} in {outcome.duration:.1f} s")
-            self._verify(keep)
+            self._verify(keep, env)
             completed = True
         finally:
             if not completed:
@@ -535,12 +541,14 @@ class Installer:
             for item in keep
         )
 
-    def _verify(self, keep: list[PlannedItem]) -> None:
-        env = describe(self.python)
+    def _verify(self, keep: list[PlannedItem], env: TargetEnv) -> None:
+        """Every planned distribution is now in the environment's own site-packages."""
+        found = dist_infos(env.site_dirs)
         wrong = [
-            f"{item.name} (wanted {item.version}, found {env.version_of(item.name)})"
+            f"{item.name} (wanted {item.version}, found "
+            f"{found[item.name].version if item.name in found else 'nothing'})"
             for item in keep
-            if env.version_of(item.name) != item.version
+            if item.name not in found or found[item.name].version != item.version
         ]
         if wrong:
             raise InstallError(
@@ -580,8 +588,6 @@ class Installer:
         if uv is not None:
             return UvBackend(
                 uv,
-                has_pip=env.has_pip,
-                python_for_config=self.python,
                 index_url=index.url,
                 cert=index.cert,
                 retries=self.settings.retries,

@@ -49,6 +49,8 @@ class Resolution:
     unavailable: Mapping[str, str]
     conflict: str | None = None
     environment: Mapping[str, str] | None = None
+    graph: Mapping[str, set[str]] | None = None
+    """Item -> the planned items it requires, when the resolver knows (else from metadata)."""
 
 
 @dataclass(frozen=True)

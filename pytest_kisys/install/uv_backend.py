@@ -1,7 +1,7 @@
 """The uv backend: ``uv pip install --python <target>`` with pip's index settings passed in.
 
-uv reads neither ``pip.conf`` nor ``PIP_*`` variables, so the effective pip configuration
-(``pip config list``, which already folds in the environment) is translated into uv options.
+uv reads neither ``pip.conf`` nor ``PIP_*`` variables, so pip's effective index configuration
+(its config files and ``PIP_*`` variables, in pip's precedence) is translated into uv options.
 Every artifact is pinned by sha256, so uv's ``unsafe-best-match`` index strategy (pip's
 behaviour of merging all indexes) cannot substitute a different file.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import configparser
 from dataclasses import dataclass
 import os
 from pathlib import Path
-import re
 import shutil
 import tempfile
 
@@ -23,9 +23,9 @@ from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.pip_backend import pinned_requirements
 
 
-_CONFIG_LINE = re.compile(r"^(?P<section>[^.]+|:env:)\.(?P<key>[a-z0-9-]+)='(?P<value>.*)'$")
-# Later sections win: pip applies [global], then the command's own section, then PIP_* vars.
-_SECTION_ORDER = {"global": 0, "install": 1, ":env:": 2}
+# pip's option names that say where packages come from; everything else is irrelevant to uv.
+_INDEX_KEYS = ("index-url", "extra-index-url", "find-links", "no-index", "cert", "trusted-host")
+_ENV_KEYS = {f"PIP_{key.upper().replace('-', '_')}": key for key in _INDEX_KEYS}
 
 
 def find_uv() -> str | None:
@@ -67,20 +67,37 @@ class PipIndexConfig:
         return options
 
 
-def parse_pip_config(listing: str) -> dict[str, str]:
-    """Fold ``pip config list`` output into one value per key, by pip's precedence."""
-    ranked: dict[str, tuple[int, str]] = {}
-    for line in listing.splitlines():
-        match = _CONFIG_LINE.match(line.strip())
-        if match is None:
+def read_pip_config(
+    environ: Mapping[str, str] | None = None, files: Sequence[Path] | None = None
+) -> dict[str, str]:
+    """pip's effective index settings, read from its files and ``PIP_*`` like pip does.
+
+    Running ``pip config list`` would cost a second of start-up on every batch; the files
+    are plain ini files in a documented order (later wins, ``[install]`` over ``[global]``),
+    then the environment variables win over all files.
+    """
+    from pytest_kisys.vet.pipconfig import config_files
+
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    for path in config_files(env) if files is None else files:
+        if not path.is_file():
             continue
-        rank = _SECTION_ORDER.get(match["section"])
-        if rank is None:
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
             continue
-        key = match["key"]
-        if key not in ranked or ranked[key][0] <= rank:
-            ranked[key] = (rank, match["value"])
-    return {key: value for key, (_, value) in ranked.items()}
+        for section in ("global", "install"):
+            if parser.has_section(section):
+                for key, value in parser.items(section):
+                    normal = key.lower().replace("_", "-").lstrip("-")
+                    if normal in _INDEX_KEYS:
+                        values[normal] = value.strip()
+    for variable, key in _ENV_KEYS.items():
+        if env.get(variable, "").strip():
+            values[key] = env[variable].strip()
+    return values
 
 
 def index_config(values: Mapping[str, str]) -> PipIndexConfig:
@@ -109,8 +126,6 @@ class UvBackend:
         self,
         uv: str,
         *,
-        has_pip: bool = True,
-        python_for_config: str,
         index_url: str | None = None,
         cert: str | None = None,
         retries: int = 2,
@@ -119,8 +134,6 @@ class UvBackend:
     ) -> None:
         self.offline = offline
         self.uv = uv
-        self.has_pip = has_pip
-        self.python_for_config = python_for_config
         self.index_url = index_url
         self.cert = cert
         self.retries = retries
@@ -128,39 +141,31 @@ class UvBackend:
         self._config: PipIndexConfig | None = None
 
     def prepare(self) -> None:
-        """Read pip's effective configuration (run while the resolver works)."""
+        """Work out where uv must look: kisys ``index`` settings over pip's configuration."""
         if self._config is None:
-            self._config = self._read_pip_config()
+            self._config = self._index_config()
 
-    def _read_pip_config(self) -> PipIndexConfig:
-        command = [*pipcmd.pip_command(self.python_for_config, self.has_pip), "config", "list"]
-        outcome = pipcmd.run(command, env=pipcmd.child_env(), timeout=120)
-        values = parse_pip_config(outcome.stdout) if outcome.ok else {}
-        config = index_config(values)
-        if self.index_url:
-            config = PipIndexConfig(
-                index_url=self.index_url,
-                extra_index_urls=config.extra_index_urls,
-                find_links=config.find_links,
-                no_index=False,
-                cert=self.cert or config.cert,
-                trusted_hosts=config.trusted_hosts,
-            )
-        elif self.cert:
-            config = PipIndexConfig(
-                config.index_url,
-                config.extra_index_urls,
-                config.find_links,
-                config.no_index,
-                self.cert,
-                config.trusted_hosts,
-            )
-        return config
+    @property
+    def config(self) -> PipIndexConfig:
+        """The index settings passed to uv (read on first use)."""
+        if self._config is None:
+            self._config = self._index_config()
+        return self._config
+
+    def _index_config(self) -> PipIndexConfig:
+        config = index_config(read_pip_config())
+        return PipIndexConfig(
+            index_url=self.index_url or config.index_url,
+            extra_index_urls=config.extra_index_urls,
+            find_links=config.find_links,
+            no_index=False if self.index_url else config.no_index,
+            cert=self.cert or config.cert,
+            trusted_hosts=config.trusted_hosts,
+        )
 
     def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
         """Install ``items`` into the environment of ``python`` in one uv process."""
-        self.prepare()
-        config = self._config or PipIndexConfig()
+        config = self.config
         env = pipcmd.child_env()
         if config.cert:
             env["SSL_CERT_FILE"] = config.cert
