@@ -661,6 +661,14 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
                 return
             self._route(path)
 
+        def do_HEAD(self) -> None:
+            """Like GET without the body (uv probes wheels with HEAD before range requests)."""
+            self._head_only = True
+            try:
+                self.do_GET()
+            finally:
+                self._head_only = False
+
         def _apply_fault(self, rule: _FaultRule, path: str) -> bool:
             """Misbehave; True when the response is complete, False to continue normally."""
             if rule.fault == "delay":
@@ -764,7 +772,8 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not getattr(self, "_head_only", False):
+                self.wfile.write(body)
 
     return Handler
 
