@@ -17,6 +17,7 @@ from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 from dataclasses import field
 import importlib
@@ -107,6 +108,8 @@ class ResolveOutcome:
     """Top-level import name -> denial (also for imports with no trusted distribution)."""
     error: str | None = None
     worker: bool = False
+    batch: str | None = None
+    """One line about the install batch (counts, seconds, backend), when there was one."""
 
     def denial_for_import(self, name: str) -> Denial | None:
         """The denial that explains why import ``name`` is missing, if there is one."""
@@ -122,6 +125,7 @@ class ResolveOutcome:
             "denied": {k: v.to_json() for k, v in self.denied.items()},
             "denied_imports": {k: v.to_json() for k, v in self.denied_imports.items()},
             "error": self.error,
+            "batch": self.batch,
         }
 
     @classmethod
@@ -306,7 +310,7 @@ def resolve_before_conftests(
 def _plan(
     config: pytest.Config, settings: Settings, args: Sequence[str] | None
 ) -> tuple[Discovery, Plan, float]:
-    """Discover, scan (cached) and plan; returns the files, the plan and the seconds spent."""
+    """Discover, scan (cached) and plan; returns the files, the plan and the scan's seconds."""
     from pytest_kisys.vet.requirements import parse_requirement
 
     started = time.perf_counter()
@@ -314,6 +318,7 @@ def _plan(
     cache = ScanCache.load(settings.resolved_cache_dir() / "scan-imports.json")
     scans = [cache.scan(path) for path in found.files]
     cache.save()
+    scan_seconds = time.perf_counter() - started
     first_party = _first_party_for(config, found.files)
     plan = build_plan(
         scans,
@@ -324,7 +329,7 @@ def _plan(
         resolve_import=lambda name: _resolve_import(name, settings, first_party),
         parse_requirement=parse_requirement,
     )
-    return found, plan, time.perf_counter() - started
+    return found, plan, scan_seconds
 
 
 def _install_plan(
@@ -352,6 +357,17 @@ def _install_plan(
         denied=denied,
         denied_imports=by_import,
         error=error or (result.error if result else None),
+        batch=_batch_line(result),
+    )
+
+
+def _batch_line(result: BatchResult | None) -> str | None:
+    if result is None:
+        return None
+    return (
+        f"one batch: {len(result.installed)} installed, {len(result.denied)} denied, "
+        f"{len(result.refused)} refused, {len(result.satisfied)} already there, "
+        f"in {result.duration:.1f} s ({result.backend or 'no backend run'})"
     )
 
 
@@ -416,12 +432,15 @@ class KisysCollect:
         outcome = self.outcome
         plan = outcome.plan
         lines = [
-            f"scanned {outcome.files} files in {outcome.scan_seconds * 1000:.0f} ms: "
+            f"scanned {outcome.files} file{'s' if outcome.files != 1 else ''} in "
+            f"{outcome.scan_seconds * 1000:.0f} ms: "
             f"{plan.satisfied} third-party imports/requirements present, "
             f"{len(plan.needs)} missing"
         ]
         for import_name, dist, kind in plan.mapped:
             lines.append(f"resolved: import {import_name} -> {dist} ({kind.replace('_', ' ')})")
+        if outcome.batch:
+            lines.append(outcome.batch)
         for item in outcome.installed:
             lines.append(f"installed: {item}")
         for denial in outcome.denied.values():
@@ -521,16 +540,7 @@ class KisysCollect:
     def _remember(self, name: str, denial: Denial) -> None:
         merged = dict(self.outcome.denied_imports)
         merged[name.split(".", 1)[0]] = denial
-        self.outcome = ResolveOutcome(
-            files=self.outcome.files,
-            scan_seconds=self.outcome.scan_seconds,
-            plan=self.outcome.plan,
-            installed=self.outcome.installed,
-            denied=self.outcome.denied,
-            denied_imports=merged,
-            error=self.outcome.error,
-            worker=self.outcome.worker,
-        )
+        self.outcome = dataclasses.replace(self.outcome, denied_imports=merged)
 
     def _check_markers(
         self, collector: pytest.Collector, report: pytest.CollectReport
