@@ -268,3 +268,31 @@ def test_cost_summary_in_terminal_with_a_rate(pytester: pytest.Pytester) -> None
     assert burn.attributes is not None
     assert idle.attributes is not None
     assert burn.attributes["kisys.cpu.time"] > idle.attributes["kisys.cpu.time"]
+
+
+def test_worker_stages_opened_before_configure_join_the_controllers_trace() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pytest_kisys.settings import Settings
+    from pytest_kisys.telemetry.runtime import TelemetryRuntime
+
+    runtime = TelemetryRuntime(Settings(trace="otlp"), {}, defer_session=True)
+    with runtime.stage_span("resolve", {}), runtime.stage_span("vet", {}):
+        pass  # e.g. run in pytest_load_initial_conftests, before workerinput exists
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    controller = f"00-{trace_id}-00f067aa0ba902b7-01"
+    runtime.start_session(carrier={"traceparent": controller}, worker_id="gw3")
+    memory = InMemorySpanExporter()
+    runtime.start_export(memory)
+    runtime.finish({}, failed=False)
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    assert set(spans) == {"resolve", "vet", "pytest worker gw3"}
+    assert {f"{s.context.trace_id:032x}" for s in spans.values() if s.context} == {trace_id}
+    worker = spans["pytest worker gw3"]
+    assert worker.parent is not None
+    assert worker.parent.span_id == 0x00F067AA0BA902B7
+    assert _parent(spans["resolve"]) == _span_id(worker)
+    assert _parent(spans["vet"]) == _span_id(spans["resolve"])
+    assert worker.start_time is not None
+    assert spans["resolve"].start_time is not None
+    assert worker.start_time <= spans["resolve"].start_time

@@ -67,17 +67,21 @@ _EXPORTER_LOGGERS = (
 )
 
 
-def build_exporter(trace: str, trace_env: TraceEnv, timeout: float) -> tuple[SpanExporter, str]:
-    """The exporter ``trace`` selects, and a human-readable target for messages."""
+def build_exporter(
+    trace: str, trace_env: TraceEnv, timeout: float, fresh: bool = True
+) -> tuple[SpanExporter, str]:
+    """The exporter ``trace`` selects, and a target for messages; ``fresh`` empties a file."""
     if trace == "console":
-        return ConsoleSpanExporter(out=sys.__stdout__ or sys.stdout), "console"
+        # xdist workers' stdout is the controller's channel; their spans go to stderr.
+        stream = (sys.__stdout__ if fresh else sys.__stderr__) or sys.stderr
+        return ConsoleSpanExporter(out=stream), "console"
     if trace.startswith("file:"):
         from pytest_kisys.telemetry.otlp_json import JsonLinesSpanExporter
 
         path = Path(trace[len("file:") :]).expanduser()
         if not path.parent.is_dir():
             raise ConfigError(f"--kisys-trace {trace}: directory {path.parent} does not exist")
-        return JsonLinesSpanExporter(path), f"file {path}"
+        return JsonLinesSpanExporter(path, truncate=fresh), f"file {path}"
     if trace == "otlp":
         return _otlp_exporter(trace_env, timeout), f"otlp {trace_env.endpoint}"
     raise ConfigError(f"--kisys-trace {trace!r} is not supported; allowed: none, console, otlp, file:PATH")

@@ -96,8 +96,11 @@ def encode_request(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 class JsonLinesSpanExporter(SpanExporter):
     """Appends one OTLP/JSON request per export call to ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, truncate: bool = False) -> None:
         self.path = path
+        if truncate:
+            # One run, one file: the controller starts it empty, xdist workers append.
+            path.write_bytes(b"")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Write the batch as one line."""

@@ -121,8 +121,9 @@ class TelemetryPlugin:
     ) -> None:
         self.config = config
         self.settings = settings
+        self._is_worker = "PYTEST_XDIST_WORKER" in environ
         try:
-            self.runtime = TelemetryRuntime(settings, environ)
+            self.runtime = TelemetryRuntime(settings, environ, defer_session=self._is_worker)
             self._keep_failed, self._slow = _keep_rule(settings.trace_keep)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -131,7 +132,6 @@ class TelemetryPlugin:
         self._ledger = self.runtime.cost
         self._by_marker = settings.cost_per_cpu_hour is not None
         self._phases = settings.trace_phases
-        self._is_worker = "PYTEST_XDIST_WORKER" in environ
         self._recording = False
         # The parent of test spans, set when the test loop starts.
         self._parent: SpanContext | None = None
@@ -157,7 +157,7 @@ class TelemetryPlugin:
             )
         exporter = config.hook.pytest_kisys_span_exporter(config=config)
         try:
-            self.runtime.start_export(exporter)
+            self.runtime.start_export(exporter, fresh=not self._is_worker)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from exc
         if self._phases:

@@ -115,6 +115,8 @@ class SpanBuilder:
         self.scope = scope
         self.redactor = redactor
         self.ids = ids
+        # (stand-in session context, real session context) on xdist workers; see runtime.
+        self.rebase: tuple[SpanContext, SpanContext] | None = None
 
     def __call__(self, item: Any) -> Iterable[ReadableSpan]:
         """The spans one queued item stands for (SDK spans pass through unchanged)."""
@@ -123,7 +125,37 @@ class SpanBuilder:
         if isinstance(item, FixtureRecord):
             ctx = self._child_context(item.parent)
             return [self._fixture_span(item.fixture, ctx, item.parent)]
+        rebase = self.rebase
+        if rebase is not None and item.context.trace_id == rebase[0].trace_id:
+            return self._rebased(item, *rebase)
         return [item]
+
+    def _rebased(self, span: ReadableSpan, stand_in: SpanContext, session: SpanContext) -> list[ReadableSpan]:
+        """``span`` moved from the stand-in trace into the session's trace."""
+        if not session.trace_flags.sampled:
+            return []
+        old_parent = span.parent
+        parent = session
+        if old_parent is not None and old_parent.span_id != stand_in.span_id:
+            parent = SpanContext(session.trace_id, old_parent.span_id, False, _SAMPLED, session.trace_state)
+        assert span.context is not None  # noqa: S101 - ended SDK spans have a context
+        ctx = SpanContext(session.trace_id, span.context.span_id, False, _SAMPLED, session.trace_state)
+        return [
+            ReadableSpan(
+                name=span.name,
+                context=ctx,
+                parent=parent,
+                resource=span.resource,
+                attributes=span.attributes,
+                events=span.events,
+                links=span.links,
+                kind=span.kind,
+                status=span.status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+        ]
 
     def _child_context(self, parent: SpanContext) -> SpanContext:
         return SpanContext(

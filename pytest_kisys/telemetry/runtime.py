@@ -51,6 +51,7 @@ from pytest_kisys.telemetry.resource import resource_attributes
 
 SCOPE_NAME = "pytest-kisys"
 _PROPAGATOR = TraceContextTextMapPropagator()
+_SAMPLED = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
 _TASK_TYPES = {"tests": "test", "collect": "test", "install": "build", "report": "report"}
 
 
@@ -142,7 +143,7 @@ def _exception_result(exc: BaseException) -> str:
 class TelemetryRuntime:
     """One process's tracer, session span, stage spans, test-record queue and export."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str], defer_session: bool = False) -> None:
         self.settings = settings
         self.trace_env: TraceEnv = read_trace_env(environ)
         self.redactor = Redactor.from_environment(environ, self.trace_env.headers.values())
@@ -154,7 +155,8 @@ class TelemetryRuntime:
         )
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.ids = SpanIds()
-        self.pipeline = ExportPipeline(SpanBuilder(self.resource, self.scope, self.redactor, self.ids))
+        self.builder = SpanBuilder(self.resource, self.scope, self.redactor, self.ids)
+        self.pipeline = ExportPipeline(self.builder)
         self.provider = TracerProvider(
             sampler=make_sampler(self.trace_env.sampler, self.trace_env.sampler_ratio),
             resource=self.resource,
@@ -166,17 +168,25 @@ class TelemetryRuntime:
         self.cost = CostLedger()
         self.worker_id: str | None = None
         self._session: trace_api.Span | None = None
+        # An xdist worker learns its parent only in pytest_configure; spans opened before
+        # that hang off this stand-in and are moved into the real trace before export.
+        self._provisional: trace_api.Span | None = None
+        if defer_session:
+            self._provisional = trace_api.NonRecordingSpan(
+                SpanContext(self.ids.trace_id(), self.ids.span_id(), False, _SAMPLED)
+            )
         self._current: ContextVar[trace_api.Span | None] = ContextVar("kisys_stage", default=None)
         self._stage_ids = itertools.count(1)
+        self._created_ns = time.time_ns()
         self._outcome: ExportOutcome | None = None
 
     # -- setup ---------------------------------------------------------------------------
 
-    def start_export(self, exporter: SpanExporter | None) -> None:
+    def start_export(self, exporter: SpanExporter | None, fresh: bool = True) -> None:
         """Start exporting, to ``exporter`` or else to what ``settings.trace`` selects."""
         if exporter is None:
             exporter, target = build_exporter(
-                self.settings.trace, self.trace_env, self.settings.trace_timeout
+                self.settings.trace, self.trace_env, self.settings.trace_timeout, fresh
             )
         else:
             target = f"{type(exporter).__name__} (pytest_kisys_span_exporter)"
@@ -207,13 +217,23 @@ class TelemetryRuntime:
         if worker_id is not None:
             attrs["pytest.xdist.worker"] = worker_id
         name = f"pytest worker {worker_id}" if worker_id else "pytest session"
-        self._session = self.tracer.start_span(name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs)
-        return self._session
+        session = self.tracer.start_span(
+            name, context=parent, kind=SpanKind.INTERNAL, attributes=attrs, start_time=self._created_ns
+        )
+        self._session = session
+        if self._provisional is not None:
+            self.builder.rebase = (self._provisional.get_span_context(), session.get_span_context())
+            self._provisional = None
+        return session
 
     @property
     def session_span(self) -> trace_api.Span:
-        """The session span, started on first use."""
-        return self._session if self._session is not None else self.start_session()
+        """The session span, started on first use (a stand-in on a worker before configure)."""
+        if self._session is not None:
+            return self._session
+        if self._provisional is not None:
+            return self._provisional
+        return self.start_session()
 
     @property
     def sampled(self) -> bool:
