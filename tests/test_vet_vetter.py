@@ -157,6 +157,7 @@ def test_pinned_version_missing_or_yanked(pkgindex: PackageIndex, make_vetter: M
     pkgindex.add_project("kisys-pins", versions=("1.0", "1.1", "1.2"), yanked=["1.1"])
     vetter = make_vetter(level="autonomous")
     missing = vet_one(vetter, "kisys-pins==9.9")
+    assert vet_one(vetter, "kisys-pins==1.0.0").action == "allow"  # PEP 440: 1.0.0 == 1.0
     yanked = vet_one(vetter, "kisys-pins", version="1.1")
     assert missing.action == "block"
     assert "no release 9.9" in reasons(missing)

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.interface import Action
 from pytest_kisys.vet.interface import Decision
@@ -34,6 +37,21 @@ NEW_PROJECT_DAYS = 30
 MIN_RELEASES = 3
 """A project with fewer releases than this has "few releases"."""
 WARNING = "WARNING: "
+
+
+def _contains_version(versions: tuple[str, ...], wanted: str) -> bool:
+    """PEP 440 membership: ``1.0`` matches ``1.0.0``; unparsable strings compare as text."""
+    try:
+        target = Version(wanted)
+    except InvalidVersion:
+        return wanted in versions
+    for version in versions:
+        try:
+            if Version(version) == target:
+                return True
+        except InvalidVersion:
+            continue
+    return False
 
 
 def _days(seconds: float) -> str:
@@ -100,7 +118,7 @@ def _blockers(request: VetRequest, evidence: Evidence, settings: Settings) -> li
     if signals.all_yanked:
         return [f"every release of {name} is yanked"]
     pinned = request.pinned_version
-    if pinned is not None and pinned not in signals.versions:
+    if pinned is not None and not _contains_version(signals.versions, pinned):
         return [f"{name} has no release {pinned} on {signals.index_url}"]
     return []
 
@@ -124,7 +142,7 @@ def _suspicions(request: VetRequest, evidence: Evidence) -> list[str]:
     if signals.sdist_only:
         reasons.append("sdist only: no wheel, installing would run its build code")
     pinned = request.pinned_version
-    if pinned is not None and pinned in signals.yanked_versions:
+    if pinned is not None and _contains_version(signals.yanked_versions, pinned):
         reasons.append(f"release {pinned} is yanked")
     return reasons
 
