@@ -9,57 +9,17 @@ inconclusive, never as clean.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-import json
 from pathlib import Path
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from pytest_kisys.scan.pip_audit import PipAuditScanner
 from pytest_kisys.scan.runner import run_check
 from pytest_kisys.settings import Settings
+from tests.support.osv_server import AuditEnvs
 from tests.support.osv_server import DEFAULT_RECORDS
 from tests.support.osv_server import OSVServer
 from tests.support.pkgindex import isolated_pip_env
-from tests.support.pkgindex import PackageIndex
-
-
-@dataclass(frozen=True)
-class AuditEnvs:
-    """Two audited environments built once per session."""
-
-    vulnerable: str
-    """python of a venv holding kisys-tiny-vuln 1.0.0 (advisory PYSEC-2099-1, fixed in 1.2.0)."""
-    all_skipped: str
-    """python of a venv in which pip-audit skips every distribution (all marked editable)."""
-
-
-@pytest.fixture(scope="session")
-def audit_envs(
-    tmp_path_factory: pytest.TempPathFactory, pkgindex_server: PackageIndex
-) -> AuditEnvs:
-    """Real venvs (``python -m venv``, with pip) filled from the loopback index."""
-    pkgindex_server.add_project("kisys-tiny-vuln", versions=("1.0.0", "1.2.0"))
-    base = tmp_path_factory.mktemp("audit-venvs")
-    vulnerable = base / "vulnerable"
-    subprocess.run([sys.executable, "-m", "venv", str(vulnerable)], check=True)
-    subprocess.run(
-        [
-            str(vulnerable / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-            "--index-url", pkgindex_server.simple_url, "kisys-tiny-vuln==1.0.0",
-        ],
-        check=True,
-        env=isolated_pip_env(),
-    )
-    skipped = base / "skipped"
-    shutil.copytree(vulnerable, skipped, symlinks=True)
-    for dist_info in skipped.glob("lib/python*/site-packages/*.dist-info"):
-        marker = {"url": f"file://{base}", "dir_info": {"editable": True}}
-        (dist_info / "direct_url.json").write_text(json.dumps(marker))
-    return AuditEnvs(str(vulnerable / "bin" / "python"), str(skipped / "bin" / "python"))
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from typing import Any
 
 from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import FileResultCache
+from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
 from pytest_kisys.scan.files import python_files
 from pytest_kisys.scan.interface import Finding
@@ -203,7 +204,9 @@ class BanditScanner:
         options = self._options(root, table)
         exclude_dirs = [str(x) for x in table.get("exclude_dirs", ()) or ()]
         files = [
-            p for p in python_files(project_files(root, use_git=self.use_git))
+            p for p in python_files(
+                project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+            )
             if not _excluded_by_bandit(p, exclude_dirs)
         ]
         version = bandit_version()

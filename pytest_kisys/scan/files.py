@@ -14,6 +14,8 @@ from pathlib import Path
 import shutil
 import subprocess
 
+from pytest_kisys.settings import Settings
+
 
 EXCLUDED_DIR_NAMES = frozenset(
     {
@@ -79,16 +81,50 @@ def _in_excluded_dir(rel: str, venvs: set[str]) -> bool:
     return any(rel.startswith(v + "/") for v in venvs)
 
 
-def project_files(root: Path, *, use_git: bool = True) -> list[str]:
-    """Sorted relative POSIX paths of the project's regular files under ``root``."""
+def project_files(
+    root: Path, *, use_git: bool = True, exclude: Iterable[Path | None] = ()
+) -> list[str]:
+    """Sorted relative POSIX paths of the project's regular files under ``root``.
+
+    ``exclude`` names extra files or directories to leave out (kisys's own cache directory
+    and report files when they live inside the tree: they hold hashes that look like secrets).
+    """
     listed = _git_files(root) if use_git else None
     if listed is None:
-        return sorted(_walk(root))
-    # git does not know about virtualenvs kept inside the tree but not ignored; drop them too.
-    venvs = {str(Path(p).parent.as_posix()) for p in listed if p.endswith("/pyvenv.cfg")}
+        found = _walk(root)
+    else:
+        # git does not know about virtualenvs kept inside the tree but not ignored; drop them.
+        venvs = {str(Path(p).parent.as_posix()) for p in listed if p.endswith("/pyvenv.cfg")}
+        found = [p for p in listed if not _in_excluded_dir(p, venvs) and (root / p).is_file()]
+    skipped = _relative_excludes(root, exclude)
     return sorted(
-        p for p in listed if not _in_excluded_dir(p, venvs) and (root / p).is_file()
+        p for p in found if not any(p == s or p.startswith(s + "/") for s in skipped)
     )
+
+
+def _relative_excludes(root: Path, exclude: Iterable[Path | None]) -> list[str]:
+    out: list[str] = []
+    resolved_root = root.resolve()
+    for path in exclude:
+        if path is None:
+            continue
+        absolute = (path if path.is_absolute() else resolved_root / path).resolve()
+        try:
+            out.append(absolute.relative_to(resolved_root).as_posix())
+        except ValueError:
+            continue  # outside the tree: nothing to leave out
+    return out
+
+
+def own_outputs(settings: Settings) -> list[Path | None]:
+    """kisys's own files that may sit inside the project: cache directory and reports."""
+    return [
+        settings.resolved_cache_dir(),
+        settings.report,
+        settings.sarif,
+        settings.sbom,
+        settings.log_file,
+    ]
 
 
 def python_files(paths: Iterable[str]) -> list[str]:

@@ -114,7 +114,9 @@ class ScanPlugin:
             self._store(result)
             findings = stage_findings(result, self.settings.fail_on)
             if result.fails(self.settings.fail_on, self.settings.allow_inconclusive):
-                return StageOutcome("failed", describe(result, self.settings), findings)
+                # Only what fails the run: the stage section would repeat the whole list.
+                failing = tuple(f for f in findings if "(fails the run)" in f.detail)
+                return StageOutcome("failed", describe(result, self.settings), failing)
             return StageOutcome("passed", describe(result, self.settings), findings)
 
         return action

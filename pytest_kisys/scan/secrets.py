@@ -35,6 +35,7 @@ from typing import cast
 
 from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import FileResultCache
+from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
@@ -292,7 +293,8 @@ class SecretsScanner:
         version = detect_secrets_version()
         cache = FileResultCache(settings.resolved_cache_dir(), TOOL, version, config)
         skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
-        files = [p for p in project_files(root, use_git=self.use_git) if p != skip]
+        listed = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+        files = [p for p in listed if p != skip]
         per_file: dict[str, list[dict[str, Any]]] = {}
         keys: dict[str, str] = {}
         misses: list[str] = []

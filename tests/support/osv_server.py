@@ -13,7 +13,8 @@ Speaks the parts of the OSV API (https://google.github.io/osv.dev/api/) that cli
 ``"garbage"`` answers 200 with a body that is not JSON. Every request is appended to
 ``server.requests`` so tests can assert what a client really sent.
 
-Published to tests as the session fixture ``osv_server``.
+Published to tests as the session fixtures ``osv_server`` and ``audit_envs`` (two real
+virtualenvs for pip-audit to audit, filled from the loopback package index).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 import json
+import shutil
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -31,6 +36,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 import pytest
+
+from tests.support.pkgindex import isolated_pip_env
+from tests.support.pkgindex import PackageIndex
 
 
 def advisory(
@@ -215,3 +223,38 @@ def osv_server() -> Iterator[OSVServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class AuditEnvs:
+    """Two audited environments built once per session."""
+
+    vulnerable: str
+    """python of a venv holding kisys-tiny-vuln 1.0.0 (advisory PYSEC-2099-1, fixed in 1.2.0)."""
+    all_skipped: str
+    """python of a venv in which pip-audit skips every distribution (all marked editable)."""
+
+
+@pytest.fixture(scope="session")
+def audit_envs(
+    tmp_path_factory: pytest.TempPathFactory, pkgindex_server: PackageIndex
+) -> AuditEnvs:
+    """Real venvs (``python -m venv``, with pip) filled from the loopback index."""
+    pkgindex_server.add_project("kisys-tiny-vuln", versions=("1.0.0", "1.2.0"))
+    base = tmp_path_factory.mktemp("audit-venvs")
+    vulnerable = base / "vulnerable"
+    subprocess.run([sys.executable, "-m", "venv", str(vulnerable)], check=True)
+    subprocess.run(
+        [
+            str(vulnerable / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
+            "--index-url", pkgindex_server.simple_url, "kisys-tiny-vuln==1.0.0",
+        ],
+        check=True,
+        env=isolated_pip_env(),
+    )
+    skipped = base / "skipped"
+    shutil.copytree(vulnerable, skipped, symlinks=True)
+    for dist_info in skipped.glob("lib/python*/site-packages/*.dist-info"):
+        marker = {"url": f"file://{base}", "dir_info": {"editable": True}}
+        (dist_info / "direct_url.json").write_text(json.dumps(marker))
+    return AuditEnvs(str(vulnerable / "bin" / "python"), str(skipped / "bin" / "python"))
