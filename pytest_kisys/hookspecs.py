@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_kisys.scan.interface import CheckResult
     from pytest_kisys.settings import Settings
     from pytest_kisys.stages.model import Stage
+    from pytest_kisys.vet.interface import Decision
 
 
 @pytest.hookspec(historic=True)
@@ -84,6 +85,23 @@ def pytest_kisys_check_result(config: pytest.Config, result: CheckResult) -> Non
 
     :param config: the pytest config.
     :param result: the frozen :class:`~pytest_kisys.scan.interface.CheckResult`.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec()
+def pytest_kisys_decision(config: pytest.Config, decision: Decision) -> None:
+    """Called once per vetting decision (allow, confirm or block), right after it is made.
+
+    Called before any prompt or install, from the thread that ran the vet, for every
+    distribution vetted through :func:`pytest_kisys.vet.pytest_wiring.vetter_for_config`
+    (requested imports, ``requires`` markers and their transitive sets). Use it for custom
+    logging or metrics; it cannot change the decision. The return value is ignored.
+
+    :param config: the pytest config.
+    :param decision: the frozen :class:`~pytest_kisys.vet.interface.Decision` (``to_json()``
+        gives the audit-log form).
 
     .. versionadded:: 0.1
     """

@@ -32,3 +32,23 @@ def test_verbose_prints_one_line_per_decision(
     assert len(found) == lines
     if verbose:
         result.stdout.fnmatch_lines([f"*{expected}"])
+
+
+def test_decision_hook_is_called_from_a_conftest(
+    pytester: pytest.Pytester, pkgindex: PackageIndex
+) -> None:
+    pytester.makeconftest(
+        """
+        SEEN = []
+
+        def pytest_kisys_decision(config, decision):
+            SEEN.append((decision.name, decision.action, decision.evidence.get("typosquat_of")))
+
+        def pytest_sessionfinish(session):
+            print("SEEN", SEEN)
+        """
+    )
+    pytester.makepyfile(TEST_FILE.format(url=pkgindex.simple_url))
+    result = pytester.runpytest_inprocess("-s")
+    result.assert_outcomes(passed=1)
+    assert "SEEN [('numpyy', 'block', 'numpy')]" in result.stdout.str()

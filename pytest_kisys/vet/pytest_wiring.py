@@ -2,7 +2,8 @@
 
 The installer and the collection safety net call :func:`vetter_for_config` instead of
 constructing a ``Vetter`` by hand, so that every decision of the session lands in the run
-record (``config.stash[RUN_KEY]``) and, with ``-v``, as one readable terminal line.
+record (``config.stash[RUN_KEY]``), reaches the ``pytest_kisys_decision`` hook and, with
+``-v``, appears as one readable terminal line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.settings import Settings
+from pytest_kisys.vet.interface import Decision
 from pytest_kisys.vet.vetter import Vetter
 
 
@@ -35,4 +37,9 @@ def vetter_for_config(config: pytest.Config, settings: Settings, **kwargs: Any) 
     """
     kwargs.setdefault("record", config.stash.get(RUN_KEY, None))
     kwargs.setdefault("echo", terminal_echo(config))
+
+    def on_decision(decision: Decision) -> None:
+        config.hook.pytest_kisys_decision(config=config, decision=decision)
+
+    kwargs.setdefault("on_decision", on_decision)
     return Vetter(settings, **kwargs)

@@ -49,6 +49,7 @@ class Vetter:
     :param clock: time source (POSIX seconds), injectable for cache-expiry tests.
     :param record: run record to append decisions to (``record.add("decisions", d)``).
     :param echo: called with one readable line per decision (wire to the terminal with ``-v``).
+    :param on_decision: called with every decision (e.g. the ``pytest_kisys_decision`` hook).
     :param index_client: a ready client to use instead of the built-in HTTP one.
     :param location: index URL/cert to use instead of resolving settings and pip config.
     """
@@ -61,6 +62,7 @@ class Vetter:
         clock: Callable[[], float] = time.time,
         record: RunRecord | None = None,
         echo: Callable[[str], None] | None = None,
+        on_decision: Callable[[Decision], None] | None = None,
         index_client: IndexClient | None = None,
         location: IndexLocation | None = None,
     ) -> None:
@@ -71,6 +73,7 @@ class Vetter:
         self._clock = clock
         self._record = record
         self._echo = echo
+        self._on_decision = on_decision
         self._deny = frozenset(canonicalize_name(n) for n in settings.deny)
         cache_dir = settings.resolved_cache_dir()
         self._malicious = known_malicious(cache_dir)
@@ -184,6 +187,8 @@ class Vetter:
                 self._record.add("decisions", decision)
             if self._echo is not None:
                 self._echo(format_decision(decision))
+            if self._on_decision is not None:
+                self._on_decision(decision)
 
     def close(self) -> None:
         """Close the index client's connections (idempotent)."""
