@@ -21,6 +21,7 @@ from tests.support.installindex import ALLOWED
 from tests.support.installindex import ALPHA
 from tests.support.installindex import BETA
 from tests.support.installindex import BROKEN
+from tests.support.installindex import BROKEN_FOR_UV
 from tests.support.installindex import DELTA
 from tests.support.installindex import GAMMA
 from tests.support.installindex import LOOKALIKE
@@ -82,33 +83,41 @@ def test_clean_batch_installs_the_vetted_set_once(
     assert again.satisfied == (ALPHA,)
 
 
+@pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_broken_wheel_rolls_back_and_freeze_is_unchanged(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+    backend: str, throwaway_venv: Venv, make_settings: Callable[..., Settings]
 ) -> None:
     before = throwaway_venv.freeze()
-    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(False))
-    result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(BROKEN, "test_b.py")])
+    installer = Installer(
+        make_settings(backend=backend), python=throwaway_venv.python, consent=FixedConsent(False)
+    )
+    broken = BROKEN if backend == "pip" else BROKEN_FOR_UV
+    result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(broken, "test_b.py")])
     assert result.error is not None
-    assert "pip failed" in result.error
+    assert f"{backend} failed" in result.error
     assert "restored" in result.error
     assert result.installed == ()
     assert result.rolled_back
-    # pip installed the good wheels before it reached the broken one: rollback removed them.
-    assert f"rollback: removed {ALPHA} 1.2" in result.notes
+    if backend == "pip":
+        # pip installed the good wheels before it reached the broken one: rollback removed them.
+        assert f"rollback: removed {ALPHA} 1.2" in result.notes
     assert throwaway_venv.freeze() == before
     assert not (throwaway_venv.root.parent / "escapes_the_venv.py").exists()
     leftovers = {p.name for p in throwaway_venv.site_packages.iterdir()}
     assert not any(name.startswith("kisys_fixture") for name in leftovers)
 
 
+@pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_downgrade_is_shown_and_refused(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings], install_index: PackageIndex
+    backend: str, throwaway_venv: Venv, make_settings: Callable[..., Settings], install_index: PackageIndex
 ) -> None:
     _pip_install(throwaway_venv, install_index, f"{BETA}==3.0")
     before = throwaway_venv.freeze()
-    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    installer = Installer(
+        make_settings(backend=backend), python=throwaway_venv.python, consent=FixedConsent(True)
+    )
     result = installer.install([InstallRequest(DELTA, "import kisys_fixture_delta")])
     assert [(c.name, c.installed_version, c.wanted_version, c.change) for c in result.refused] == [
         (BETA, "3.0", "1.0", "downgrade")
@@ -121,11 +130,14 @@ def test_downgrade_is_shown_and_refused(
     assert throwaway_venv.freeze() == before
 
 
+@pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_sdist_only_project_is_refused_without_running_setup_py(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings], sdist_marker: Path
+    backend: str, throwaway_venv: Venv, make_settings: Callable[..., Settings], sdist_marker: Path
 ) -> None:
-    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    installer = Installer(
+        make_settings(backend=backend), python=throwaway_venv.python, consent=FixedConsent(True)
+    )
     result = installer.install([InstallRequest(SDIST_ONLY, "marker"), InstallRequest(ALPHA, "test_a.py")])
     assert not sdist_marker.exists(), "setup.py of the sdist ran"
     denied = {d.name: d for d in result.denied}
@@ -134,11 +146,14 @@ def test_sdist_only_project_is_refused_without_running_setup_py(
     assert {i.name for i in result.installed} == {ALPHA, BETA}
 
 
+@pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_wheel_without_the_import_name_is_refused(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+    backend: str, throwaway_venv: Venv, make_settings: Callable[..., Settings]
 ) -> None:
-    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(True))
+    installer = Installer(
+        make_settings(backend=backend), python=throwaway_venv.python, consent=FixedConsent(True)
+    )
     result = installer.install(
         [InstallRequest(LOOKALIKE, "import kisys_lookalike", import_name="kisys_lookalike")]
     )

@@ -9,12 +9,15 @@ the sdist-only project's ``setup.py`` would write if it ever ran) and ``make_set
 from __future__ import annotations
 
 from collections.abc import Callable
+import io
 from pathlib import Path
+import zipfile
 
 import pytest
 
 from pytest_kisys.settings import IndexSettings
 from pytest_kisys.settings import Settings
+from tests.support.pkgindex import Artifact
 from tests.support.pkgindex import build_wheel
 from tests.support.pkgindex import PackageIndex
 
@@ -26,8 +29,23 @@ DELTA = "kisys-fixture-delta"
 BROKEN = "kisys-fixture-0broken"
 LOOKALIKE = "kisys-fixture-lookalike"
 SDIST_ONLY = "kisys-fixture-sdistonly"
-ALLOWED = (ALPHA, BETA, DELTA, BROKEN, LOOKALIKE, SDIST_ONLY)
+# Resolves fine, fails when uv installs it (unsupported Wheel-Version).
+BROKEN_FOR_UV = "kisys-fixture-0badversion"
+ALLOWED = (ALPHA, BETA, DELTA, BROKEN, BROKEN_FOR_UV, LOOKALIKE, SDIST_ONLY)
 VERSIONS = ("1.0", "1.1", "1.2")
+
+
+def _with_wheel_version(wheel: Artifact, version: str) -> Artifact:
+    """The same wheel with another ``Wheel-Version`` in its WHEEL file."""
+    source = zipfile.ZipFile(io.BytesIO(wheel.data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith(".dist-info/WHEEL"):
+                data = data.replace(b"Wheel-Version: 1.0", f"Wheel-Version: {version}".encode())
+            target.writestr(info, data)
+    return Artifact(wheel.filename, buffer.getvalue())
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +75,10 @@ def install_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageI
             },
         )
         index.add_artifact(BROKEN, version, wheel, upload_time=index.now() - 400 * 86400)
+    index.add_empty_project(BROKEN_FOR_UV)
+    for version in VERSIONS:
+        wheel = _with_wheel_version(build_wheel(BROKEN_FOR_UV, version), "9.0")
+        index.add_artifact(BROKEN_FOR_UV, version, wheel, upload_time=index.now() - 400 * 86400)
     return index
 
 
