@@ -141,3 +141,22 @@ def test_real_pip_installs_from_the_index(pkgindex: PackageIndex, tmp_path: Path
     served = [path for _, path in pkgindex.requests]
     assert "/simple/kisys-top/" in served
     assert "/simple/kisys-dep/" in served
+
+
+def test_real_uv_installs_from_the_index(pkgindex: PackageIndex, tmp_path: Path) -> None:
+    import shutil
+
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    if not Path(uv).exists():
+        pytest.skip("uv is not installed")
+    pkgindex.add_project("kisys-uv-dep", modules={"kisys_uv_dep.py": "X = 1\n"})
+    pkgindex.add_project("kisys-uv-top", requires=["kisys-uv-dep"])
+    target = tmp_path / "site"
+    result = subprocess.run(
+        [uv, "pip", "install", "--index-url", pkgindex.simple_url, "--target", str(target),
+         "--python", sys.executable, "--no-cache", "kisys-uv-top"],
+        env=isolated_pip_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (target / "kisys_uv_dep.py").exists()
+    assert (target / "kisys_uv_top" / "__init__.py").exists()
