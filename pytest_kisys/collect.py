@@ -341,7 +341,9 @@ def _install_plan(
 ) -> ResolveOutcome:
     """Send the plan's needs through the installer (if any) and describe what happened."""
     by_import = {
-        u.import_name.split(".", 1)[0]: Denial(f"import {u.import_name}", u.why, u.hint)
+        u.import_name.split(".", 1)[0]: Denial(
+            f"import {u.import_name}", f"cannot be resolved: {u.why}", u.hint
+        )
         for u in plan.unmapped
     }
     if not plan.needs:
@@ -435,7 +437,8 @@ class KisysCollect:
             f"scanned {outcome.files} file{'s' if outcome.files != 1 else ''} in "
             f"{outcome.scan_seconds * 1000:.0f} ms: "
             f"{plan.satisfied} third-party imports/requirements present, "
-            f"{len(plan.needs)} missing"
+            f"{len(plan.needs)} to install"
+            + (f", {len(plan.unmapped)} not resolvable" if plan.unmapped else "")
         ]
         for import_name, dist, kind in plan.mapped:
             lines.append(f"resolved: import {import_name} -> {dist} ({kind.replace('_', ' ')})")
@@ -490,9 +493,15 @@ class KisysCollect:
             return None
         return name
 
-    def _skip_report(self, collector: pytest.Collector, message: str) -> pytest.CollectReport:
-        path = str(getattr(collector, "path", "") or collector.nodeid)
-        return pytest.CollectReport(collector.nodeid, "skipped", (path, 0, f"Skipped: {message}"), [])
+    def _skip_report(
+        self, collector: pytest.Collector, report: pytest.CollectReport, message: str
+    ) -> pytest.CollectReport:
+        path = Path(str(getattr(collector, "path", "") or collector.nodeid))
+        # The line of the failing import in that file, from the traceback pytest formatted.
+        lines = re.findall(rf"{re.escape(path.name)}:(\d+): in <module>", report.longreprtext)
+        line = int(lines[-1]) if lines else 0
+        longrepr = (str(path), line, f"Skipped: {message}")
+        return pytest.CollectReport(collector.nodeid, "skipped", longrepr, [])
 
     def _safety_net(self, collector: pytest.Collector, report: pytest.CollectReport) -> pytest.CollectReport:
         name = self._missing_module(report)
@@ -516,7 +525,7 @@ class KisysCollect:
         self.counters.net_denied.append(f"{collector.nodeid}: {denial.message()}")
         if self.settings.on_denied == "error":
             return report
-        return self._skip_report(collector, denial.message())
+        return self._skip_report(collector, report, denial.message())
 
     def _install_for_import(self, name: str, nodeid: str) -> Denial | None:
         """Resolve and install one import the static scan missed; None when it is there now."""
@@ -525,7 +534,7 @@ class KisysCollect:
         dist = resolution.distribution
         if dist is None or resolution.kind in ("unknown", "first_party", "stdlib"):
             unmapped = unmapped_for(name, resolution.kind, first_party, nodeid)
-            refused = Denial(f"import {name}", unmapped.why, unmapped.hint)
+            refused = Denial(f"import {name}", f"cannot be resolved: {unmapped.why}", unmapped.hint)
             self._remember(name, refused)
             return refused
         need = Need(dist, dist, (f"import {name} in {nodeid} (found at collection)",), name)
@@ -634,7 +643,6 @@ class KisysCollect:
         lines: list[str] = []
         for item in self.counters.net_installed:
             lines.append(f"installed during collection (missed by the static scan): {item}")
-        lines.extend(self.counters.net_denied)
         for reports in terminalreporter.stats.get(_SKIP_CATEGORY, []):
             reason = reports.longrepr[2] if isinstance(reports.longrepr, tuple) else ""
             lines.append(f"SKIPPED {reports.nodeid}: {str(reason).removeprefix('Skipped: ')}")
