@@ -148,7 +148,7 @@ def test_missing_imports_in_both_conftests_and_a_module_install_in_one_batch(
     result.stdout.fnmatch_lines(
         [
             "*- kisys -*",
-            "*3 missing*",
+            "*3 to install*",
             "resolved: import kisys_e2e_root -> kisys-e2e-root*",
             "installed: kisys-e2e-mod==2.0",
         ]
