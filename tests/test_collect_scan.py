@@ -378,3 +378,23 @@ def test_chunked_scan_keeps_contexts_and_line_numbers() -> None:
     assert ("typing_only", 23, "type_checking") in found
     assert "not_code" not in {u.name for u in scan.imports}
     assert [(m.requirements, m.line, m.target) for m in scan.markers] == [(("six",), 6, "test_a")]
+
+
+def test_cache_keeps_the_most_recently_used_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_kisys.resolve import imports
+
+    monkeypatch.setattr(imports, "MAX_CACHE_ENTRIES", 2)
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"test_{n}.py"
+        path.write_text(f"import mod_{n}\n")
+        paths.append(path)
+    cache = ScanCache.load(tmp_path / "scan.json")
+    for path in paths:
+        cache.scan(path)
+    cache.scan(paths[0])  # used again: now the newest
+    cache.save()
+    again = ScanCache.load(tmp_path / "scan.json")
+    for path in (paths[0], paths[2], paths[1]):
+        again.scan(path)
+    assert (again.hits, again.misses) == (2, 1)

@@ -48,6 +48,7 @@ from typing import Literal
 
 __all__ = [
     "INSTALL_KINDS",
+    "MAX_CACHE_ENTRIES",
     "FileScan",
     "ImportKind",
     "ImportUse",
@@ -72,6 +73,9 @@ ImportKind = Literal[
 
 INSTALL_KINDS: frozenset[str] = frozenset({"required", "plugin", "dynamic"})
 """Kinds whose absence breaks collection, so they justify an install before it."""
+
+MAX_CACHE_ENTRIES = 20_000
+"""The scan cache keeps the most recently used entries of this many file versions."""
 
 # Bump when the scan's output changes shape or meaning: old cache entries are then ignored.
 _SCAN_VERSION = 1
@@ -655,6 +659,9 @@ class ScanCache:
                 result = None
             if result is not None:
                 self.hits += 1
+                with self._lock:
+                    # Most recently used last: trimming in save() drops the oldest first.
+                    self._entries[digest] = self._entries.pop(digest, cached)
                 return result
         self.misses += 1
         result = scan_source(data, path, digest=digest)
@@ -667,6 +674,10 @@ class ScanCache:
         """Write the cache back to disk if anything changed (best effort: a cache is optional)."""
         if self.path is None or not self._dirty:
             return
+        with self._lock:
+            excess = len(self._entries) - MAX_CACHE_ENTRIES
+            for digest in list(self._entries)[: max(excess, 0)]:
+                del self._entries[digest]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
