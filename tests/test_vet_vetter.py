@@ -306,3 +306,19 @@ def test_audit_log_record_and_echo(pkgindex: PackageIndex, make_vetter: MakeVett
     assert entries[0]["requirement"] == "attrs>=20"
     assert [d.to_json()["name"] for d in record.decisions] == ["attrs", "kisys-nope"]
     assert lines[0] == "kisys: attrs -> allow (whitelisted) [requested by test_mod.py::test_a]"
+
+
+def test_index_credentials_never_reach_decisions_or_the_audit_log(
+    pkgindex: PackageIndex, make_vetter: MakeVetter, tmp_path: Path
+) -> None:
+    mature(pkgindex, "kisys-private")
+    mature(pkgindex, "kisys-broken")
+    pkgindex.set_fault("http_500", project="kisys-broken")
+    url = pkgindex.simple_url.replace("http://", "http://ci-user:FAKE-token-123@")
+    log = tmp_path / "audit.jsonl"
+    vetter = make_vetter(index=IndexSettings(url=url, timeout=2), log_file=log, retries=0)
+    decisions = vetter.vet([VetRequest.of(n) for n in ("kisys-private", "kisys-broken", "kisys-missing")])
+    assert [d.action for d in decisions] == ["confirm", "block", "block"]
+    text = json.dumps([d.to_json() for d in decisions]) + log.read_text()
+    assert "FAKE-token-123" not in text
+    assert "http://***@127.0.0.1" in text

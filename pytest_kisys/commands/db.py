@@ -52,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
         print("kisys db update: needs the network; --offline given, current list kept", file=sys.stderr)
         return 2
     from pytest_kisys.vet.osvdb import update
+    from pytest_kisys.vet.pipconfig import redact
 
     try:
         total, new = update(args.source, cache_dir, settings.index.timeout, settings.index.cert)
     except IndexClientError as exc:
-        print(f"kisys db update: {exc}; current list kept", file=sys.stderr)
+        print(f"kisys db update: {redact(str(exc))}; current list kept", file=sys.stderr)
         return 2
     print(
-        f"kisys db update: {total} malicious PyPI names from {args.source} "
+        f"kisys db update: {total} malicious PyPI names from {redact(args.source)} "
         f"({new} not in the bundled list); stored in {overlay_path(cache_dir)}"
     )
     return 0

@@ -36,6 +36,7 @@ from packaging.version import Version
 from pytest_kisys.errors import IndexClientError
 from pytest_kisys.vet.cache import SignalCache
 from pytest_kisys.vet.interface import ProjectSignals
+from pytest_kisys.vet.pipconfig import redact
 
 
 if TYPE_CHECKING:
@@ -112,12 +113,15 @@ class HttpIndexClient:
     ) -> None:
         import httpx  # only when a vet actually needs the network
 
-        self.index_url = index_url.rstrip("/")
+        # Requests use the URL as given (credentials included); everything shown, logged or
+        # cached uses the redacted form.
+        self._base = index_url.rstrip("/")
+        self.index_url = redact(self._base)
         self.timeout = timeout
         self.retries = max(0, retries)
         self._cache = cache
         self._clock = clock
-        self._origin = urllib.parse.urlsplit(self.index_url)[:2]
+        self._origin = urllib.parse.urlsplit(self._base)[:2]
         verify: ssl.SSLContext | bool = True
         if cert:
             verify = ssl.create_default_context(cafile=cert)
@@ -160,7 +164,7 @@ class HttpIndexClient:
                 name=name,
                 index_url=self.index_url,
                 checked=False,
-                error=str(exc),
+                error=redact(str(exc)),
                 fetched_at=self._clock(),
                 source="none",
             )
@@ -178,7 +182,7 @@ class HttpIndexClient:
     # -- fetching
 
     def _fetch(self, name: str) -> ProjectSignals:
-        url = f"{self.index_url}/{urllib.parse.quote(name)}/"
+        url = f"{self._base}/{urllib.parse.quote(name)}/"
         status, ctype, body = self._get(url, SIMPLE_ACCEPT)
         if status == 404:
             return ProjectSignals(
@@ -192,7 +196,7 @@ class HttpIndexClient:
             raise IndexClientError(f"{url} answered HTTP {status}")
         files = self._files_from_simple(url, ctype, body)
         info: dict[str, Any] = {}
-        root = api_root(self.index_url)
+        root = api_root(self._base)
         if root is not None:
             info = self._json_api(f"{root}/pypi/{urllib.parse.quote(name)}/json", files)
         return self._signals(name, files, info)

@@ -16,12 +16,20 @@ import configparser
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import sys
 
 from pytest_kisys.settings import Settings
 
 
 DEFAULT_INDEX = "https://pypi.org/simple"
+# user[:password]@ right after a scheme: index URLs may carry credentials.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with any URL credentials (``https://user:token@host``) replaced by ``***``."""
+    return _USERINFO.sub("***@", text)
 
 
 @dataclass(frozen=True)

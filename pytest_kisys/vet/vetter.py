@@ -29,6 +29,7 @@ from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.interface import VetRequest
 from pytest_kisys.vet.pipconfig import index_location
 from pytest_kisys.vet.pipconfig import IndexLocation
+from pytest_kisys.vet.pipconfig import redact
 from pytest_kisys.vet.policy import decide
 from pytest_kisys.vet.typosquat import popular_checker
 from pytest_kisys.vet.typosquat import TyposquatChecker
@@ -111,7 +112,7 @@ class Vetter:
     def _index_signals(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
         if not names:
             return {}
-        url = self.location.url
+        url = redact(self.location.url)
         if self.settings.offline:
             found: dict[str, ProjectSignals] = {}
             for name in names:
