@@ -68,6 +68,8 @@ __all__ = [
 
 WORKER_ENV = "PYTEST_XDIST_WORKER"
 WORKERINPUT_KEY = "kisys_resolve"
+WORKER_LOCK_TIMEOUT = 900.0
+"""Seconds an xdist worker waits for another install into its environment to finish."""
 _NO_MODULE = re.compile(r"No module named '([^']+)'")
 _DENIED_PROPERTY = "kisys_denied"
 _LAZY_PROPERTY = "kisys_lazy_missing"
@@ -202,7 +204,11 @@ def _wait_for_controller(settings: Settings) -> None:
 
     site = Path(sysconfig.get_paths()["purelib"])
     path = lock_path(site, settings.resolved_cache_dir())
-    with environment_lock(path, timeout=settings.scan_timeout):
+    try:
+        with environment_lock(path, timeout=WORKER_LOCK_TIMEOUT):
+            return
+    except InstallError:
+        # A stuck lock must not kill the worker: collection then shows the usual errors.
         return
 
 
