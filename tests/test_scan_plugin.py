@@ -106,7 +106,6 @@ def test_inconclusive_fails_unless_allowed(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project(pytester, broken="def broken(:\n    pass\n")
-    pytester.makefile(".toml", ruff="")  # any non-Python file is irrelevant to bandit
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
     result.assert_outcomes(passed=1)
     assert result.ret == 6
@@ -234,25 +233,12 @@ def test_json_report_carries_checks_and_verdict(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["kisys: JSON report written to *report.json"])
 
 
-@pytest.fixture
-def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.pkgindex import isolated_pip_env
-
-    for key, value in isolated_pip_env().items():
-        monkeypatch.setenv(key, value)
-    import os
-
-    for key in list(os.environ):
-        if key.startswith(("PIP_", "UV_")) and key not in isolated_pip_env():
-            monkeypatch.delenv(key)
-
-
 def test_deps_check_in_the_session(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     audit_envs: AuditEnvs,
     osv_server: OSVServer,
-    isolated_env: None,
+    isolated_pip: dict[str, str],
 ) -> None:
     monkeypatch.setenv("PIPAPI_PYTHON_LOCATION", audit_envs.vulnerable)
     monkeypatch.setenv("KISYS_AUDIT_SERVICE", "osv")
