@@ -109,6 +109,16 @@ def test_policy_is_a_pure_function(evidence: Evidence, action: str, reason: str)
     assert decide(VetRequest.of("pkg"), evidence, Settings()) == decision
 
 
+def test_stdlib_backports_are_suspicious() -> None:
+    decision = decide(
+        VetRequest.of("dataclasses"),
+        Evidence(index=signals(), now=NOW),
+        Settings(level="autonomous", allow=("dataclasses",)),
+    )
+    assert decision.action == "confirm"
+    assert "standard-library module dataclasses" in decision.reasons[0]
+
+
 def test_default_whitelist_is_exactly_the_documented_one() -> None:
     assert set(DEFAULT_WHITELIST) == {
         "numpy", "scipy", "pandas", "matplotlib", "seaborn", "soundfile", "librosa", "pydub",

@@ -20,6 +20,7 @@ blocked unless whitelisted: a check that could not run is never clean.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from packaging.version import InvalidVersion
@@ -125,6 +126,10 @@ def _blockers(request: VetRequest, evidence: Evidence, settings: Settings) -> li
 
 def _suspicions(request: VetRequest, evidence: Evidence) -> list[str]:
     reasons = []
+    shadowed = request.name.replace("-", "_")
+    if shadowed in sys.stdlib_module_names:
+        # Backports such as ``dataclasses`` or ``typing`` shadow the real module on 3.11+.
+        reasons.append(f"{request.name} has the name of the standard-library module {shadowed}")
     if evidence.typosquat_of:
         reasons.append(
             f"{request.name} looks like a typo of the popular project "
