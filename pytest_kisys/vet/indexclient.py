@@ -318,8 +318,10 @@ class HttpIndexClient:
                     if status >= 500:
                         raise IndexClientError(f"{url} answered HTTP {status} after {attempt + 1} attempts")
                     return status, ctype, body
-            # Exponential backoff with jitter, so parallel clients do not retry in lockstep.
-            time.sleep(BACKOFF_BASE * (2**attempt) + random.uniform(0, BACKOFF_BASE))  # noqa: S311
+            # Exponential backoff with jitter, so parallel clients do not retry in lockstep
+            # (not a security use of randomness).
+            jitter = random.uniform(0, BACKOFF_BASE)  # noqa: S311  # nosec B311
+            time.sleep(BACKOFF_BASE * (2**attempt) + jitter)
             attempt += 1
 
     def _get_following(self, url: str, accept: str) -> tuple[int, str, bytes]:
