@@ -30,7 +30,9 @@ Example::
         pkgindex.set_fault("delay", path="/pypi/shady/json", seconds=5)
         url = pkgindex.simple_url                                  # http://127.0.0.1:PORT/simple
 
-``pkgindex.add_route("/osv/all.json", body)`` serves arbitrary bytes at one path (data sources).
+``pkgindex.add_route("/osv/all.json", body)`` serves arbitrary bytes at one path (data sources);
+``pkgindex.serve_json = False`` makes the simple pages HTML-only, like an old mirror;
+``pkgindex.requests`` lists every ``(method, path)`` served (to prove no request was made).
 
 Faults: ``http_500``, ``delay`` (sleep ``seconds`` then answer normally), ``invalid_json``
 (a truncated JSON body with a JSON content type), ``redirect`` (302 to the same path on another
