@@ -536,7 +536,10 @@ class KisysCollect:
     def _install_for_import(self, name: str, nodeid: str) -> Denial | None:
         """Resolve and install one import the static scan missed; None when it is there now."""
         first_party = self._first_party_now()
-        resolution = _resolve_import(name, self.settings, first_party)
+        try:
+            resolution = _resolve_import(name, self.settings, first_party)
+        except RequirementError:
+            return None
         dist = resolution.distribution
         if dist is None or resolution.kind in ("unknown", "first_party", "stdlib"):
             unmapped = unmapped_for(name, resolution.kind, first_party, nodeid)

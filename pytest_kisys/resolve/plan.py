@@ -256,19 +256,18 @@ def build_plan(
             if use.kind == "lazy":
                 lazy.setdefault(use.name, where)
                 continue
-            resolution = resolve_import(use.name)
+            try:
+                resolution = resolve_import(use.name)
+            except RequirementError:
+                continue  # not a dotted identifier (a computed name): nothing to install
             dist = resolution.distribution
             if resolution.kind in ("stdlib", "installed"):
                 continue
             if resolution.kind == "first_party" or dist is None or resolution.kind == "unknown":
-                unmapped.setdefault(
-                    use.name, unmapped_for(use.name, resolution.kind, first_party, where)
-                )
+                unmapped.setdefault(use.name, unmapped_for(use.name, resolution.kind, first_party, where))
                 continue
             mapped.setdefault(use.name, (use.name, dist, resolution.kind))
-            builder.add(
-                dist, dist, f"import {use.name} in {where}", import_name=use.name, via="import"
-            )
+            builder.add(dist, dist, f"import {use.name} in {where}", import_name=use.name, via="import")
         for text, line in scan.requirements():
             where = _where(scan.path, line, rootdir)
             try:
