@@ -103,3 +103,17 @@ def test_failing_service_is_inconclusive_and_never_cached(
     assert result.status == "inconclusive"
     assert "pip-audit exited 1 without a JSON report" in result.inconclusive[0].reason
     assert not (tmp_path / "cache" / "scan" / "env").exists()  # a failure is never cached
+
+
+def test_offline_uses_only_a_fresh_cached_audit(
+    tmp_path: Path, audit_envs: AuditEnvs, osv: OSVServer
+) -> None:
+    offline = settings(tmp_path, osv, offline=True)
+    result = run_check("deps", offline, scanner=scanner(audit_envs.vulnerable))
+    assert result.status == "inconclusive"
+    assert "offline mode" in result.inconclusive[0].reason
+    run_check("deps", settings(tmp_path, osv), scanner=scanner(audit_envs.vulnerable))
+    asked = len(osv.requests)
+    cached = run_check("deps", offline, scanner=scanner(audit_envs.vulnerable))
+    assert cached.status == "findings"
+    assert len(osv.requests) == asked

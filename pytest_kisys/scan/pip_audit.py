@@ -13,7 +13,8 @@ than being editable is an inconclusive item, an audit that audited nothing is in
 a crash, a timeout or output that is not the expected JSON make the check inconclusive.
 
 pip-audit reports no severity; every known advisory counts as ``high`` (accept one with an
-``ignore`` entry naming its id or an alias).
+``ignore`` entry naming its id or an alias). In offline mode only a fresh cached audit of the
+same installed set is used; without one the check is inconclusive.
 """
 
 from __future__ import annotations
@@ -180,6 +181,11 @@ class PipAuditScanner:
         )
         cached = cache.get(key)
         if cached is None:
+            if settings.offline:
+                raise ScanError(
+                    "offline mode: pip-audit needs an advisory service and no fresh cached "
+                    "audit of this environment exists"
+                )
             payload = self._run(settings, python)
         else:
             payload = cached
