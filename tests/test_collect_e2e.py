@@ -221,10 +221,11 @@ def test_first_party_module_is_never_requested_from_the_index(project: Project) 
     assert "kisys_e2e_first" not in project.installed()
 
 
-def test_requires_marker_with_and_without_version_on_class_and_param(project: Project) -> None:
+def test_requires_marker_with_and_without_version_on_class_module_and_param(project: Project) -> None:
     add_module_project(project.index, "kisys-e2e-marker")
     add_module_project(project.index, "kisys-e2e-param")
-    project.configure(allow=("kisys-e2e-marker", "kisys-e2e-param"))
+    add_module_project(project.index, "kisys-e2e-modmark")
+    project.configure(allow=("kisys-e2e-marker", "kisys-e2e-param", "kisys-e2e-modmark"))
     project.pytester.makepyfile(
         test_markers=textwrap.dedent(
             """
@@ -254,12 +255,22 @@ def test_requires_marker_with_and_without_version_on_class_and_param(project: Pr
             """
         )
     )
+    project.pytester.makepyfile(
+        test_module_mark=(
+            "import pytest\n"
+            "pytestmark = pytest.mark.requires('kisys-e2e-modmark<2')\n"
+            "def test_module_level():\n"
+            "    import kisys_e2e_modmark\n"
+            "    assert kisys_e2e_modmark.VALUE == 42\n"
+        )
+    )
     result = project.run()
-    result.assert_outcomes(passed=4, skipped=0)
+    result.assert_outcomes(passed=5, skipped=0)
     result.stdout.fnmatch_lines(["*1 kisys-skipped*"])
     result.stdout.fnmatch_lines(["*SKIPPED test_markers.py::test_unsatisfiable: kisys: kisys-e2e-marker>=9*"])
     assert {"kisys_e2e_marker", "kisys_e2e_param"} <= project.installed()
     assert project.venv.own_dists().get("kisys_e2e_param-1.1.dist-info") == "1.1"
+    assert project.venv.own_dists().get("kisys_e2e_modmark-1.1.dist-info") == "1.1"
 
 
 def test_ci_with_an_unknown_package_skips_with_the_reason_and_never_waits(
