@@ -132,6 +132,7 @@ class Mode:
     wall: dict[int, list[float]] = field(default_factory=dict)
     cpu: dict[int, list[float]] = field(default_factory=dict)
     requests: int = 0
+    payload: int = 0
 
 
 def clean_env() -> dict[str, str]:
@@ -143,7 +144,7 @@ def clean_env() -> dict[str, str]:
 def run_once(mode: Mode, suite: Path, tests: int, sink: Sink) -> None:
     env = {**clean_env(), **mode.env}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    requests = sink.requests
+    requests, payload = sink.requests, sink.bytes
     start = time.perf_counter()
     proc = subprocess.run(
         [str(mode.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *mode.args],
@@ -162,6 +163,7 @@ def run_once(mode: Mode, suite: Path, tests: int, sink: Sink) -> None:
     mode.cpu.setdefault(tests, []).append(cpu)
     if tests > 1:
         mode.requests = sink.requests - requests
+        mode.payload = sink.bytes - payload
 
 
 def build_modes(work: Path, sink: Sink, peers: bool) -> list[Mode]:
@@ -233,6 +235,7 @@ def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
             "cpu_marginal_us_per_test": round(cpu_marginal, 1),
             "cpu_fixed_ms": round(cpu_small * 1e3, 1),
             "otlp_requests": mode.requests,
+            "otlp_bytes": mode.payload,
         }
         rows.append(row)
         print(
