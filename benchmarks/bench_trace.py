@@ -113,10 +113,14 @@ def make_venv(path: Path, packages: list[str]) -> Path:
     python = path / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run(
+        install = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages],
-            check=True,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if install.returncode != 0:
+            raise SystemExit(f"pip install {' '.join(packages)} failed:\n{install.stderr[-3000:]}")
     return python
 
 
