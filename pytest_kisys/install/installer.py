@@ -255,6 +255,17 @@ class Installer:
 
     def _install_locked(self, roots: list[_Root], env: TargetEnv, batch: _Batch) -> BatchResult:
         backend = self._make_backend(env)
+        if isinstance(backend, PipBackend):
+            backend.prewarm(self.python)
+        try:
+            return self._plan_and_apply(roots, env, backend, batch)
+        finally:
+            if isinstance(backend, PipBackend):
+                backend.discard()
+
+    def _plan_and_apply(
+        self, roots: list[_Root], env: TargetEnv, backend: InstallBackend, batch: _Batch
+    ) -> BatchResult:
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
         resolution = self._resolve(roots, env, backend)
         by_name = {root.name: root for root in roots}

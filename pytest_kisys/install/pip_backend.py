@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import os
 from pathlib import Path
+import subprocess
 import tempfile
+import time
 
 from pytest_kisys.install import pipcmd
 from pytest_kisys.install.interface import BackendOutcome
@@ -46,30 +49,95 @@ class PipBackend:
         self.cert = cert
         self.retries = retries
         self.timeout = timeout
+        self._warm: tuple[str, subprocess.Popen[str], float] | None = None
 
     def prepare(self) -> None:
         """Nothing to look up ahead of time: pip reads its own configuration."""
 
+    def command(self, python: str, requirements: str) -> list[str]:
+        """The pip command installing the requirements file at ``requirements``."""
+        return [
+            *pipcmd.pip_command(python, self.has_pip),
+            "install",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            # Dependencies were resolved and vetted as a whole already.
+            "--no-warn-conflicts",
+            *pipcmd.index_options(self.index_url, self.cert, offline=self.offline),
+            "--requirement",
+            requirements,
+        ]
+
+    def prewarm(self, python: str) -> None:
+        """Start pip now, reading its requirements from stdin, so its start-up (about half a
+        second of imports) overlaps resolving and vetting. Nothing is installed until
+        :meth:`install` writes the vetted list; :meth:`discard` ends an unused process.
+        """
+        if os.name != "posix" or self._warm is not None:
+            return
+        command = self.command(python, "/dev/stdin")
+        self._warm = (
+            python,
+            subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=pipcmd.child_env(),
+            ),
+            time.monotonic(),
+        )
+
+    def discard(self) -> None:
+        """End a pre-started pip that was not used (end of input: it installs nothing)."""
+        if self._warm is None:
+            return
+        _, process, _ = self._warm
+        self._warm = None
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
     def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
         """Install ``items`` into the environment of ``python`` in one pip process."""
+        pinned = pinned_requirements(items)
         with tempfile.TemporaryDirectory(prefix="kisys-pip-") as tmp:
             requirements = Path(tmp) / "vetted-requirements.txt"
-            requirements.write_text(pinned_requirements(items), encoding="utf-8")
-            command = [
-                *pipcmd.pip_command(python, self.has_pip),
-                "install",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary",
-                ":all:",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                *pipcmd.index_options(self.index_url, self.cert, offline=self.offline),
-                "--requirement",
-                str(requirements),
-            ]
-            return pipcmd.with_retries(
-                lambda: pipcmd.run(command, env=pipcmd.child_env(), timeout=self.timeout),
-                self.retries,
-            )
+            requirements.write_text(pinned, encoding="utf-8")
+            command = self.command(python, str(requirements))
+
+            def attempt() -> BackendOutcome:
+                warm = self._warm
+                if warm is not None and warm[0] == python and warm[1].poll() is None:
+                    self._warm = None
+                    return _finish_warm(warm[1], pinned, command, self.timeout)
+                self.discard()
+                return pipcmd.run(command, env=pipcmd.child_env(), timeout=self.timeout)
+
+            return pipcmd.with_retries(attempt, self.retries)
+
+
+def _finish_warm(
+    process: subprocess.Popen[str], pinned: str, command: list[str], timeout: float
+) -> BackendOutcome:
+    started = time.monotonic()
+    try:
+        stdout, stderr = process.communicate(pinned, timeout=timeout)
+    except BaseException:
+        # Timeout or Ctrl-C: pip must not keep installing behind our back.
+        process.kill()
+        process.communicate()
+        raise
+    return BackendOutcome(
+        returncode=process.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        duration=time.monotonic() - started,
+        command=tuple(command),
+    )
