@@ -209,7 +209,7 @@ def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
     by_name = {m.name: m for m in modes}
     rows = []
     header = (
-        f"{'mode':<20} {'wall s':>7} {'cpu s':>7} {'ratio':>6} {'µs/test':>8} "
+        f"{'mode':<20} {'wall s':>7} {'cpu s':>7} {'ratio':>6} {'cpu r':>6} {'µs/test':>8} "
         f"{'marginal':>9} {'fixed ms':>9} {'cpu µs/test':>11} {'cpu marg':>9} {'cpu fixed':>9}  vs"
     )
     print(header)
@@ -232,6 +232,7 @@ def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
             "wall_s": round(wall, 3),
             "cpu_s": round(cpu, 3),
             "ratio": round(wall / base_wall, 3),
+            "cpu_ratio": round(cpu / base_cpu, 3),
             "us_per_test": round(per_test, 1),
             "marginal_us_per_test": round(marginal, 1),
             "fixed_ms": round(small * 1e3, 1),
@@ -243,7 +244,8 @@ def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
         }
         rows.append(row)
         print(
-            f"{mode.name:<20} {wall:7.3f} {cpu:7.3f} {row['ratio']:6.3f} {per_test:8.1f} "
+            f"{mode.name:<20} {wall:7.3f} {cpu:7.3f} {row['ratio']:6.3f} {row['cpu_ratio']:6.3f} "
+            f"{per_test:8.1f} "
             f"{marginal:9.1f} {small * 1e3:9.1f} {cpu_per_test:11.1f} {cpu_marginal:9.1f} "
             f"{cpu_small * 1e3:9.1f}  {mode.baseline}"
         )
