@@ -93,3 +93,32 @@ def test_otel_sdk_disabled_turns_tracing_off(
     )
     result.assert_outcomes(passed=1)
     assert not out.exists()
+
+
+def test_span_exporter_hook_in_a_conftest_replaces_the_configured_exporter(
+    pytester: pytest.Pytester,
+) -> None:
+    hooked = pytester.path / "hooked.jsonl"
+    configured = pytester.path / "configured.jsonl"
+    pytester.makeconftest(
+        f"""
+        from pathlib import Path
+
+        import pytest
+
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_kisys_span_exporter(config):
+            from pytest_kisys.telemetry.otlp_json import JsonLinesSpanExporter
+
+            return JsonLinesSpanExporter(Path({str(hooked)!r}))
+        """
+    )
+    pytester.makepyfile("def test_one(): pass")
+    args = ["--kisys", "--kisys-scan", "none", f"--kisys-trace=file:{configured}"]
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not configured.exists()
+    assert "pytest session" in {s["name"] for s in _spans(hooked)}
+    # optionalhook: the same conftest still loads when kisys is disabled.
+    pytester.runpytest_subprocess("-p", "no:kisys", "-p", "no:cacheprovider").assert_outcomes(passed=1)
