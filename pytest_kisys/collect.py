@@ -44,6 +44,7 @@ from pytest_kisys.resolve.discover import Discovery
 from pytest_kisys.resolve.discover import spec_from_config
 from pytest_kisys.resolve.firstparty import detect_first_party
 from pytest_kisys.resolve.firstparty import FirstParty
+from pytest_kisys.resolve.firstparty import import_dir_of
 from pytest_kisys.resolve.imports import ScanCache
 from pytest_kisys.resolve.plan import build_plan
 from pytest_kisys.resolve.plan import is_stdlib
@@ -346,24 +347,19 @@ def _install_plan(
     scan_seconds: float,
 ) -> ResolveOutcome:
     """Send the plan's needs through the installer (if any) and describe what happened."""
-    by_import = {
-        u.import_name.split(".", 1)[0]: Denial(
-            f"import {u.import_name}", f"cannot be resolved: {u.why}", u.hint
-        )
-        for u in plan.unmapped
-    }
+    # Imports nobody can map are not denials: pytest's own error stays (a broken suite must
+    # not turn green by skipping), and the kisys section says how to map them.
     if not plan.needs:
-        return ResolveOutcome(len(files), scan_seconds, plan, denied_imports=by_import)
+        return ResolveOutcome(len(files), scan_seconds, plan)
     result, error = _run_batch(config, settings, plan.needs)
     denied, denied_imports, installed = _denials(plan.needs, result, error)
-    by_import.update(denied_imports)
     return ResolveOutcome(
         files=len(files),
         scan_seconds=scan_seconds,
         plan=plan,
         installed=installed,
         denied=denied,
-        denied_imports=by_import,
+        denied_imports=denied_imports,
         error=error or (result.error if result else None),
         batch=_batch_line(result),
     )
@@ -388,6 +384,7 @@ class _Counters:
     denied_errors: int = 0
     net_installed: list[str] = field(default_factory=list)
     net_denied: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
     lazy: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -402,6 +399,7 @@ class KisysCollect:
         self._attempted: set[str] = set()
         self._recollecting: set[str] = set()
         self._first_party: FirstParty | None = None
+        self._near: dict[Path, FirstParty] = {}
         config.stash[COLLECT_KEY] = self
 
     @property
@@ -472,10 +470,20 @@ class KisysCollect:
 
     # -- safety net and markers at collection -------------------------------------------
 
-    def _first_party_now(self) -> FirstParty:
+    def _first_party_now(self, near: Path | None = None) -> FirstParty:
+        """First-party names of the discovered files, plus the import directory of ``near``."""
         if self._first_party is None:
-            self._first_party = _first_party_for(self.config, ())
-        return self._first_party
+            found = discover(spec_from_config(self.config))
+            self._first_party = _first_party_for(self.config, found.files)
+        if near is None:
+            return self._first_party
+        directory = import_dir_of(near) if near.is_file() else near
+        if directory not in self._near:
+            self._near[directory] = detect_first_party(directory, files=())
+        extra = self._near[directory]
+        if not extra.origins:
+            return self._first_party
+        return FirstParty({**extra.origins, **self._first_party.origins})
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -489,13 +497,15 @@ class KisysCollect:
             report = self._check_markers(collector, report)
         return report
 
-    def _missing_module(self, report: pytest.CollectReport) -> str | None:
+    def _missing_module(self, collector: pytest.Collector, report: pytest.CollectReport) -> str | None:
         match = _NO_MODULE.search(report.longreprtext)
         if match is None:
             return None
         name = match.group(1)
         top = name.split(".", 1)[0]
-        if is_stdlib(top) or top in self._first_party_now():
+        path = getattr(collector, "path", None)
+        first_party = self._first_party_now(Path(path) if path else None)
+        if is_stdlib(top) or top in first_party:
             return None
         return name
 
@@ -510,14 +520,14 @@ class KisysCollect:
         return pytest.CollectReport(collector.nodeid, "skipped", longrepr, [])
 
     def _safety_net(self, collector: pytest.Collector, report: pytest.CollectReport) -> pytest.CollectReport:
-        name = self._missing_module(report)
+        name = self._missing_module(collector, report)
         if name is None:
             return report
         denial = self.outcome.denial_for_import(name)
         if denial is None and not self.worker and name not in self._attempted:
             self._attempted.add(name)
-            denial = self._install_for_import(name, collector.nodeid)
-            if denial is None:
+            installed, denial = self._install_for_import(name, collector.nodeid)
+            if installed:
                 self._recollecting.add(collector.nodeid)
                 try:
                     retried: pytest.CollectReport = collector.ihook.pytest_make_collect_report(
@@ -533,19 +543,24 @@ class KisysCollect:
             return report
         return self._skip_report(collector, report, denial.message())
 
-    def _install_for_import(self, name: str, nodeid: str) -> Denial | None:
-        """Resolve and install one import the static scan missed; None when it is there now."""
+    def _install_for_import(self, name: str, nodeid: str) -> tuple[bool, Denial | None]:
+        """Resolve and install one import the static scan missed.
+
+        Returns (True, None) when it was installed (re-collect), (False, denial) when policy
+        said no (skip), and (False, None) when it cannot be resolved (keep pytest's error).
+        """
         first_party = self._first_party_now()
         try:
             resolution = _resolve_import(name, self.settings, first_party)
         except RequirementError:
-            return None
+            return False, None
         dist = resolution.distribution
-        if dist is None or resolution.kind in ("unknown", "first_party", "stdlib"):
+        if dist is None or resolution.kind in ("unknown", "first_party", "stdlib", "installed"):
             unmapped = unmapped_for(name, resolution.kind, first_party, nodeid)
-            refused = Denial(f"import {name}", f"cannot be resolved: {unmapped.why}", unmapped.hint)
-            self._remember(name, refused)
-            return refused
+            self.counters.unresolved.append(
+                f"{nodeid}: import {name} cannot be resolved: {unmapped.why}; {unmapped.hint}"
+            )
+            return False, None
         need = Need(dist, dist, (f"import {name} in {nodeid} (found at collection)",), name)
         result, error = _run_batch(self.config, self.settings, [need])
         by_dist, by_import, installed = _denials([need], result, error)
@@ -553,7 +568,8 @@ class KisysCollect:
         denial = by_import.get(name.split(".", 1)[0]) or by_dist.get(canonicalize_name(dist))
         if denial is not None:
             self._remember(name, denial)
-        return denial
+            return False, denial
+        return True, None
 
     def _remember(self, name: str, denial: Denial) -> None:
         merged = dict(self.outcome.denied_imports)
@@ -621,7 +637,7 @@ class KisysCollect:
             name = getattr(excinfo.value, "name", None)
             if isinstance(name, str) and name:
                 top = name.split(".", 1)[0]
-                if not is_stdlib(top) and top not in self._first_party_now():
+                if not is_stdlib(top) and top not in self._first_party_now(Path(item.path)):
                     report.user_properties.append((_LAZY_PROPERTY, name))
         return report
 
@@ -652,6 +668,7 @@ class KisysCollect:
         lines: list[str] = []
         for item in self.counters.net_installed:
             lines.append(f"installed during collection (missed by the static scan): {item}")
+        lines.extend(self.counters.unresolved)
         for reports in terminalreporter.stats.get(_SKIP_CATEGORY, []):
             reason = reports.longrepr[2] if isinstance(reports.longrepr, tuple) else ""
             lines.append(f"SKIPPED {reports.nodeid}: {str(reason).removeprefix('Skipped: ')}")

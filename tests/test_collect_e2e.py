@@ -375,3 +375,20 @@ def test_plugin_off_gives_the_usual_errors(project: Project, off: tuple[str, ...
     result.stdout.fnmatch_lines(["*ModuleNotFoundError: No module named 'kisys_e2e_absent'*"])
     result.stdout.no_fnmatch_line("*- kisys -*")
     assert project.index_paths() == []
+
+
+def test_unresolvable_import_keeps_the_usual_error_and_says_how_to_map_it(
+    project: Project,
+) -> None:
+    project.configure()
+    project.pytester.makepyfile(test_nobody="import kisys_e2e_nobody\ndef test_x():\n    pass\n")
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "not installed: import kisys_e2e_nobody (test_nobody.py:1): no trusted distribution*"
+            "import_map = {kisys_e2e_nobody = *",
+            "*ModuleNotFoundError: No module named 'kisys_e2e_nobody'*",
+        ]
+    )
+    assert not [p for p in project.index_paths() if "nobody" in p]
