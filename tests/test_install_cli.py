@@ -95,8 +95,9 @@ def test_kisys_install_rejects_a_url_requirement(tmp_path: Path, isolated_pip: d
         _cli_env(isolated_pip, tmp_path),
         tmp_path,
     )
-    assert proc.returncode == 1
-    assert "invalid requirement 'https://evil.example/pkg.whl'" in proc.stdout
+    assert proc.returncode == 2
+    assert "invalid requirement 'https://evil.example/pkg.whl'" in proc.stderr
+    assert "no URLs, file paths" in proc.stderr
 
 
 @pytest.mark.usefixtures("isolated_pip")

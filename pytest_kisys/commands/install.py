@@ -69,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"kisys: {line}", file=sys.stderr, flush=True)
 
+    from pytest_kisys.errors import RequirementError
+    from pytest_kisys.vet.requirements import parse_requirement
+
+    for text in args.requirements:
+        try:
+            parse_requirement(text)
+        except RequirementError as error:
+            print(f"kisys install: {error}", file=sys.stderr)
+            return 2
     installer = Installer(settings, python=args.python, progress=progress)
     requests = [InstallRequest(text, "kisys install (command line)") for text in args.requirements]
     try:
