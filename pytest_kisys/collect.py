@@ -460,6 +460,8 @@ class KisysCollect:
         for malformed in plan.malformed:
             lines.append(f"malformed requirement {malformed.text!r} at {malformed.where}")
         for name, where in plan.lazy_missing:
+            if module_importable(name):
+                continue  # the batch brought it (e.g. declared with a requires marker)
             lines.append(
                 f"lazy import {name} ({where}) is missing and not installed; "
                 f'declare it with @pytest.mark.requires("...") to resolve it before the run'
