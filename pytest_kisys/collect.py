@@ -323,7 +323,12 @@ def _plan(
     started = time.perf_counter()
     found = discover(spec_from_config(config, args))
     cache = ScanCache.load(settings.resolved_cache_dir() / "scan-imports.json")
-    scans = [cache.scan(path) for path in found.files]
+    scans = []
+    for path in found.files:
+        try:
+            scans.append(cache.scan(path))
+        except OSError:
+            continue  # unreadable or gone: pytest reports it when it gets there
     cache.save()
     scan_seconds = time.perf_counter() - started
     first_party = _first_party_for(config, found.files)

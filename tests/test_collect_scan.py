@@ -398,3 +398,12 @@ def test_cache_keeps_the_most_recently_used_entries(tmp_path: Path, monkeypatch:
     for path in (paths[0], paths[2], paths[1]):
         again.scan(path)
     assert (again.hits, again.misses) == (2, 1)
+
+
+def test_odd_bytes_never_break_the_scan() -> None:
+    latin1 = scan_source("import os as \xe9t\xe9\n".encode("latin-1"), Path("t.py"))
+    assert [u.name for u in latin1.imports] == ["os"]
+    nested = b"x = " + b"(" * 5000 + b"__import__('deep')" + b")" * 5000 + b"\n"
+    deep = scan_source(b"import numpy\n" + nested, Path("t.py"))
+    assert deep.error is not None
+    assert "SyntaxError" in deep.error or "RecursionError" in deep.error

@@ -256,7 +256,8 @@ def _prefilter(data: bytes) -> list[ImportUse] | None:
         if from_name is not None:
             names = [from_name.decode()]
         else:
-            names = [part.split()[0] for part in import_names.decode().split(",") if part.strip()]
+            text = import_names.decode("utf-8", "replace")
+            names = [part.split()[0] for part in text.split(",") if part.strip()]
         for name in names:
             top = name.split(".", 1)[0]
             if name.startswith("."):
@@ -577,7 +578,7 @@ def _parse_chunks(data: bytes, filename: str) -> list[tuple[int, ast.Module]] | 
             continue
         try:
             tree = ast.parse(chunk, filename=filename)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         trees.append((data.count(b"\n", 0, begin), tree))
     return trees
@@ -598,7 +599,7 @@ def scan_source(data: bytes, path: Path, *, digest: str | None = None) -> FileSc
     if trees is None:
         try:
             trees = [(0, ast.parse(data, filename=str(path)))]
-        except (SyntaxError, ValueError) as exc:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             # pytest reports the same error when it imports the file; the scan only notes it.
             return FileScan(path=path, digest=digest, error=f"{type(exc).__name__}: {exc}")
     interesting = _line_numbers(data, _INTERESTING)
