@@ -69,7 +69,11 @@ def test_clean_batch_installs_the_vetted_set_once(
     assert result.backend == backend
     assert {(i.name, i.version) for i in result.installed} == {(ALPHA, "1.2"), (BETA, "3.0")}
     assert all(len(i.sha256) == 64 for i in result.installed)
-    assert all(i.reasons == ("import kisys_fixture_alpha in test_a.py",) for i in result.installed)
+    reasons = {i.name: i.reasons for i in result.installed}
+    assert reasons == {
+        ALPHA: ("import kisys_fixture_alpha in test_a.py",),
+        BETA: (f"dependency of {ALPHA} (import kisys_fixture_alpha in test_a.py)",),
+    }
     assert consent.asked == []  # everything was on the allow list: nobody was asked
     assert throwaway_venv.freeze() == [f"{ALPHA}==1.2", f"{BETA}==3.0"]
     assert any(line.startswith(f"installed 2 package(s) with {backend}") for line in lines)
@@ -284,3 +288,46 @@ def test_two_processes_install_the_same_package_once(
     dist_infos = [n for n in throwaway_venv.own_dists() if n.startswith("kisys_fixture")]
     assert sorted(dist_infos) == ["kisys_fixture_alpha-1.2.dist-info", "kisys_fixture_beta-3.0.dist-info"]
     assert os.path.exists(throwaway_venv.site_packages / ".pytest-kisys.lock")
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_transitive_item_needing_consent_declined_denies_its_request(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    consent = FixedConsent(False, "declined at the terminal")
+    installer = Installer(
+        make_settings(allow=(ALPHA,), backend="uv"), python=throwaway_venv.python, consent=consent
+    )
+    result = installer.install([InstallRequest(ALPHA, "import kisys_fixture_alpha in test_a.py")])
+    [asked] = consent.asked
+    assert [(i.name, i.needs_answer) for i in asked.items] == [(ALPHA, False), (BETA, True)]
+    beta = next(i for i in asked.items if i.name == BETA)
+    assert beta.reasons == (f"dependency of {ALPHA} (import kisys_fixture_alpha in test_a.py)",)
+    denied = {d.name: d for d in result.denied}
+    assert denied[BETA].reason == "not confirmed (declined at the terminal)"
+    assert denied[BETA].hint.startswith(f"--kisys-allow {BETA} ")
+    assert denied[ALPHA].reason.startswith(f"needs {BETA} (not confirmed")
+    assert denied[ALPHA].hint == denied[BETA].hint
+    assert result.installed == ()
+    assert throwaway_venv.own_dists() == {}
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_upgrade_demanded_by_a_requirement_needs_a_person(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], install_index: PackageIndex
+) -> None:
+    _pip_install(throwaway_venv, install_index, f"{BETA}==1.0")
+    declined = Installer(
+        make_settings(backend="uv"), python=throwaway_venv.python, consent=FixedConsent(False)
+    ).install([InstallRequest(f"{BETA}>=3", "@pytest.mark.requires in test_b.py")])
+    [denied] = declined.denied
+    assert "make that change yourself" in denied.hint
+    assert throwaway_venv.freeze() == [f"{BETA}==1.0"]
+    consent = FixedConsent(True)
+    result = Installer(make_settings(backend="uv"), python=throwaway_venv.python, consent=consent).install(
+        [InstallRequest(f"{BETA}>=3", "@pytest.mark.requires in test_b.py")]
+    )
+    [item] = consent.asked[0].items
+    assert (item.change, item.installed_version, item.needs_answer) == ("upgrade", "1.0", True)
+    assert [(i.name, i.version, i.change) for i in result.installed] == [(BETA, "3.0", "upgrade")]
+    assert throwaway_venv.freeze() == [f"{BETA}==3.0"]

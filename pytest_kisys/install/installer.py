@@ -285,8 +285,9 @@ class Installer:
             if resolution.graph is not None
             else dependency_graph(resolution.items, resolution.environment)
         )
-        reach = {name: closure(graph, name) & items.keys() for name in by_name if name in items}
-        needed_by = _needed_by(items, reach, by_name)
+        reach = _reach(items, graph, by_name)
+        needed_by = _needed_by(items, reach)
+        reasons = _reasons(needed_by, by_name)
 
         self._refuse_changes(items, needed_by, env, batch, resolution)
         decisions = self._vet(items, needed_by, by_name)
@@ -296,7 +297,13 @@ class Installer:
                 batch.blocked_items[name] = ("; ".join(decision.reasons) or "blocked", "")
         self._check_import_names(items, by_name, batch)
 
-        asking = self._consent_items(items, decisions, forced, needed_by, batch)
+        # Only ask about what could still be installed: a request that needs a blocked item
+        # is denied whatever the answer.
+        viable: set[str] = set()
+        for needed in reach.values():
+            if not needed & batch.blocked_items.keys():
+                viable |= needed
+        asking = self._consent_items(items, decisions, forced, reasons, viable)
         confirmed: tuple[str, ...] = ()
         if any(item.needs_answer for item in asking):
             answer = self.consent.ask(ConsentRequest(tuple(asking)))
@@ -305,17 +312,11 @@ class Installer:
                 confirmed = names
             else:
                 for name in names:
-                    batch.blocked_items.setdefault(
-                        name,
-                        (f"not confirmed ({answer.why})", allow_hint(name, self.settings)),
-                    )
+                    hint = self._hint(name, decisions[name], forced)
+                    batch.blocked_items.setdefault(name, (f"not confirmed ({answer.why})", hint))
         keep = self._surviving(items, reach, by_name, needed_by, batch)
         if not keep:
             return self._finish(batch, backend=backend.name)
-        reasons = {
-            name: tuple(by_name[root].request.reason for root in owners if root in by_name)
-            for name, owners in needed_by.items()
-        }
         installed = self._apply(keep, env, backend, reasons, batch)
         learned = self._learn(confirmed, keep, batch)
         return self._finish(batch, installed=installed, backend=backend.name, learned=learned)
@@ -425,17 +426,28 @@ class Installer:
             if problem is not None:
                 batch.blocked_items[name] = (problem, "")
 
+    def _hint(self, name: str, decision: Decision, forced: Mapping[str, str]) -> str:
+        """What would let ``name`` through next time, given why a person had to be asked."""
+        if decision.action != "confirm" and name in forced:
+            return f"{forced[name]}: make that change yourself before the run, or answer y"
+        if any(reason.startswith("WARNING") for reason in decision.reasons):
+            return (
+                f"{name} looks suspicious ({'; '.join(decision.reasons)}): only a person at a "
+                "terminal can confirm it; or pin a well-established alternative"
+            )
+        return allow_hint(name, self.settings)
+
     def _consent_items(
         self,
         items: Mapping[str, PlannedItem],
         decisions: Mapping[str, Decision],
         forced: Mapping[str, str],
-        needed_by: Mapping[str, tuple[str, ...]],
-        batch: _Batch,
+        reasons: Mapping[str, tuple[str, ...]],
+        viable: set[str],
     ) -> list[ConsentItem]:
         lines: list[ConsentItem] = []
         for name, item in items.items():
-            if name in batch.blocked_items:
+            if name not in viable:
                 continue
             decision = decisions[name]
             why: list[str] = []
@@ -443,12 +455,11 @@ class Installer:
                 why.extend(decision.reasons)
             if name in forced:
                 why.append(forced[name])
-            reasons = tuple(f"{root}" for root in needed_by.get(name, ()))
             lines.append(
                 ConsentItem(
                     name=name,
                     version=item.version,
-                    reasons=reasons,
+                    reasons=reasons.get(name, ()),
                     why_confirm=tuple(why),
                     evidence=tuple(_evidence_lines(decision)),
                     change=item.change,
@@ -471,6 +482,7 @@ class Installer:
         for name, root in roots.items():
             if name not in reach:
                 continue
+            version = items[name].version if name in items else None
             bad = sorted(reach[name] & batch.blocked_items.keys())
             if not bad:
                 surviving.add(name)
@@ -485,7 +497,7 @@ class Installer:
             batch.denied.append(
                 DeniedItem(
                     name,
-                    items[name].version,
+                    version,
                     reason,
                     hints[0] if len(hints) == 1 else "; ".join(hints),
                     (root.request.reason,),
@@ -706,21 +718,46 @@ def _requirement_text(parsed: ParsedRequirement) -> str:
     return text + parsed.specifier
 
 
-def _needed_by(
-    items: Mapping[str, PlannedItem],
-    reach: Mapping[str, set[str]],
-    roots: Mapping[str, _Root],
-) -> dict[str, tuple[str, ...]]:
+def _reach(
+    items: Mapping[str, PlannedItem], graph: Mapping[str, set[str]], roots: Mapping[str, _Root]
+) -> dict[str, set[str]]:
+    """For each request, the planned items it needs (itself included when planned).
+
+    A request that is installed already but needs new items for its extras is not a node of
+    the graph; the items no planned request reaches belong to such requests.
+    """
+    reach = {name: closure(graph, name) & items.keys() for name in roots if name in items}
+    claimed = set().union(*reach.values()) if reach else set()
+    orphans = set(items) - claimed
+    outside = [name for name in roots if name not in items]
+    if orphans:
+        extra = set().union(*(closure(graph, name) for name in orphans)) & items.keys()
+        for name in outside or list(reach):
+            reach[name] = reach.get(name, set()) | extra
+    return reach
+
+
+def _needed_by(items: Mapping[str, PlannedItem], reach: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
     """For each item, the requests (by name) that pull it in."""
     owners: dict[str, list[str]] = {name: [] for name in items}
     for root, names in reach.items():
         for name in names:
             owners[name].append(root)
-    orphans = [name for name, found in owners.items() if not found]
-    for name in orphans:
-        # Not reachable through metadata (an unusual marker): attribute to every request.
-        owners[name] = [root for root in roots if root in items]
     return {name: tuple(sorted(found)) for name, found in owners.items()}
+
+
+def _reasons(
+    needed_by: Mapping[str, tuple[str, ...]], roots: Mapping[str, _Root]
+) -> dict[str, tuple[str, ...]]:
+    """Why each item is needed, in the words of the requests (which import, test, marker)."""
+    reasons: dict[str, tuple[str, ...]] = {}
+    for name, owners in needed_by.items():
+        lines = []
+        for owner in owners:
+            why = roots[owner].request.reason
+            lines.append(why if owner == name else f"dependency of {owner} ({why})")
+        reasons[name] = tuple(lines)
+    return reasons
 
 
 def _evidence_lines(decision: Decision) -> list[str]:
