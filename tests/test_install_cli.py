@@ -148,6 +148,9 @@ def test_externally_managed_environment_is_refused(
     assert "allow_system_install = true" in result.error
 
 
+# The inner pytest runs must look like a person's run: not CI, not a worker, no extra options.
+_NOT_INHERITED = {"CI", "BUILD_NUMBER", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"}
+
 _PROMPTING_CONFTEST = """
 import os
 from pytest_kisys.install.consent import TerminalConsent
@@ -199,7 +202,7 @@ def test_prompt_inside_pytest_at_a_real_terminal_with_capture_suspended(
     pytester.makeconftest(_PROMPTING_CONFTEST)
     pytester.makepyfile(test_x="def test_ok():\n    pass\n")
     answer_file = tmp_path / "answer"
-    env = {k: v for k, v in os.environ.items() if k not in {"CI", "BUILD_NUMBER", "PYTEST_XDIST_WORKER"}}
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
     env["KISYS_ANSWER_FILE"] = str(answer_file)
     prompt = b"[y]es / [n]o / [d]etails: "
     output = _run_in_pty(
@@ -219,7 +222,8 @@ def test_prompt_under_ci_answers_no_without_asking(pytester: pytest.Pytester, tm
     pytester.makeconftest(_PROMPTING_CONFTEST)
     pytester.makepyfile(test_x="def test_ok():\n    pass\n")
     answer_file = tmp_path / "answer"
-    env = dict(os.environ, CI="true", KISYS_ANSWER_FILE=str(answer_file))
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env.update(CI="true", KISYS_ANSWER_FILE=str(answer_file))
     output = _run_in_pty(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env, pytester.path, []
     )
