@@ -26,6 +26,7 @@ from tests.support.installindex import DELTA
 from tests.support.installindex import GAMMA
 from tests.support.installindex import LOOKALIKE
 from tests.support.installindex import SDIST_ONLY
+from tests.support.installindex import WITH_PTH
 from tests.support.pkgindex import PackageIndex
 from tests.support.venvs import Venv
 
@@ -331,3 +332,42 @@ def test_upgrade_demanded_by_a_requirement_needs_a_person(
     assert (item.change, item.installed_version, item.needs_answer) == ("upgrade", "1.0", True)
     assert [(i.name, i.version, i.change) for i in result.installed] == [(BETA, "3.0", "upgrade")]
     assert throwaway_venv.freeze() == [f"{BETA}==3.0"]
+
+
+_IN_PROCESS = """
+import sys
+from pathlib import Path
+from pytest_kisys.install.consent import FixedConsent
+from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.settings import IndexSettings, Settings
+
+index, root = sys.argv[1:3]
+try:
+    import kisys_via_pth
+except ImportError:
+    print("missing before")
+settings = Settings(index=IndexSettings(url=index), allow=({name!r},), rootdir=Path(root),
+                    cache_dir=Path(root) / "cache", backend="uv")
+result = Installer(settings, consent=FixedConsent(False)).install([InstallRequest({name!r}, "x")])
+assert result.error is None, result.error
+import kisys_via_pth
+print("imported", kisys_via_pth.VALUE)
+"""
+
+
+def test_running_interpreter_can_import_what_arrived_including_new_pth_paths(
+    throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path, isolated_pip: dict[str, str]
+) -> None:
+    script = tmp_path / "in_process.py"
+    script.write_text(_IN_PROCESS.format(name=WITH_PTH))
+    proc = subprocess.run(
+        [throwaway_venv.python, str(script), install_index.simple_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(isolated_pip),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == ["missing before", "imported 42"]

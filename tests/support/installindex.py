@@ -29,9 +29,11 @@ DELTA = "kisys-fixture-delta"
 BROKEN = "kisys-fixture-0broken"
 LOOKALIKE = "kisys-fixture-lookalike"
 SDIST_ONLY = "kisys-fixture-sdistonly"
+# Ships a .pth file: importable in the running process only if new .pth files are processed.
+WITH_PTH = "kisys-fixture-withpth"
 # Resolves fine, fails when uv installs it (unsupported Wheel-Version).
 BROKEN_FOR_UV = "kisys-fixture-0badversion"
-ALLOWED = (ALPHA, BETA, DELTA, BROKEN, BROKEN_FOR_UV, LOOKALIKE, SDIST_ONLY)
+ALLOWED = (ALPHA, BETA, DELTA, BROKEN, BROKEN_FOR_UV, LOOKALIKE, SDIST_ONLY, WITH_PTH)
 VERSIONS = ("1.0", "1.1", "1.2")
 
 
@@ -75,6 +77,14 @@ def install_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageI
             },
         )
         index.add_artifact(BROKEN, version, wheel, upload_time=index.now() - 400 * 86400)
+    index.add_project(
+        WITH_PTH,
+        VERSIONS,
+        modules={
+            "kisys_fixture_withpth.pth": "kisys_pth_dir\n",
+            "kisys_pth_dir/kisys_via_pth.py": "VALUE = 42\n",
+        },
+    )
     index.add_empty_project(BROKEN_FOR_UV)
     for version in VERSIONS:
         wheel = _with_wheel_version(build_wheel(BROKEN_FOR_UV, version), "9.0")
