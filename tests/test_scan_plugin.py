@@ -265,3 +265,33 @@ def test_terminal_section_is_absent_when_scans_are_off(pytester: pytest.Pytester
     result = pytester.runpytest(*KISYS, "--kisys-scan", "none")
     assert result.ret == 0
     result.stdout.no_fnmatch_line("*kisys checks*")
+
+
+def test_without_the_stage_engine_checks_run_in_their_own_thread(
+    pytester: pytest.Pytester,
+) -> None:
+    project(pytester, app=SHELL)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_configure(config):
+            config.pluginmanager.unregister(name="kisys-stages")
+        """
+    )
+    result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["*B602*app.py:5*"])
+    first = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--kisys-scan-first")
+    assert first.ret == 6
+    first.assert_outcomes()
+
+
+def test_under_xdist_the_controller_runs_the_checks_once(pytester: pytest.Pytester) -> None:
+    project(pytester, app=SHELL, test_more="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess(*KISYS, "--kisys-scan", "code", "-n", "2")
+    result.assert_outcomes(passed=3)
+    assert result.ret == 6
+    assert result.stdout.str().count("= kisys checks =") == 1

@@ -14,8 +14,8 @@ import textwrap
 
 import pytest
 
+from pytest_kisys.scan.prefilter import build_filter
 from pytest_kisys.scan.runner import run_check
-from pytest_kisys.scan.secrets import candidate_patterns
 from pytest_kisys.scan.secrets import SecretsScanner
 from pytest_kisys.scan.secrets import settings_config
 from pytest_kisys.settings import Settings
@@ -140,15 +140,48 @@ def test_git_tracked_and_untracked_unignored_files_only(tmp_path: Path) -> None:
     assert paths == {"tracked.py", "new.py"}
 
 
-def test_prefilter_patterns_cover_every_default_plugin() -> None:
+def test_prefilter_understands_every_default_plugin() -> None:
     from detect_secrets.settings import get_plugins
     from detect_secrets.settings import transient_settings
 
     with transient_settings(settings_config(None)):
-        patterns = candidate_patterns(get_plugins())
-    assert patterns is not None
-    assert any(p.search(f"x = '{FAKE_GITHUB_TOKEN}'") for p in patterns)
-    assert not any(p.search("def add(a, b):  return a + b") for p in patterns)
+        prefilter = build_filter(get_plugins())
+    assert prefilter is not None
+    lines = [
+        "def add(a, b):  return a + b",
+        f"x = '{FAKE_GITHUB_TOKEN}'",
+        "DB_PASSWORD = os.environ['X']",
+        "# nothing here",
+        f"AKIA = '{FAKE_AWS_KEY}'",
+    ]
+    assert prefilter.candidates(lines) == {1, 2, 4}
+
+
+def test_prefilter_restarts_at_the_next_line_after_a_match() -> None:
+    import re
+
+    from pytest_kisys.scan.prefilter import CandidateFilter
+    from pytest_kisys.scan.prefilter import LinePattern
+
+    # \s can run across the line end: the first match must not hide the second line's.
+    spanning = LinePattern(re.compile(r"a\s+b", re.MULTILINE), whole_text=True)
+    assert CandidateFilter((spanning,)).candidates(["x a", "b a b", "c"]) == {0, 1}
+    anchored = LinePattern(re.compile(r"^end$", re.MULTILINE), whole_text=True)
+    assert CandidateFilter((anchored,)).candidates(["the end", "end", "end of"]) == {1}
+
+
+def test_required_literals_from_the_parse_tree() -> None:
+    import re
+
+    from pytest_kisys.scan.prefilter import required_literals
+
+    assert required_literals(re.compile(r"(?:cloudant|cl)_?(?:key|pwd|password)=")) == (
+        (("key", "password", "pwd"), ("cl",)),
+        False,
+    )
+    literals, folded = required_literals(re.compile(r"AKIA[0-9A-Z]{16}", re.IGNORECASE))
+    assert (literals, folded) == ((("akia",),), True)
+    assert required_literals(re.compile(r"[0-9]+\.[0-9]+"))[0] is None
 
 
 def _parity_tree(root: Path) -> None:
@@ -159,6 +192,26 @@ def _parity_tree(root: Path) -> None:
         if i % 7 == 0:
             files[f"pkg/mod{i:02d}.py"] += f"SECRET_{i} = 'c2VjcmV0LXZhbHVlLW51bWJlci17aX0tZmFrZQ{i:02d}'\n"
     files["cfg/app.cfg"] = "[auth]\nsecret = fakecfgsecret123\n"
+    # One obviously fake value per kind of detector, some at a line's very end, some with
+    # trailing blanks, one keyword spelled with a long s (regex IGNORECASE matches it).
+    zoo = [
+        'server = "8.8.8.8"',
+        'jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYWtlIn0.ZmFrZXNpZ25hdHVyZQ"',
+        "-----BEGIN RSA PRIVATE KEY-----   ",
+        'slack = "xoxb-1234567890-FAKEFAKEFAKE"',
+        'stripe = "sk_live_FAKEFAKEFAKEFAKEFAKEFAKE"',
+        'cloudant_api_key = "fakefakefakefakefakefakefake"',
+        "//registry.npmjs.org/:_authToken=fake-token-00000000-0000",
+        'mailchimp = "0123456789abcdef0123456789abcdef-us12"',
+        "conn = 'DefaultEndpointsProtocol=https;AccountKey=ZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFrZQ=='",
+        'twilio = "SK0123456789abcdef0123456789abcdef"',
+        '\u017fecret = "fake-long-s-value-99"',
+        "token: ghp_FAKEfakeFAKEfake0123456789abcdefABCD",
+        "plain text without anything",
+    ]
+    files["zoo/zoo.py"] = "\n".join(zoo) + "\n"
+    files["zoo/zoo.txt"] = "\n".join(zoo) + "\n"
+    files["zoo/zoo.yaml"] = "".join(f"k{i}: '{line}'\n" for i, line in enumerate(zoo) if "'" not in line)
     files["web/index.html"] = '<a href="https://fake:fakepass@example.com">x</a>\n'
     write(root, files)
 

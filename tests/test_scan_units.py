@@ -114,11 +114,12 @@ def test_env_cache_ttl(tmp_path: Path) -> None:
 
 
 def test_project_files_skip_venvs_and_build_output(tmp_path: Path) -> None:
-    for rel in ("pkg/a.py", "build/lib/a.py", ".tox/py/x.py", "env1/lib/x.py", "node_modules/x.js"):
+    for rel in ("pkg/a.py", "build/lib/a.py", ".tox/py/x.py", "env1/lib/x.py", "node_modules/x.js",
+                "pkg/build/b.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x = 1\n")
     (tmp_path / "env1" / "pyvenv.cfg").write_text("home = /usr\n")
-    assert project_files(tmp_path, use_git=False) == ["pkg/a.py"]
+    assert project_files(tmp_path, use_git=False) == ["pkg/a.py", "pkg/build/b.py"]
 
 
 def test_split_by_size_balances() -> None:
@@ -156,3 +157,10 @@ def test_editable_skips_are_expected_other_skips_inconclusive() -> None:
     assert findings == []
     assert [i.item for i in inconclusive] == ["foo"]
     assert audited == 1
+
+
+def test_worker_deadline_is_a_scan_error() -> None:
+    from pytest_kisys.scan.parallel import run_workers
+
+    with pytest.raises(ScanError, match="did not finish within 0.01 s"):
+        run_workers("bandit", {"root": "."}, [["a.py"]], timeout=0.01)

@@ -27,8 +27,6 @@ EXCLUDED_DIR_NAMES = frozenset(
         ".venv",
         "venv",
         "__pycache__",
-        "build",
-        "dist",
         "site-packages",
         ".eggs",
         "node_modules",
@@ -39,7 +37,14 @@ EXCLUDED_DIR_NAMES = frozenset(
 )
 
 
-def _excluded_dir(name: str) -> bool:
+# Build output sits at the top of the tree; deeper down these are ordinary packages
+# (pip itself has pip/_internal/operations/build/).
+TOP_LEVEL_EXCLUDED = frozenset({"build", "dist"})
+
+
+def _excluded_dir(name: str, *, top: bool = False) -> bool:
+    if top and name in TOP_LEVEL_EXCLUDED:
+        return True
     return name in EXCLUDED_DIR_NAMES or name.endswith((".egg-info", ".egg"))
 
 
@@ -66,8 +71,11 @@ def _walk(root: Path) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
+        top = here == root
         dirnames[:] = sorted(
-            d for d in dirnames if not _excluded_dir(d) and not (here / d / "pyvenv.cfg").exists()
+            d
+            for d in dirnames
+            if not _excluded_dir(d, top=top) and not (here / d / "pyvenv.cfg").exists()
         )
         for name in filenames:
             found.append((here / name).relative_to(root).as_posix())
@@ -76,7 +84,7 @@ def _walk(root: Path) -> list[str]:
 
 def _in_excluded_dir(rel: str, venvs: set[str]) -> bool:
     parts = rel.split("/")[:-1]
-    if any(_excluded_dir(p) for p in parts):
+    if any(_excluded_dir(p, top=i == 0) for i, p in enumerate(parts)):
         return True
     return any(rel.startswith(v + "/") for v in venvs)
 

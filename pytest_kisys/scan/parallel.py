@@ -81,4 +81,7 @@ def run_workers(
         for proc, _ in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
+            proc.wait()

@@ -7,29 +7,23 @@ secrets absent from the baseline (same file, hash and type) count. Nothing is ve
 the network: a candidate secret is never sent anywhere.
 
 **Pre-filter.** detect-secrets spends most of its time dispatching every line to every plugin.
-A line can only yield a secret if at least one plugin's own pattern matches it, so each file's
-lines are first tested against one combined regular expression built at run time from the
-configured plugins (regex detectors: their ``denylist``; keyword detector: its keywords;
-entropy detectors: a quoted run of their charset long enough to exceed the entropy limit),
-and only matching lines go through detect-secrets' plugin and filter pipeline, with the whole
-file as context. Findings are identical (a test compares against the CLI); a plugin the
-pre-filter does not understand switches it off for the run.
+A line can only yield a secret if one plugin's own pattern matches it, so only the lines that
+:mod:`pytest_kisys.scan.prefilter` admits go through detect-secrets' plugin and filter
+pipeline, with the whole file as context. Findings are identical (a test compares against the
+CLI); a plugin the pre-filter does not understand switches it off for the run.
 
 Secret values are never stored: type, file, line and SHA-1 hash only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
 import io
 import json
 import locale
-import math
 from pathlib import Path
-import re
 from typing import Any
 from typing import cast
 
@@ -44,15 +38,14 @@ from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import MIN_FILES_FOR_POOL
 from pytest_kisys.scan.parallel import run_workers
 from pytest_kisys.scan.parallel import split_by_size
+from pytest_kisys.scan.prefilter import build_filter
+from pytest_kisys.scan.prefilter import CandidateFilter
 from pytest_kisys.settings import Settings
 
 
 TOOL = "detect-secrets"
 DEFAULT_BASELINE = ".secrets.baseline"
 _INVALID_FILE_FILTER = "detect_secrets.filters.common.is_invalid_file"
-_SCOPED_FLAGS = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
-_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
-_REGEX_SUBCLASSES_OK = frozenset({"JwtTokenDetector"})  # filters its regex matches further
 _CONFIDENCE = {
     "Base64HighEntropyString": "low",
     "HexHighEntropyString": "low",
@@ -74,57 +67,6 @@ def detect_secrets_version() -> str:
     from importlib.metadata import version
 
     return version("detect-secrets")
-
-
-def _scoped(pattern: re.Pattern[str]) -> str | None:
-    """``pattern`` as a self-contained group carrying its own flags, or None if impossible."""
-    flags = pattern.flags & ~re.UNICODE
-    letters = ""
-    for flag, letter in _SCOPED_FLAGS.items():
-        if flags & flag:
-            letters += letter
-            flags &= ~flag
-    if flags or _BACKREFERENCE.search(pattern.pattern):
-        return None
-    return f"(?{letters}:{pattern.pattern})" if letters else f"(?:{pattern.pattern})"
-
-
-def candidate_patterns(plugins: Any) -> list[re.Pattern[str]] | None:
-    """Patterns such that a line no pattern matches cannot yield a secret; None if unknown."""
-    from detect_secrets.plugins.base import BasePlugin
-    from detect_secrets.plugins.base import RegexBasedDetector
-    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
-    from detect_secrets.plugins.keyword import DENYLIST
-    from detect_secrets.plugins.keyword import KeywordDetector
-
-    sources: list[str] = []
-    separate: list[re.Pattern[str]] = []
-    for plugin in plugins:
-        cls = type(plugin)
-        if cls is KeywordDetector:
-            sources.append("(?i:" + "|".join(DENYLIST) + ")")
-        elif isinstance(plugin, HighEntropyStringsPlugin) and cls.__module__.startswith(
-            "detect_secrets."
-        ):
-            # Shannon entropy of n characters is at most log2(n): shorter runs cannot pass.
-            shortest = max(1, math.floor(2**plugin.entropy_limit))
-            charset = re.escape(plugin.charset)
-            sources.append(f"(?:'[{charset}]{{{shortest},}}'|\"[{charset}]{{{shortest},}}\")")
-        elif isinstance(plugin, RegexBasedDetector) and cls.analyze_line is BasePlugin.analyze_line:
-            if cls.analyze_string is not RegexBasedDetector.analyze_string and (
-                cls.__name__ not in _REGEX_SUBCLASSES_OK
-            ):
-                return None
-            for regex in plugin.denylist:
-                scoped = _scoped(regex)
-                if scoped is None:
-                    separate.append(regex)
-                else:
-                    sources.append(scoped)
-        else:
-            return None
-    combined = [re.compile("|".join(sources))] if sources else []
-    return combined + separate
 
 
 def _read_text(content: bytes) -> str | None:
@@ -150,9 +92,7 @@ def _line_sets(rel: str, text: str) -> Iterator[list[str]]:
         yield eager
 
 
-def _scan_one(
-    rel: str, content: bytes, is_candidate: Callable[[str], bool] | None
-) -> list[dict[str, Any]]:
+def _scan_one(rel: str, content: bytes, prefilter: CandidateFilter | None) -> list[dict[str, Any]]:
     """detect-secrets' ``scan_file`` for one file, skipping lines no plugin could match."""
     from detect_secrets.core.scan import _is_filtered_out
     from detect_secrets.core.scan import _scan_line
@@ -166,9 +106,10 @@ def _scan_one(
         return []
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for lines in _line_sets(rel, text):
-        for number, raw_line in enumerate(lines, start=1):
-            line = raw_line.rstrip()
-            if is_candidate is not None and not is_candidate(line):
+        stripped = [raw.rstrip() for raw in lines]
+        wanted = prefilter.candidates(stripped) if prefilter is not None else None
+        for number, line in enumerate(stripped, start=1):
+            if wanted is not None and number - 1 not in wanted:
                 continue
             snippet = get_code_snippet(lines=lines, line_number=number)
             if _is_filtered_out(
@@ -215,25 +156,15 @@ def scan_files_for_secrets(task: tuple[SecretsOptions, list[str]]) -> list[tuple
         # Files come from our own listing (regular files only); relative names keep the
         # filters' path rules (exclude-files regexes, lock files) as the CLI applies them.
         get_settings().disable_filters(_INVALID_FILE_FILTER)
-        patterns = candidate_patterns(get_plugins()) if options.prefilter else None
-        is_candidate = None
-        if patterns is not None:
-            is_candidate = _any_match(patterns)
+        prefilter = build_filter(get_plugins()) if options.prefilter else None
         for rel in rel_paths:
             try:
                 content = (root / rel).read_bytes()
             except OSError as exc:
                 out.append((rel, None, f"cannot read: {exc.strerror}"))
                 continue
-            out.append((rel, _scan_one(rel, content, is_candidate), ""))
+            out.append((rel, _scan_one(rel, content, prefilter), ""))
     return out
-
-
-def _any_match(patterns: list[re.Pattern[str]]) -> Callable[[str], bool]:
-    if len(patterns) == 1:
-        search = patterns[0].search
-        return lambda line: search(line) is not None
-    return lambda line: any(p.search(line) for p in patterns)
 
 
 def settings_config(baseline: Mapping[str, Any] | None) -> dict[str, Any]:
