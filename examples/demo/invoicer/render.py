@@ -8,8 +8,11 @@ from invoicer.model import Invoice
 
 
 def render(invoice: Invoice) -> str:
-    rows = [(i.description, i.quantity, f"{i.unit_price:.2f}", f"{i.total:.2f}") for i in invoice.items]
+    rows = [
+        (item.description, item.quantity, f"{item.unit_price:.2f}", f"{item.total:.2f}")
+        for item in invoice.items
+    ]
     rows.append(("TOTAL", "", "", f"{invoice.total:.2f}"))
     return f"Invoice for {invoice.customer}\n" + tabulate(
-        rows, headers=["item", "qty", "unit", "total"], tablefmt="simple"
+        rows, headers=["item", "qty", "unit", "total"], tablefmt="simple", disable_numparse=True
     )
