@@ -46,12 +46,14 @@ class ReportPlugin:
         if not self.active:
             return
         record = self.config.stash.get(RUN_KEY, RunRecord())
+        status = int(session.exitstatus)
         try:
-            scope = self._scope()
+            with self._scope():
+                self.write_all(record, status)
         except StageError:
-            scope = nullcontext()
-        with scope:
-            self.write_all(record, int(session.exitstatus))
+            # The engine would not run "report" here (someone else bound it): write anyway.
+            if not self.written and not self.errors:
+                self.write_all(record, status)
 
     def write_all(self, record: RunRecord, exit_status: int) -> None:
         """Write the JSON report, SARIF and SBOM that the settings ask for."""
