@@ -21,6 +21,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
@@ -267,7 +268,12 @@ class Installer:
         self, roots: list[_Root], env: TargetEnv, backend: InstallBackend, batch: _Batch
     ) -> BatchResult:
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
-        resolution = self._resolve(roots, env, backend)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kisys-vet-warmup") as pool:
+            # The vetting engine's first use (imports, typosquat tables) overlaps the resolver,
+            # which spends its time in a subprocess.
+            warming = pool.submit(self._warm_vetter)
+            resolution = self._resolve(roots, env, backend)
+            warming.result()
         by_name = {root.name: root for root in roots}
         for requirement, why in resolution.unavailable.items():
             root = next(
@@ -632,6 +638,12 @@ class Installer:
             self._own_vetter = EngineVetter(self.settings, record=self.record)  # type: ignore[arg-type]
             self._vetter = self._own_vetter
         return self._vetter
+
+    def _warm_vetter(self) -> None:
+        vetter = self._get_vetter()
+        typosquat_of = getattr(vetter, "typosquat_of", None)
+        if typosquat_of is not None:
+            typosquat_of("kisys-warm-up")
 
     def close(self) -> None:
         """Release the vetting engine's connections when this installer created it."""
