@@ -132,7 +132,8 @@ class Snapshot:
             site_dirs=site_dirs,
             scripts_dir=scripts,
             dists=dist_infos(site_dirs),
-            entries={d: _entries(d) for d in (*site_dirs, scripts)},
+            # Leftover scanning covers site-packages only: a shared bin/ may get other files.
+            entries={d: _entries(d) for d in site_dirs},
         )
         for name in replace:
             snap._back_up(canonicalize_name(name))
