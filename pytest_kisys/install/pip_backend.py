@@ -51,9 +51,6 @@ class PipBackend:
         self.timeout = timeout
         self._warm: tuple[str, subprocess.Popen[str], float] | None = None
 
-    def prepare(self) -> None:
-        """Nothing to look up ahead of time: pip reads its own configuration."""
-
     def command(self, python: str, requirements: str) -> list[str]:
         """The pip command installing the requirements file at ``requirements``."""
         return [

@@ -140,11 +140,6 @@ class UvBackend:
         self.timeout = timeout
         self._config: PipIndexConfig | None = None
 
-    def prepare(self) -> None:
-        """Work out where uv must look: kisys ``index`` settings over pip's configuration."""
-        if self._config is None:
-            self._config = self._index_config()
-
     @property
     def config(self) -> PipIndexConfig:
         """The index settings passed to uv (read on first use)."""
