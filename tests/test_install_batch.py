@@ -16,6 +16,7 @@ from pytest_kisys.install.consent import FixedConsent
 from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.installer import Installer
 from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.record import RunRecord
 from pytest_kisys.settings import Settings
 from tests.support.installindex import ALLOWED
 from tests.support.installindex import ALPHA
@@ -174,7 +175,10 @@ def test_non_interactive_run_denies_with_the_allow_hint(
     throwaway_venv: Venv, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    installer = Installer(make_settings(), python=throwaway_venv.python, consent=TerminalConsent())
+    record = RunRecord()
+    installer = Installer(
+        make_settings(), python=throwaway_venv.python, consent=TerminalConsent(), record=record
+    )
     result = installer.install([InstallRequest(GAMMA, "import kisys_fixture_gamma in test_g.py")])
     assert result.installed == ()
     [denied] = result.denied
@@ -183,6 +187,9 @@ def test_non_interactive_run_denies_with_the_allow_hint(
     assert denied.hint.startswith(f'--kisys-allow {GAMMA} (or add "{GAMMA}" to allow')
     assert denied.reasons == ("import kisys_fixture_gamma in test_g.py",)
     assert throwaway_venv.own_dists() == {}
+    # The report sees the batch and the engine's decision behind it.
+    assert record.installs == [result]
+    assert [(d.name, d.action) for d in record.decisions] == [(GAMMA, "confirm")]  # type: ignore[attr-defined]
 
 
 _DRIVER = """

@@ -12,17 +12,22 @@ import pytest
 import yaml
 
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.errors import InstallError
 from pytest_kisys.install.consent import nobody_can_answer
 from pytest_kisys.install.consent import render
 from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.environment import InstalledDist
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.installer import allow_hint
+from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import ConsentItem
 from pytest_kisys.install.interface import ConsentRequest
 from pytest_kisys.install.learn import learn
 from pytest_kisys.install.learn import learning_target
+from pytest_kisys.install.lock import environment_lock
+from pytest_kisys.install.lock import lock_path
 from pytest_kisys.install.pipcmd import is_network_failure
+from pytest_kisys.install.pipcmd import with_retries
 from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.uv_backend import index_config
 from pytest_kisys.install.uv_backend import read_pip_config
@@ -312,3 +317,54 @@ def test_snapshot_rolls_back_new_changed_and_leftover_files(tmp_path: Path) -> N
     assert sorted(p.name for p in site.iterdir()) == ["keepme", "keepme-1.0.dist-info"]
     assert (site / "keepme" / "__init__.py").read_text() == "OLD = True\n"
     assert not snapshot.changed()
+
+
+# --------------------------------------------------------------------------- retries, lock
+
+
+def _outcome(code: int, stderr: str) -> BackendOutcome:
+    return BackendOutcome(code, "", stderr, 0.0, ("pip",))
+
+
+def test_network_failures_are_retried_with_backoff_and_others_are_not() -> None:
+    calls: list[float] = []
+    outcomes = iter([_outcome(1, "Connection refused"), _outcome(1, "Read timed out"), _outcome(0, "")])
+
+    def flaky() -> BackendOutcome:
+        calls.append(time.monotonic())
+        return next(outcomes)
+
+    assert with_retries(flaky, 2, base_delay=0.05).ok
+    assert len(calls) == 3
+    assert calls[2] - calls[1] >= calls[1] - calls[0] >= 0.05  # the delay doubles
+    broken = [_outcome(1, "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES")]
+    assert not with_retries(lambda: broken[0], 5, base_delay=0.05).ok
+    exhausted = iter([_outcome(1, "Connection refused")] * 2)
+    assert with_retries(lambda: next(exhausted), 1, base_delay=0.01).stderr == "Connection refused"
+
+
+def test_a_held_environment_lock_times_out_with_the_lock_file_named(tmp_path: Path) -> None:
+    path = lock_path(tmp_path, tmp_path / "cache")
+    assert path == tmp_path / ".pytest-kisys.lock"
+    with environment_lock(path, timeout=1) as waited:
+        assert waited < 1
+        with pytest.raises(InstallError, match=r"\.pytest-kisys\.lock for more than 0 s"):
+            # filelock locks are per process and re-entrant per object, so use a new process.
+            _hold_from_another_process(path)
+
+
+def _hold_from_another_process(path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from pytest_kisys.install.lock import environment_lock\n"
+        "from pytest_kisys.errors import InstallError\n"
+        "try:\n"
+        f"    with environment_lock(Path({str(path)!r}), timeout=0.2): pass\n"
+        "except InstallError as exc:\n"
+        "    print(exc); sys.exit(3)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if proc.returncode == 3:
+        raise InstallError(proc.stdout.strip())
