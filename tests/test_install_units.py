@@ -368,3 +368,35 @@ def _hold_from_another_process(path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     if proc.returncode == 3:
         raise InstallError(proc.stdout.strip())
+
+
+# --------------------------------------------------------------------------- progress lines
+
+_PROGRESS_PLUGIN = """
+import pytest
+from pytest_kisys.install.progress import terminal_progress
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config):
+    print("plain print, swallowed by the global capture")
+    write = terminal_progress(early_config)
+    if write is not None:
+        write("installing 2 package(s) with uv")
+        write("installed 2 package(s) with uv in 0.1 s")
+"""
+
+
+def test_progress_lines_reach_the_terminal_through_capture_with_v(pytester: pytest.Pytester) -> None:
+    # Where installs happen: an early plugin hook, under pytest's global capture.
+    pytester.makepyfile(kisys_progress_probe=_PROGRESS_PLUGIN)
+    pytester.makepyfile(test_x="def test_ok():\n    pass\n")
+    pytester.syspathinsert()
+    verbose = pytester.runpytest_subprocess("-v", "-p", "kisys_progress_probe")
+    verbose.assert_outcomes(passed=1)
+    verbose.stdout.fnmatch_lines(
+        ["kisys: installing 2 package(s) with uv", "kisys: installed 2 package(s) with uv in 0.1 s"]
+    )
+    assert "plain print" not in verbose.stdout.str()
+    quiet = pytester.runpytest_subprocess("-p", "kisys_progress_probe")
+    quiet.assert_outcomes(passed=1)
+    assert "kisys: installing" not in quiet.stdout.str()
