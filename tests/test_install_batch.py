@@ -378,3 +378,45 @@ def test_running_interpreter_can_import_what_arrived_including_new_pth_paths(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == ["missing before", "imported 42"]
+
+
+_IMPORTED_UPGRADE = """
+import json, sys
+from pathlib import Path
+import kisys_fixture_beta  # the running tests already use the installed 1.0
+from pytest_kisys.install.consent import FixedConsent
+from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.settings import IndexSettings, Settings
+
+index, root = sys.argv[1:3]
+settings = Settings(index=IndexSettings(url=index), allow=({name!r},), rootdir=Path(root),
+                    cache_dir=Path(root) / "cache", backend="uv")
+result = Installer(settings, consent=FixedConsent(True)).install(
+    [InstallRequest({name!r} + ">=3", "x")]
+)
+print(json.dumps(result.to_json()))
+"""
+
+
+def test_upgrading_a_package_the_process_already_imported_is_refused(
+    throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path, isolated_pip: dict[str, str]
+) -> None:
+    _pip_install(throwaway_venv, install_index, f"{BETA}==1.0")
+    script = tmp_path / "imported_upgrade.py"
+    script.write_text(_IMPORTED_UPGRADE.format(name=BETA))
+    proc = subprocess.run(
+        [throwaway_venv.python, str(script), install_index.simple_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(isolated_pip),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    [refused] = result["refused"]
+    assert (refused["name"], refused["change"], refused["wanted_version"]) == (BETA, "upgrade", "3.0")
+    assert "already imported" in refused["reason"]
+    assert result["installed"] == []
+    assert throwaway_venv.freeze() == [f"{BETA}==1.0"]

@@ -351,7 +351,8 @@ class Installer:
         batch: _Batch,
         resolution: Resolution,
     ) -> None:
-        imported = _imported_distributions() if is_running_interpreter(env.python) else set()
+        changing = any(item.change != "new" for item in items.values())
+        imported = _imported_distributions() if changing and is_running_interpreter(env.python) else set()
         for item in items.values():
             if item.change == "new" or item.installed_version is None:
                 continue
