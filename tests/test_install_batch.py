@@ -6,9 +6,11 @@ from collections.abc import Callable
 import json
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -256,6 +258,56 @@ def test_interrupt_during_install_rolls_back(
     assert proc.returncode == 130, proc.stdout + proc.stderr
     assert "progress: installed 2 package(s)" in proc.stdout
     assert "INTERRUPTED" in proc.stdout
+    assert throwaway_venv.freeze() == before
+    assert throwaway_venv.own_dists() == {}
+
+
+def test_ctrl_c_while_pip_downloads_stops_pip_and_leaves_nothing(
+    throwaway_venv: Venv,
+    install_index: PackageIndex,
+    tmp_path: Path,
+    isolated_pip: dict[str, str],
+) -> None:
+    before = throwaway_venv.freeze()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(_driver(tmp_path)),
+            throwaway_venv.python,
+            install_index.simple_url,
+            str(tmp_path),
+            "ctrl-c",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(isolated_pip),
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    assert proc.stdout is not None
+    wheel = f"/files/{ALPHA.replace('-', '_')}-1.2-py3-none-any.whl"
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("progress: vetting"):
+                # Resolved already: from now on the wheel downloads slowly.
+                install_index.set_fault("delay", path=wheel, seconds=2)
+            if line.startswith("progress: installing"):
+                time.sleep(0.5)
+                os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: pip and kisys both get it
+                break
+        rest, _ = proc.communicate(timeout=60)
+        seen.append(rest)
+    finally:
+        install_index.clear_faults()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, "".join(seen)
+    assert "INTERRUPTED" in "".join(seen)
+    assert "progress: installed" not in "".join(seen)  # it was stopped mid-install
+    time.sleep(2)  # past the delayed download: no pip process may still be installing
     assert throwaway_venv.freeze() == before
     assert throwaway_venv.own_dists() == {}
 
