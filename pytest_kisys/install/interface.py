@@ -25,7 +25,8 @@ class InstallRequest:
     """One thing the test suite needs.
 
     :param requirement: a PEP 508 requirement by name (``"numpy>=1.26"``, ``"rich[jupyter]"``);
-        URLs, paths and markers are refused.
+        URLs, paths and pip options are refused; a request whose marker does not apply to the
+        interpreter is skipped.
     :param reason: why it is needed, shown in the consent and the report, for example
         ``"import yaml in tests/test_io.py:3"`` or ``"@pytest.mark.requires in tests/test_x.py"``.
     :param import_name: the import the suite will do (``"yaml"`` for ``PyYAML``). When given,
