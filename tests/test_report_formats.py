@@ -138,7 +138,7 @@ def test_json_report_shape(tmp_path: Path) -> None:
     record.add("decisions", _Decision())
     for check in checks():
         record.add("checks", check)
-    report = build_report(record, settings(tmp_path, allow_inconclusive=True), exit_status=6)
+    report = build_report(record, settings(tmp_path, allow_inconclusive=True), exit_status=16)
     assert report["schema"] == "kisys-report/1"
     assert report["decisions"] == [{"name": "tabulate", "decision": "allow"}]
     assert [c["status"] for c in report["checks"]] == ["inconclusive", "findings", "findings"]

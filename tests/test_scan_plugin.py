@@ -12,6 +12,7 @@ import pytest
 import pytest_kisys.record  # noqa: F401
 import pytest_kisys.report.plugin  # noqa: F401
 import pytest_kisys.scan.plugin  # noqa: F401
+from pytest_kisys.scan.plugin import EXIT_CHECKS_FAILED
 import pytest_kisys.session  # noqa: F401
 import pytest_kisys.stages.session  # noqa: F401
 from tests.support.osv_server import AuditEnvs
@@ -35,11 +36,11 @@ def project(pytester: pytest.Pytester, kisys_toml: str = "", **files: str) -> No
     pytester.makepyfile(**{"test_app": PASSING, **files})
 
 
-def test_findings_fail_a_passing_session_with_exit_status_6(pytester: pytest.Pytester) -> None:
+def test_findings_fail_a_passing_session_with_exit_status_16(pytester: pytest.Pytester) -> None:
     project(pytester, app=SHELL)
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
     result.assert_outcomes(passed=1)
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(
         [
             "*= kisys checks =*",
@@ -75,7 +76,7 @@ def test_findings_below_fail_on_pass(pytester: pytest.Pytester) -> None:
 def test_fail_on_lower_threshold(pytester: pytest.Pytester) -> None:
     project(pytester, app="import random\n\nTOKEN = random.random()\n")
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--kisys-fail-on", "low")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
 
 
 def test_ignore_with_reason_suppresses(pytester: pytest.Pytester) -> None:
@@ -96,7 +97,7 @@ def test_expired_ignore_stops_applying_and_says_so(pytester: pytest.Pytester) ->
     toml = 'ignore = [{id = "B602", reason = "until the fix lands", expires = 2020-01-31}]\n'
     project(pytester, toml, app=SHELL)
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(
         ["*B602*app.py:5*", "  ignore entry 'B602' expired on 2020-01-31 and no longer applies"]
     )
@@ -108,7 +109,7 @@ def test_inconclusive_fails_unless_allowed(
     project(pytester, broken="def broken(:\n    pass\n")
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
     result.assert_outcomes(passed=1)
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(
         [
             "bandit * (code): INCONCLUSIVE*",
@@ -123,7 +124,7 @@ def test_inconclusive_fails_unless_allowed(
 def test_scan_first_stops_before_the_tests(pytester: pytest.Pytester) -> None:
     project(pytester, app=SHELL)
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--kisys-scan-first")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.assert_outcomes()
     result.stdout.fnmatch_lines(["failed   tests *: not run: scan.code failed first (scan_first)"])
     result.stdout.no_fnmatch_line("*test_app.py .*")
@@ -151,7 +152,7 @@ def test_check_result_hook_sees_each_check(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code,secrets")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     seen = json.loads((pytester.path / "hooked.json").read_text())
     assert seen == {
         "code": {"status": "findings", "rules": ["B404", "B602"]},
@@ -171,8 +172,11 @@ def test_github_annotations(pytester: pytest.Pytester, monkeypatch: pytest.Monke
     )
 
 
-def test_secret_value_appears_in_no_output(pytester: pytest.Pytester) -> None:
+def test_secret_value_appears_in_no_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Terminal, JSON report, SARIF, SBOM, JUnit XML and spans: type/file/line/hash only."""
+    monkeypatch.setenv("KISYS_TRACE_TIMEOUT", "30")  # a loaded machine must not drop spans
     project(
         pytester,
         creds=f'GITHUB_TOKEN = "{FAKE_TOKEN}"\npassword = "fake-password-for-tests-77"\n',
@@ -189,7 +193,7 @@ def test_secret_value_appears_in_no_output(pytester: pytest.Pytester) -> None:
         "--kisys-trace", "file:out/spans.jsonl",
         "-v",
     )
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(["*GitHubTokenDetector*creds.py:1*GitHub Token (value not shown*"])
     outputs = {
         "terminal": result.stdout.str() + result.stderr.str(),
@@ -198,8 +202,8 @@ def test_secret_value_appears_in_no_output(pytester: pytest.Pytester) -> None:
     assert set(outputs) >= {"terminal", "report.json", "report.sarif", "junit.xml", "spans.jsonl"}
     assert "GitHubTokenDetector" in outputs["report.sarif"]
     # the scan.secrets span carries one finding event per counted finding (hash, no value)
-    assert "scan.secrets" in outputs["spans.jsonl"]
-    assert "GitHubTokenDetector" in outputs["spans.jsonl"]
+    assert "scan.secrets" in outputs["spans.jsonl"], result.stdout.str()
+    assert "GitHubTokenDetector" in outputs["spans.jsonl"], outputs["spans.jsonl"][-2000:]
     for name, text in outputs.items():
         assert FAKE_TOKEN not in text, name
         assert "fake-password-for-tests-77" not in text, name
@@ -217,10 +221,10 @@ def test_report_files_are_not_scanned_on_the_next_run(pytester: pytest.Pytester)
 def test_json_report_carries_checks_and_verdict(pytester: pytest.Pytester) -> None:
     project(pytester, app=SHELL)
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--kisys-report", "report.json")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     report = json.loads((pytester.path / "report.json").read_text())
     assert report["schema"] == "kisys-report/1"
-    assert report["run"]["exit_status"] == 6
+    assert report["run"]["exit_status"] == EXIT_CHECKS_FAILED
     assert report["verdict"] == {
         "checks_failed": True,
         "reasons": ["1 finding(s) at or above 'high'"],
@@ -245,7 +249,7 @@ def test_deps_check_in_the_session(
     monkeypatch.setenv("KISYS_OSV_URL", osv_server.url)
     project(pytester)
     result = pytester.runpytest(*KISYS, "--kisys-scan", "deps")
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(
         [
             "pip-audit * (deps): 1 finding(s) ?high 1? *",
@@ -254,7 +258,7 @@ def test_deps_check_in_the_session(
     )
     monkeypatch.setenv("PIPAPI_PYTHON_LOCATION", audit_envs.all_skipped)
     skipped = pytester.runpytest(*KISYS, "--kisys-scan", "deps")
-    assert skipped.ret == 6
+    assert skipped.ret == EXIT_CHECKS_FAILED
     skipped.stdout.fnmatch_lines(
         ["pip-audit * (deps): INCONCLUSIVE*", "*pip-audit audited no dependency of*"]
     )
@@ -282,10 +286,10 @@ def test_without_the_stage_engine_checks_run_in_their_own_thread(
     )
     result = pytester.runpytest(*KISYS, "--kisys-scan", "code")
     result.assert_outcomes(passed=1)
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     result.stdout.fnmatch_lines(["*B602*app.py:5*"])
     first = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--kisys-scan-first")
-    assert first.ret == 6
+    assert first.ret == EXIT_CHECKS_FAILED
     first.assert_outcomes()
 
 
@@ -293,5 +297,12 @@ def test_under_xdist_the_controller_runs_the_checks_once(pytester: pytest.Pytest
     project(pytester, app=SHELL, test_more="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     result = pytester.runpytest_subprocess(*KISYS, "--kisys-scan", "code", "-n", "2")
     result.assert_outcomes(passed=3)
-    assert result.ret == 6
+    assert result.ret == EXIT_CHECKS_FAILED
     assert result.stdout.str().count("= kisys checks =") == 1
+
+
+def test_collect_only_runs_no_checks(pytester: pytest.Pytester) -> None:
+    project(pytester, app=SHELL)
+    result = pytester.runpytest(*KISYS, "--kisys-scan", "code", "--collect-only")
+    assert result.ret == 0
+    result.stdout.no_fnmatch_line("*kisys checks*")

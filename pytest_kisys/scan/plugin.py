@@ -7,7 +7,7 @@ Where no stage engine runs the checks, this object runs them in its own backgrou
 
 At session finish the results are joined; if the session would otherwise exit 0 and a check
 fails (findings at or above ``fail_on``, or an inconclusive check without
-``allow_inconclusive``), the exit status becomes :data:`EXIT_CHECKS_FAILED` (6). When tests
+``allow_inconclusive``), the exit status becomes :data:`EXIT_CHECKS_FAILED` (16). When tests
 already failed, pytest's own exit status stays.
 """
 
@@ -32,8 +32,12 @@ from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
 
 
-EXIT_CHECKS_FAILED = 6
-"""Exit status of a session whose tests passed but whose security checks failed."""
+EXIT_CHECKS_FAILED = 16
+"""Exit status of a session whose tests passed but whose security checks failed.
+
+Not 6: pytest 9.2 took 6 for ``ExitCode.MAX_WARNINGS_ERROR``. 16 keeps clear of pytest's own
+small codes, of the sysexits range (64-78) and of the shell's (126 and up).
+"""
 
 _STAGE_OF_KIND: dict[str, str] = {kind: f"scan.{kind}" for kind in CHECK_KINDS}
 # Beyond scan_timeout (each scanner enforces it itself) allow this long for the join.
@@ -105,11 +109,18 @@ class ScanPlugin:
             return False
         return True
 
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """``--collect-only`` runs nothing, so it checks nothing either (options are final now)."""
+        if config.getoption("collectonly", False):
+            self.active = False
+
     def _stage_action(self, kind: str) -> Any:
         def action(ctx: Any) -> StageOutcome:
             from pytest_kisys.scan.runner import run_check
 
             del ctx
+            if not self.active:
+                return StageOutcome.skipped("--collect-only: no checks")
             result = run_check(kind, self.settings)
             self._store(result)
             findings = stage_findings(result, self.settings.fail_on)
@@ -191,7 +202,7 @@ class ScanPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Join the checks and turn a failed check into exit status 6 (if tests passed)."""
+        """Join the checks and turn a failed check into exit status 16 (if tests passed)."""
         if not self.active:
             return
         results = self.join()
