@@ -164,3 +164,14 @@ def test_worker_deadline_is_a_scan_error() -> None:
 
     with pytest.raises(ScanError, match="did not finish within 0.01 s"):
         run_workers("bandit", {"root": "."}, [["a.py"]], timeout=0.01)
+
+
+def test_installed_set_in_process_matches_the_subprocess_listing() -> None:
+    import sys
+
+    from pytest_kisys.scan.pip_audit import installed_set
+
+    # Another name of this venv's interpreter takes the subprocess path: same set expected.
+    bindir = Path(sys.executable).parent
+    alias = next(p for p in (bindir / "python3", bindir / "python") if str(p) != sys.executable)
+    assert installed_set(sys.executable, 60) == installed_set(str(alias), 60)

@@ -61,6 +61,16 @@ def audited_python() -> str:
 
 def installed_set(python: str, timeout: float) -> list[str]:
     """``name==version`` of every distribution importable by ``python`` (the cache key)."""
+    if python == sys.executable:
+        # The interpreter running the tests: no subprocess needed (same code as below).
+        import importlib.metadata as metadata
+
+        return sorted(
+            {
+                (d.metadata["Name"] or "").lower() + "==" + (d.version or "")
+                for d in metadata.distributions()
+            }
+        )
     try:
         proc = subprocess.run(
             [python, "-c", _LIST_DISTRIBUTIONS],
