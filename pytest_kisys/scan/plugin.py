@@ -61,11 +61,14 @@ class CheckStageFinding(StageFinding):
         return getattr(inner, name)
 
 
-def stage_findings(result: CheckResult, fail_on: str) -> tuple[StageFinding, ...]:
+def stage_findings(
+    result: CheckResult, fail_on: str, *, only_failing: bool = False
+) -> tuple[StageFinding, ...]:
     """The check's counted findings as stage findings (carrying rule, file, line, fingerprint)."""
     stage = _STAGE_OF_KIND.get(result.kind, result.kind)
     out: list[StageFinding] = []
-    for finding in result.findings:
+    chosen = result.failing_findings(fail_on) if only_failing else result.findings
+    for finding in chosen:
         where = f" {finding.path}:{finding.line}" if finding.path else ""
         fails = " (fails the run)" if finding.at_or_above(fail_on) else ""
         out.append(
@@ -123,12 +126,13 @@ class ScanPlugin:
                 return StageOutcome.skipped("--collect-only: no checks")
             result = run_check(kind, self.settings)
             self._store(result)
-            findings = stage_findings(result, self.settings.fail_on)
-            if result.fails(self.settings.fail_on, self.settings.allow_inconclusive):
+            fail_on = self.settings.fail_on
+            reason = describe(result, self.settings)
+            if result.fails(fail_on, self.settings.allow_inconclusive):
                 # Only what fails the run: the stage section would repeat the whole list.
-                failing = tuple(f for f in findings if "(fails the run)" in f.detail)
-                return StageOutcome("failed", describe(result, self.settings), failing)
-            return StageOutcome("passed", describe(result, self.settings), findings)
+                failing = stage_findings(result, fail_on, only_failing=True)
+                return StageOutcome("failed", reason, failing)
+            return StageOutcome("passed", reason, stage_findings(result, fail_on))
 
         return action
 
