@@ -206,6 +206,51 @@ def build_modes(work: Path, sink: Sink, peers: bool) -> list[Mode]:
     return modes
 
 
+PAIRED = """
+import json, os, sys, time
+import pytest
+base = ["-q", "-p", "no:cacheprovider", "--kisys", "--kisys-scan", "none", "--kisys-offline"]
+modes = {
+    "kisys-notrace": (["--kisys-trace", "none"], {}),
+    "kisys-spans": (["--kisys-trace", "otlp"], {"KISYS_BENCH_NULL_EXPORTER": "1"}),
+    "kisys-otlp": (["--kisys-trace", "otlp"], {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sys.argv[2]}),
+}
+cpu = {name: [] for name in modes}
+for _ in range(int(sys.argv[1]) + 1):  # the first round warms up and is dropped
+    for name, (args, env) in modes.items():
+        saved = dict(os.environ)
+        os.environ.update(env)
+        start = time.process_time()
+        pytest.main(base + args)
+        cpu[name].append(time.process_time() - start)
+        os.environ.clear()
+        os.environ.update(saved)
+print("PAIRED" + json.dumps({name: values[1:] for name, values in cpu.items()}), file=sys.stderr)
+"""
+
+
+def paired(suite: Path, tests: int, repeats: int, sink: Sink) -> dict[str, float]:
+    """Per-test CPU µs of spans and OTLP export over kisys without tracing, in one warm process.
+
+    Every mode runs in the same interpreter, alternating, so imports and interpreter start are
+    paid once and the difference is the per-test cost alone (plus the per-run provider setup).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", PAIRED, str(repeats), f"{sink.base}/v1/traces"],
+        cwd=suite,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next((x for x in proc.stderr.splitlines() if x.startswith("PAIRED")), None)
+    if line is None:
+        raise SystemExit(f"paired run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    cpu = json.loads(line[len("PAIRED") :])
+    base = min(cpu["kisys-notrace"])
+    return {name: (min(values) - base) / tests * 1e6 for name, values in cpu.items()}
+
+
 def report(modes: list[Mode], tests: int, pick: Any = min) -> list[dict[str, Any]]:
     """Print and return the figures; ``pick`` reduces the repeats (min: least disturbed run)."""
     by_name = {m.name: m for m in modes}
@@ -281,8 +326,13 @@ def main() -> int:
             run_once(mode, small, 1, sink)
     print(f"{args.tests} trivial tests, {args.stat} of {args.repeats} runs, {os.cpu_count()} CPUs")
     rows = report(modes, args.tests, min if args.stat == "min" else statistics.median)
+    extra = paired(big, args.tests, args.repeats, sink)
+    print("paired in one warm process (CPU µs per test over kisys-notrace, min of runs):")
+    for name, value in extra.items():
+        if name != "kisys-notrace":
+            print(f"  {name:<18} {value:6.1f}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps({"runs": rows, "paired_cpu_us": extra}, indent=2) + "\n")
     return 0
 
 

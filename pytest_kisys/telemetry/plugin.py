@@ -36,7 +36,6 @@ from pytest_kisys.telemetry.records import FAILED_STATUSES
 from pytest_kisys.telemetry.records import FixtureRecord
 from pytest_kisys.telemetry.records import FixtureTiming
 from pytest_kisys.telemetry.records import Phase
-from pytest_kisys.telemetry.records import TestRecord
 from pytest_kisys.telemetry.runtime import TelemetryRuntime
 from pytest_kisys.telemetry.runtime import traceparent_of
 
@@ -135,6 +134,7 @@ class TelemetryPlugin:
         self._recording = False
         # The parent of test spans, set when the test loop starts.
         self._parent: SpanContext | None = None
+        self._parent_index = 0
         self._reports: list[pytest.TestReport] | None = None
         self._exception: ExceptionInfo | None = None
         self._fixtures: list[FixtureTiming] = []
@@ -192,14 +192,18 @@ class TelemetryPlugin:
         """The ``tests`` stage; test spans become its children (a worker's span on xdist)."""
         self._recording = self.runtime.sampled
         if self._is_worker:
-            self._parent = self.runtime.session_span.get_span_context()
+            self._set_parent(self.runtime.session_span.get_span_context())
             return (yield)
         with self.runtime.stage_span("tests", {}) as stage:
-            self._parent = stage.span.get_span_context()
+            self._set_parent(stage.span.get_span_context())
             result = yield
             if session.testsfailed:
                 stage.set_result("failure", "TestFailure")
             return result
+
+    def _set_parent(self, ctx: SpanContext) -> None:
+        self._parent = ctx
+        self._parent_index = self.runtime.builder.parent_index(ctx)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -307,8 +311,7 @@ class TelemetryPlugin:
         nodeid = item.nodeid
         markers = tuple({m.name for m in item.iter_markers()}) if self._by_marker else ()
         self._ledger.add(nodeid, cpu_ns / 1e9, markers)
-        parent = self._parent
-        if not self._recording or parent is None:
+        if not self._recording or self._parent is None:
             return
         if self._keep_failed and status not in FAILED_STATUSES:
             slow = self._slow
@@ -319,8 +322,9 @@ class TelemetryPlugin:
         if self._phases:
             phases = tuple(Phase(r.when, r.start, r.stop, r.outcome) for r in reports)
             fixtures = tuple(self._fixtures)
+        # A plain tuple in TestRecord's field order (see there: it stays out of the GC's way).
         self._pipeline.submit(
-            TestRecord(
+            (
                 nodeid,
                 item.location,
                 status,
@@ -330,7 +334,7 @@ class TelemetryPlugin:
                 (durations[0], durations[1], durations[2]),
                 cpu_ns,
                 peak_rss_bytes(),
-                parent,
+                self._parent_index,
                 self._exception,
                 reason,
                 phases,

@@ -59,7 +59,12 @@ class FixtureTiming(NamedTuple):
 
 
 class TestRecord(NamedTuple):
-    """Everything about one finished test that its span needs."""
+    """Everything about one finished test that its span needs.
+
+    The plugin queues a *plain* tuple in this field order (see :meth:`SpanBuilder.parent_index`
+    for ``parent``): a tuple of strings and numbers is untracked by the garbage collector, so
+    thousands of queued records never trigger an extra full collection of the test process.
+    """
 
     nodeid: str
     location: tuple[str, int | None, str]
@@ -70,7 +75,7 @@ class TestRecord(NamedTuple):
     durations: tuple[float, float, float]
     cpu_ns: int
     peak_rss: int
-    parent: SpanContext
+    parent: int
     exception: ExceptionInfo | None = None
     reason: str | None = None
     phases: tuple[Phase, ...] = ()
@@ -117,11 +122,18 @@ class SpanBuilder:
         self.ids = ids
         # (stand-in session context, real session context) on xdist workers; see runtime.
         self.rebase: tuple[SpanContext, SpanContext] | None = None
+        self._parents: list[SpanContext] = []
+
+    def parent_index(self, ctx: SpanContext) -> int:
+        """A small integer standing for ``ctx`` in queued test records."""
+        if ctx not in self._parents:
+            self._parents.append(ctx)
+        return self._parents.index(ctx)
 
     def __call__(self, item: Any) -> Iterable[ReadableSpan]:
         """The spans one queued item stands for (SDK spans pass through unchanged)."""
-        if isinstance(item, TestRecord):
-            return self.test_spans(item)
+        if type(item) is tuple:
+            return self.test_spans(TestRecord._make(item))
         if isinstance(item, FixtureRecord):
             ctx = self._child_context(item.parent)
             return [self._fixture_span(item.fixture, ctx, item.parent)]
@@ -234,10 +246,9 @@ class SpanBuilder:
                         exc.time_ns,
                     ),
                 )
-        ctx = self._child_context(record.parent)
-        spans = [
-            self._span(nodeid, ctx, record.parent, attrs, record.start_ns, record.end_ns, status, events)
-        ]
+        parent = self._parents[record.parent]
+        ctx = self._child_context(parent)
+        spans = [self._span(nodeid, ctx, parent, attrs, record.start_ns, record.end_ns, status, events)]
         setup_ctx = ctx
         for phase in record.phases:
             phase_ctx = self._child_context(ctx)
