@@ -103,16 +103,27 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
     conf = b_config.BanditConfig(config_file=options.config_file)
     profile = {"include": set(options.tests), "exclude": set(options.skips)}
-    mgr = b_manager.BanditManager(
-        conf, "file", False, profile=profile, quiet=True, ignore_nosec=options.ignore_nosec
-    )
     root = Path(options.root)
     by_abs = {str(root / rel): rel for rel in rel_paths}
-    # Set the list directly: discover_files would apply exclude_dirs to absolute paths too.
-    mgr.files_list = sorted(by_abs)
-    mgr.run_tests()
+    # bandit tokenises every file only to find "# nosec" comments (its pattern is
+    # case-sensitive). A file without the word cannot have one, so it is scanned by a manager
+    # told to ignore nosec: same results, no tokenising (about a tenth of bandit's time).
+    with_nosec = {a for a in by_abs if options.ignore_nosec or b"nosec" in Path(a).read_bytes()}
+    managers = []
+    for group, ignore_nosec in ((sorted(with_nosec), options.ignore_nosec),
+                                (sorted(set(by_abs) - with_nosec), True)):
+        if not group:
+            continue
+        mgr = b_manager.BanditManager(
+            conf, "file", False, profile=profile, quiet=True, ignore_nosec=ignore_nosec
+        )
+        # Set the list directly: discover_files would apply exclude_dirs to absolute paths too.
+        mgr.files_list = group
+        mgr.run_tests()
+        managers.append(mgr)
     issues: dict[str, list[dict[str, Any]]] = {rel: [] for rel in rel_paths}
-    for issue in mgr.get_issue_list():
+    found = [issue for mgr in managers for issue in mgr.get_issue_list()]
+    for issue in found:
         data = issue.as_dict(with_code=False)
         rel = by_abs.get(data["filename"], data["filename"])
         cwe = data.get("issue_cwe") or {}
@@ -128,7 +139,9 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
                 "more_info": docs_utils.get_url(data["test_id"]),
             }
         )
-    skipped = {by_abs.get(name, name): reason for name, reason in mgr.skipped}
+    skipped = {
+        by_abs.get(name, name): reason for mgr in managers for name, reason in mgr.skipped
+    }
     return [
         (rel, None if rel in skipped else issues[rel], skipped.get(rel, "")) for rel in rel_paths
     ]
