@@ -117,3 +117,12 @@ def test_offline_uses_only_a_fresh_cached_audit(
     cached = run_check("deps", offline, scanner=scanner(audit_envs.vulnerable))
     assert cached.status == "findings"
     assert len(osv.requests) == asked
+
+
+def test_timeout_is_inconclusive(tmp_path: Path, osv: OSVServer) -> None:
+    import sys
+
+    hurried = settings(tmp_path, osv, scan_timeout=0.2)
+    result = run_check("deps", hurried, scanner=scanner(sys.executable))
+    assert result.status == "inconclusive"
+    assert "pip-audit timed out after 0.2 s" in result.inconclusive[0].reason
