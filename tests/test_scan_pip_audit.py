@@ -31,13 +31,13 @@ def osv(osv_server: OSVServer) -> Iterator[OSVServer]:
 
 
 def settings(tmp_path: Path, osv: OSVServer, **kw: object) -> Settings:
+    options: dict[str, object] = {"scan_timeout": 120, **kw}
     return Settings(  # type: ignore[arg-type]
         rootdir=tmp_path,
         cache_dir=tmp_path / "cache",
         audit_service="osv",
         osv_url=osv.url,
-        scan_timeout=120,
-        **kw,
+        **options,
     )
 
 
