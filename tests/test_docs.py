@@ -19,3 +19,13 @@ def test_readme_commands_are_marked() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for marker in ("kisys:demo-command", "kisys:test-command"):
         assert f"<!-- {marker} -->" in readme and f"<!-- /{marker} -->" in readme
+
+
+def test_every_published_hook_is_documented() -> None:
+    from pytest_kisys import hookspecs
+
+    page = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    hooks = [name for name in vars(hookspecs) if name.startswith("pytest_kisys_")]
+    assert len(hooks) >= 5
+    missing = [name for name in hooks if f"## `{name}(" not in page]
+    assert not missing, f"docs/hooks.md has no section for {missing}"
