@@ -18,7 +18,8 @@ def test_configuration_table_is_current() -> None:
 def test_readme_commands_are_marked() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for marker in ("kisys:demo-command", "kisys:test-command"):
-        assert f"<!-- {marker} -->" in readme and f"<!-- /{marker} -->" in readme
+        assert f"<!-- {marker} -->" in readme
+        assert f"<!-- /{marker} -->" in readme
 
 
 def test_every_published_hook_is_documented() -> None:

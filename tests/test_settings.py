@@ -149,7 +149,8 @@ def test_help_lists_every_flag_with_defaults(pytester: pytest.Pytester) -> None:
         "--kisys-report", "--kisys-sarif", "--kisys-sbom", "--kisys-trace",
     ):
         assert flag in text
-    assert "default: high" in text and "default: all" in text
+    assert "default: high" in text
+    assert "default: all" in text
 
 
 def test_configure_hook_called_with_settings(pytester: pytest.Pytester) -> None:
@@ -181,7 +182,8 @@ def test_unknown_key_suggests(pytester: pytest.Pytester) -> None:
 def test_unknown_key_in_yaml_names_line(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("kisys.yaml").write_text("level: paranoid\nfail_onn: high\n")
     err = _usage_error(pytester, "--kisys")
-    assert "kisys.yaml:2" in err and "did you mean 'fail_on'?" in err
+    assert "kisys.yaml:2" in err
+    assert "did you mean 'fail_on'?" in err
 
 
 @pytest.mark.parametrize(
@@ -218,13 +220,15 @@ def test_bad_pyproject_values(pytester: pytest.Pytester, toml: str, expected: st
 def test_malformed_yaml_names_line(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("kisys.yaml").write_text("level: balanced\nallow: [numpy\nfoo: 1\n")
     err = _usage_error(pytester, "--kisys")
-    assert "malformed YAML" in err and "kisys.yaml:" in err
+    assert "malformed YAML" in err
+    assert "kisys.yaml:" in err
 
 
 def test_yaml_value_error_names_line(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("kisys.yaml").write_text("level: balanced\n\nretries: -2\n")
     err = _usage_error(pytester, "--kisys")
-    assert "kisys.yaml:3" in err and "'retries'" in err
+    assert "kisys.yaml:3" in err
+    assert "'retries'" in err
 
 
 @pytest.mark.parametrize(
@@ -258,7 +262,8 @@ def test_bad_env_value_names_variable(pytester: pytest.Pytester, monkeypatch: py
 def test_bad_ini_value_names_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nkisys_retries = many\n")
     err = _usage_error(pytester, "--kisys")
-    assert "tox.ini (kisys_retries)" in err and "a whole number >= 0" in err
+    assert "tox.ini (kisys_retries)" in err
+    assert "a whole number >= 0" in err
 
 
 def test_bad_config_ignored_when_off(pytester: pytest.Pytester) -> None:
