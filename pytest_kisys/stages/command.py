@@ -77,7 +77,7 @@ def run_command(ctx: StageContext) -> StageOutcome:
     try:
         process = subprocess.Popen(
             argv,
-            shell=stage.shell,  # noqa: S602 - only when the user wrote `shell: true`
+            shell=stage.shell,  # noqa: S602  # nosec B602 - only when the user wrote `shell: true`
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,

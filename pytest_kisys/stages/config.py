@@ -115,7 +115,7 @@ def _parse_one(name: str, spec: Mapping[str, Any], source: str) -> Stage:
         timeout=float(timeout) if timeout is not None else None,
         matrix=_matrix(spec.get("matrix"), fail),
         run=run,
-        shell=shell,
+        shell=shell,  # nosec B604 - a Stage field, not a subprocess call
         cwd=_optional_str(spec, "cwd", fail),
         env=_env(spec.get("env"), fail),
         severity=severity,
