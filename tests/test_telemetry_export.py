@@ -218,3 +218,38 @@ def test_collector_answering_503_is_reported_once(pytester: pytest.Pytester) -> 
     receiver.stop()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["kisys: trace export to otlp * failed: HTTP 503 *; 4 spans dropped"])
+
+
+def test_http_proxy_is_used_for_remote_collectors(
+    pytester: pytest.Pytester, otlp_receiver: OtlpReceiver
+) -> None:
+    pytester.makepyfile("def test_one(): pass")
+    proxy = otlp_receiver.endpoint.removesuffix("/v1/traces")
+    harness = TelemetryHarness(
+        in_memory=False,
+        environ={
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector.invalid:4318/v1/traces",
+            "HTTP_PROXY": proxy.replace("http://", "http://proxyuser:fake-proxy-pw@"),
+            "NO_PROXY": "internal.example",
+        },
+    )
+    pytester.runpytest(plugins=[harness]).assert_outcomes(passed=1)
+    otlp_receiver.wait_for(4)
+    # The receiver plays the proxy: it gets the absolute URL of the real collector.
+    assert otlp_receiver.paths[0] == "http://collector.invalid:4318/v1/traces"
+    assert otlp_receiver.headers[0]["proxy-authorization"].startswith("Basic ")
+    assert otlp_receiver.headers[0]["host"] == "collector.invalid:4318"
+
+
+def test_proxy_for_bypasses_loopback_and_no_proxy() -> None:
+    from urllib.parse import urlsplit
+
+    from pytest_kisys.telemetry.otlp_http import proxy_for
+
+    proxies = {"https_proxy": "proxy.example:3128", "no_proxy": ".corp.example,localhost"}
+    assert proxy_for(urlsplit("https://127.0.0.1:4318/v1/traces"), proxies) is None
+    assert proxy_for(urlsplit("https://otel.corp.example/v1/traces"), proxies) is None
+    remote = proxy_for(urlsplit("https://api.vendor.example/v1/traces"), proxies)
+    assert remote is not None
+    assert (remote.hostname, remote.port) == ("proxy.example", 3128)
+    assert proxy_for(urlsplit("http://api.vendor.example/v1/traces"), proxies) is None

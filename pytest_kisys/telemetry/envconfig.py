@@ -45,6 +45,7 @@ class TraceEnv:
     certificate: str | None = None
     client_certificate: str | None = None
     client_key: str | None = None
+    proxies: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_key_values(text: str, variable: str) -> dict[str, str]:
@@ -133,4 +134,9 @@ def read_trace_env(environ: Mapping[str, str]) -> TraceEnv:
         certificate=_signal_or_generic(environ, "CERTIFICATE"),
         client_certificate=_signal_or_generic(environ, "CLIENT_CERTIFICATE"),
         client_key=_signal_or_generic(environ, "CLIENT_KEY"),
+        proxies={
+            name.lower(): value
+            for name, value in environ.items()
+            if name.lower() in ("http_proxy", "https_proxy", "no_proxy")
+        },
     )

@@ -112,6 +112,7 @@ def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
         certificate=trace_env.certificate,
         client_certificate=trace_env.client_certificate,
         client_key=trace_env.client_key,
+        proxies=trace_env.proxies,
     )
 
 

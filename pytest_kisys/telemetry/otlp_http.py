@@ -5,16 +5,21 @@ the configured headers and optional gzip (``OTEL_EXPORTER_OTLP_[TRACES_]COMPRESS
 honours ``OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`` and the client certificate and key.
 Throttling answers (429, 502, 503, 504) are retried while the per-export deadline allows;
 anything else fails at once and the pipeline stops exporting (the collector is down).
+``http_proxy``/``https_proxy``/``no_proxy`` are honoured like ``requests`` does (CONNECT
+tunnel for https); loopback collectors are always reached directly.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from collections.abc import Sequence
 import gzip
 import http.client
 import ssl
 import time
+from urllib.parse import SplitResult
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,6 +32,22 @@ from pytest_kisys.telemetry.otlp_proto import encode_request
 
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def proxy_for(endpoint: SplitResult, proxies: Mapping[str, str]) -> SplitResult | None:
+    """The proxy URL for ``endpoint`` from lower-cased ``*_proxy`` variables, or None."""
+    host = endpoint.hostname or ""
+    if host in _LOOPBACK:
+        return None
+    for entry in proxies.get("no_proxy", "").split(","):
+        suffix = entry.strip().lstrip(".").lower()
+        if suffix == "*" or (suffix and (host == suffix or host.endswith("." + suffix))):
+            return None
+    url = proxies.get(f"{endpoint.scheme}_proxy", "").strip()
+    if not url:
+        return None
+    return urlsplit(url if "://" in url else f"http://{url}")
 
 
 class OtlpHttpSpanExporter(SpanExporter):
@@ -41,6 +62,7 @@ class OtlpHttpSpanExporter(SpanExporter):
         certificate: str | None = None,
         client_certificate: str | None = None,
         client_key: str | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -57,6 +79,7 @@ class OtlpHttpSpanExporter(SpanExporter):
         self._host = parts.hostname
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._proxy = proxy_for(parts, proxies or {})
         self._timeout = timeout
         self._gzip = compression == "gzip"
         self._headers = {
@@ -66,6 +89,16 @@ class OtlpHttpSpanExporter(SpanExporter):
         }
         if self._gzip:
             self._headers["Content-Encoding"] = "gzip"
+        self._tunnel_headers: dict[str, str] = {}
+        if self._proxy is not None and self._proxy.username:
+            user = f"{unquote(self._proxy.username)}:{unquote(self._proxy.password or '')}"
+            auth = "Basic " + base64.b64encode(user.encode()).decode()
+            self._tunnel_headers["Proxy-Authorization"] = auth
+            if not self._https:
+                self._headers["Proxy-Authorization"] = auth
+        if self._proxy is not None and not self._https:
+            # Plain-http proxies take the absolute URL as the request target.
+            self._path = endpoint
         self._context: ssl.SSLContext | None = None
         if self._https:
             self._context = ssl.create_default_context(cafile=certificate)
@@ -74,6 +107,15 @@ class OtlpHttpSpanExporter(SpanExporter):
         self.last_error: str | None = None
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        proxy = self._proxy
+        if proxy is not None:
+            if not self._https:
+                return http.client.HTTPConnection(proxy.hostname or "", proxy.port, timeout=timeout)
+            conn = http.client.HTTPSConnection(
+                proxy.hostname or "", proxy.port, timeout=timeout, context=self._context
+            )
+            conn.set_tunnel(self._host, self._port, headers=self._tunnel_headers)
+            return conn
         if self._https:
             return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)

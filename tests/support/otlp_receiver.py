@@ -59,6 +59,7 @@ class OtlpReceiver:
     mode: str = "ok"
     spans: list[ReceivedSpan] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
@@ -85,7 +86,7 @@ class OtlpReceiver:
                     body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
-                receiver._store(body, {k.lower(): v for k, v in self.headers.items()})
+                receiver._store(body, {k.lower(): v for k, v in self.headers.items()}, self.path)
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -109,7 +110,7 @@ class OtlpReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def _store(self, body: bytes, headers: dict[str, str]) -> None:
+    def _store(self, body: bytes, headers: dict[str, str], path: str) -> None:
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         decoded = []
@@ -137,6 +138,7 @@ class OtlpReceiver:
         with self._lock:
             self.requests += 1
             self.headers.append(headers)
+            self.paths.append(path)
             self.spans.extend(decoded)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedSpan]:
