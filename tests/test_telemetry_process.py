@@ -122,3 +122,24 @@ def test_span_exporter_hook_in_a_conftest_replaces_the_configured_exporter(
     assert "pytest session" in {s["name"] for s in _spans(hooked)}
     # optionalhook: the same conftest still loads when kisys is disabled.
     pytester.runpytest_subprocess("-p", "no:kisys", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_dead_collector_under_xdist_gives_one_line_with_every_workers_drops(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dead_endpoint: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", dead_endpoint)
+    pytester.makeconftest(conftest_source(trace="otlp", trace_timeout=0.5))
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(6))
+        def test_many(n):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+    lines = [line for line in result.stdout.lines if "kisys: trace export" in line]
+    assert len(lines) == 1, result.stdout.str()
+    # controller: session, collect, tests; each worker: its span, collect, its tests.
+    assert lines[0].endswith("; 13 spans dropped")
