@@ -12,11 +12,17 @@ import argparse
 import os
 from pathlib import Path
 from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_kisys import settings as settings_mod
-from pytest_kisys.errors import ConfigError
+from pytest_kisys.options import dest_name
+from pytest_kisys.options import ini_name
+from pytest_kisys.options import OPTIONS
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.settings import RawValue
 
 
 _BOOL_FLAGS = {"enabled", "offline", "learn", "scan_first"}
@@ -32,17 +38,17 @@ _DEFAULT_SHOWN = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add the ``kisys`` option group and an ini twin for every flag."""
     group = parser.getgroup("kisys", "pytest-kisys: test-time supply-chain guard")
-    for key in settings_mod.KEYS:
+    for key in OPTIONS:
         if key.flag is not None:
             extra = []
             if key.name in _DEFAULT_SHOWN:
                 extra.append(f"default: {_DEFAULT_SHOWN[key.name]}")
             if key.ini:
-                extra.append(f"ini: {settings_mod.ini_name(key)}")
+                extra.append(f"ini: {ini_name(key)}")
             if key.env:
                 extra.append(f"env: {key.env}")
             help_text = f"{key.help} ({'; '.join(extra)})" if extra else key.help
-            kwargs: dict[str, Any] = {"dest": settings_mod.dest_name(key), "help": help_text}
+            kwargs: dict[str, Any] = {"dest": dest_name(key), "help": help_text}
             if key.name in _BOOL_FLAGS:
                 kwargs.update(action="store_true", default=False if key.name == "enabled" else None)
             else:
@@ -51,9 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if key.ini:
             help_text = f"kisys: {key.help} (allowed: {key.allowed})"
             if key.multi:
-                parser.addini(settings_mod.ini_name(key), help_text, type="linelist", default=[])
+                parser.addini(ini_name(key), help_text, type="linelist", default=[])
             else:
-                parser.addini(settings_mod.ini_name(key), help_text, type="string", default="")
+                parser.addini(ini_name(key), help_text, type="string", default="")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -65,27 +71,29 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def _cli_values(namespace: argparse.Namespace) -> dict[str, list[Any]]:
     values: dict[str, list[Any]] = {}
-    for key in settings_mod.KEYS:
+    for key in OPTIONS:
         if key.flag is None:
             continue
-        given = getattr(namespace, settings_mod.dest_name(key), None)
+        given = getattr(namespace, dest_name(key), None)
         if given is None or given is False:
             continue
         values[key.name] = given if isinstance(given, list) else [given]
     return values
 
 
-def _ini_values(config: pytest.Config) -> dict[str, settings_mod.RawValue]:
+def _ini_values(config: pytest.Config) -> dict[str, RawValue]:
+    from pytest_kisys.settings import RawValue
+
     where_file = str(config.inipath) if config.inipath else "the pytest ini file"
-    values: dict[str, settings_mod.RawValue] = {}
-    for key in settings_mod.KEYS:
+    values: dict[str, RawValue] = {}
+    for key in OPTIONS:
         if not key.ini:
             continue
-        name = settings_mod.ini_name(key)
+        name = ini_name(key)
         raw = config.getini(name)
         if raw in ("", [], None):
             continue
-        values[key.name] = settings_mod.RawValue(raw, f"{where_file} ({name})", config.rootpath)
+        values[key.name] = RawValue(raw, f"{where_file} ({name})", config.rootpath)
     return values
 
 
@@ -97,17 +105,30 @@ def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
     """
     if cli.get("enabled") or str(config.getini("kisys")).strip():
         return True
-    return settings_mod.enabled_in_files(Path(config.rootpath))
+    root = Path(config.rootpath)
+    try:
+        mentions_kisys = b"[tool.kisys" in (root / "pyproject.toml").read_bytes()
+    except OSError:
+        mentions_kisys = False
+    if not mentions_kisys and not (root / "kisys.yaml").is_file():
+        return False  # the common "off" case: nothing more is imported or read
+    from pytest_kisys.settings import enabled_in_files
+
+    return enabled_in_files(root)
 
 
 def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> None:
-    if settings_mod.SETTINGS_KEY in config.stash:
-        return
     cli = _cli_values(namespace)
     if not _could_be_on(config, cli):
         return
+    from pytest_kisys.errors import ConfigError
+    from pytest_kisys.settings import resolve
+    from pytest_kisys.settings import SETTINGS_KEY
+
+    if SETTINGS_KEY in config.stash:
+        return
     try:
-        resolved = settings_mod.resolve(
+        resolved = resolve(
             cli=cli,
             environ=os.environ,
             ini=_ini_values(config),

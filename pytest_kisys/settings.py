@@ -28,15 +28,18 @@ from typing import Literal
 import pytest
 
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.options import AUDIT_SERVICES
+from pytest_kisys.options import BACKENDS
+from pytest_kisys.options import FAIL_ON
+from pytest_kisys.options import LEVELS
+from pytest_kisys.options import ON_DENIED
+from pytest_kisys.options import Option
+from pytest_kisys.options import OPTIONS
+from pytest_kisys.options import OPTIONS_BY_NAME
 
 
-LEVELS = ("paranoid", "balanced", "autonomous")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-FAIL_ON = ("low", "medium", "high", "critical", "never")
 SCANS = ("code", "deps", "secrets")
-BACKENDS = ("pip", "uv", "auto")
-AUDIT_SERVICES = ("pypi", "osv")
-ON_DENIED = ("skip", "error")
 
 Level = Literal["paranoid", "balanced", "autonomous"]
 Backend = Literal["pip", "uv", "auto"]
@@ -142,26 +145,6 @@ class Settings:
 
 Converter = Callable[[Any, str, str], Any]
 """``convert(raw, key, where) -> value``; raises :class:`ConfigError` naming key, where, allowed."""
-
-
-@dataclass(frozen=True)
-class Key:
-    """One setting: its converter and the places it may be given.
-
-    ``flag`` is the command-line option (``None``: config files only), ``env`` the environment
-    variable, ``ini`` whether a ``kisys_<name>`` pytest ini twin exists, ``multi`` whether the
-    flag may be repeated to build a list.
-    """
-
-    name: str
-    convert: Converter
-    help: str
-    allowed: str
-    flag: str | None = None
-    env: str | None = None
-    ini: bool = True
-    multi: bool = False
-    metavar: str | None = None
 
 
 def _bad(key: str, where: str, raw: Any, allowed: str) -> ConfigError:
@@ -398,77 +381,45 @@ def _stages(raw: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
 _URL = re.compile(r"https?://\S+")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
-KEYS: tuple[Key, ...] = (
-    Key("enabled", to_bool, "turn pytest-kisys on", "true or false", flag="--kisys"),
-    Key("level", _choice(LEVELS), "security level", ", ".join(LEVELS),
-        flag="--kisys-level", env="KISYS_LEVEL", metavar="{" + ",".join(LEVELS) + "}"),
-    Key("offline", to_bool, "no network: bundled data, cache and local wheels only",
-        "true or false", flag="--kisys-offline", env="KISYS_OFFLINE"),
-    Key("allow", to_project_names, "allow this project for this run (repeatable)",
-        "project names", flag="--kisys-allow", env="KISYS_ALLOW", multi=True, metavar="NAME"),
-    Key("deny", to_project_names, "never install this project (repeatable)",
-        "project names", flag="--kisys-deny", env="KISYS_DENY", multi=True, metavar="NAME"),
-    Key("scan", _scan, "session checks to run: all, none, or a comma list of code, deps, secrets",
-        "all, none, code, deps, secrets", flag="--kisys-scan", env="KISYS_SCAN", metavar="LIST"),
-    Key("fail_on", _choice(FAIL_ON), "fail the session on findings at or above this severity",
-        ", ".join(FAIL_ON), flag="--kisys-fail-on", env="KISYS_FAIL_ON",
-        metavar="{" + ",".join(FAIL_ON) + "}"),
-    Key("report", _path, "write the JSON report (schema kisys-report/1) to PATH", "a file path",
-        flag="--kisys-report", env="KISYS_REPORT", metavar="PATH"),
-    Key("sarif", _path, "write SARIF 2.1.0 to PATH", "a file path",
-        flag="--kisys-sarif", env="KISYS_SARIF", metavar="PATH"),
-    Key("sbom", _path, "write a CycloneDX SBOM of the test environment to PATH", "a file path",
-        flag="--kisys-sbom", env="KISYS_SBOM", metavar="PATH"),
-    Key("trace", _trace, "span export: none, console, otlp or file:PATH",
-        "none, console, otlp or file:PATH",
-        flag="--kisys-trace", env="KISYS_TRACE", metavar="{none,console,otlp,file:PATH}"),
-    Key("learn", to_bool, "add packages you confirm to the allow list of the config file",
-        "true or false", flag="--kisys-learn", env="KISYS_LEARN"),
-    Key("scan_first", to_bool, "run the checks before the tests and stop early when they fail",
-        "true or false", flag="--kisys-scan-first", env="KISYS_SCAN_FIRST"),
-    Key("traceparent", _opt_str(_TRACEPARENT, "a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)"),
-        "parent span context (default: TRACEPARENT)", "a W3C traceparent",
-        flag="--kisys-traceparent", env="TRACEPARENT", metavar="TRACEPARENT"),
-    Key("backend", _choice(BACKENDS), "installer backend", ", ".join(BACKENDS),
-        flag="--kisys-backend", env="KISYS_BACKEND", metavar="{" + ",".join(BACKENDS) + "}"),
-    Key("log_file", _path, "append every decision and install as a JSON line to PATH",
-        "a file path", flag="--kisys-log-file", env="KISYS_LOG_FILE", metavar="PATH"),
-    Key("cache_dir", _path, "cache directory (default $XDG_CACHE_HOME/pytest-kisys)",
-        "a directory path", env="KISYS_CACHE_DIR"),
-    Key("cache_ttl", _number(float), "seconds an index lookup stays cached", "a number >= 0",
-        env="KISYS_CACHE_TTL"),
-    Key("retries", _number(int), "retries for network failures", "a whole number >= 0",
-        env="KISYS_RETRIES"),
-    Key("max_workers", _number(int), "parallel workers for checks and stages (0: CPU count)",
-        "a whole number >= 0", env="KISYS_MAX_WORKERS"),
-    Key("allow_system_install", to_bool,
-        "allow installing into an externally managed (PEP 668) interpreter", "true or false"),
-    Key("on_denied", _choice(ON_DENIED), "what a test whose requirement was denied does",
-        ", ".join(ON_DENIED), env="KISYS_ON_DENIED"),
-    Key("allow_inconclusive", to_bool, "do not fail the session when a check could not run",
-        "true or false", env="KISYS_ALLOW_INCONCLUSIVE"),
-    Key("audit_service", _choice(AUDIT_SERVICES), "vulnerability service for the deps check",
-        ", ".join(AUDIT_SERVICES), env="KISYS_AUDIT_SERVICE"),
-    Key("osv_url", _opt_str(_URL, "an http:// or https:// URL"), "OSV API base URL",
-        "an http:// or https:// URL", env="KISYS_OSV_URL"),
-    Key("scan_timeout", _number(float), "seconds each check may take", "a number >= 0",
-        env="KISYS_SCAN_TIMEOUT"),
-    Key("trace_timeout", _number(float), "total seconds span export may take", "a number >= 0",
-        env="KISYS_TRACE_TIMEOUT"),
-    Key("trace_keep", _opt_str(_TRACE_KEEP, "all, failed or slow:SECONDS"),
-        "which test spans to keep", "all, failed or slow:SECONDS", env="KISYS_TRACE_KEEP"),
-    Key("trace_phases", to_bool, "child spans per test phase and fixture", "true or false",
-        env="KISYS_TRACE_PHASES"),
-    Key("cost_per_cpu_hour", _number(float), "money per CPU hour for the cost estimate",
-        "a number >= 0", env="KISYS_COST_PER_CPU_HOUR"),
-    Key("import_map", _import_map, "import name -> project name overrides",
-        "a table of import name = project name", ini=False),
-    Key("ignore", _ignore, "suppressed findings", "a list of {id, reason, expires}", ini=False),
-    Key("baseline", _baseline, "baseline files", "a table with code/secrets paths", ini=False),
-    Key("index", _index, "package index settings", "a table with url, cert, timeout", ini=False),
-    Key("stages", _stages, "extra workflow stages", "a list of stage tables", ini=False),
-)
-KEYS_BY_NAME: Mapping[str, Key] = {key.name: key for key in KEYS}
+_CONVERTERS: Mapping[str, Converter] = {
+    'enabled': to_bool,
+    'level': _choice(LEVELS),
+    'offline': to_bool,
+    'allow': to_project_names,
+    'deny': to_project_names,
+    'scan': _scan,
+    'fail_on': _choice(FAIL_ON),
+    'report': _path,
+    'sarif': _path,
+    'sbom': _path,
+    'trace': _trace,
+    'learn': to_bool,
+    'scan_first': to_bool,
+    'traceparent': _opt_str(_TRACEPARENT, 'a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)'),
+    'backend': _choice(BACKENDS),
+    'log_file': _path,
+    'cache_dir': _path,
+    'cache_ttl': _number(float),
+    'retries': _number(int),
+    'max_workers': _number(int),
+    'allow_system_install': to_bool,
+    'on_denied': _choice(ON_DENIED),
+    'allow_inconclusive': to_bool,
+    'audit_service': _choice(AUDIT_SERVICES),
+    'osv_url': _opt_str(_URL, 'an http:// or https:// URL'),
+    'scan_timeout': _number(float),
+    'trace_timeout': _number(float),
+    'trace_keep': _opt_str(_TRACE_KEEP, 'all, failed or slow:SECONDS'),
+    'trace_phases': to_bool,
+    'cost_per_cpu_hour': _number(float),
+    'import_map': _import_map,
+    'ignore': _ignore,
+    'baseline': _baseline,
+    'index': _index,
+    'stages': _stages,
+}
+KEYS = OPTIONS
+KEYS_BY_NAME = OPTIONS_BY_NAME
 _PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir"}
 
 _MERGED_KEYS = {"allow", "deny"}  # union across every tier: config lists plus this run's flags
@@ -481,16 +432,6 @@ class RawValue:
     value: Any
     where: str
     base: Path | None = None  # directory relative paths are resolved against
-
-
-def ini_name(key: Key) -> str:
-    """The pytest ini twin of ``key``: ``kisys`` for ``enabled``, else ``kisys_<name>``."""
-    return "kisys" if key.name == "enabled" else f"kisys_{key.name}"
-
-
-def dest_name(key: Key) -> str:
-    """The argparse destination of ``key``'s command-line flag."""
-    return "kisys" if key.name == "enabled" else f"kisys_{key.name}"
 
 
 def _suggest(name: str, candidates: Sequence[str]) -> str:
@@ -604,8 +545,8 @@ def enabled_in_files(rootdir: Path) -> bool:
     return False
 
 
-def _convert(key: Key, raw: RawValue) -> Any:
-    value = key.convert(raw.value, key.name, raw.where)
+def _convert(key: Option, raw: RawValue) -> Any:
+    value = _CONVERTERS[key.name](raw.value, key.name, raw.where)
     if key.name in _PATH_KEYS and isinstance(value, Path) and raw.base is not None:
         value = value if value.is_absolute() else raw.base / value
     if key.name == "baseline" and raw.base is not None:

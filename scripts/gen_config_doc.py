@@ -1,4 +1,4 @@
-"""Regenerate the settings table of docs/configuration.md from pytest_kisys.settings.KEYS.
+"""Regenerate the settings table of docs/configuration.md from pytest_kisys.options.OPTIONS.
 
 Run: python scripts/gen_config_doc.py   (a test fails when the page is out of date)
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 import sys
 
-from pytest_kisys.settings import KEYS
+from pytest_kisys.options import ini_name
+from pytest_kisys.options import OPTIONS as KEYS
 from pytest_kisys.settings import Settings
-from pytest_kisys.settings import ini_name
 
 
 BEGIN = "<!-- generated:settings-table -->"
