@@ -143,3 +143,20 @@ def test_dead_collector_under_xdist_gives_one_line_with_every_workers_drops(
     assert len(lines) == 1, result.stdout.str()
     # controller: session, collect, tests; each worker: its span, collect, its tests.
     assert lines[0].endswith("; 13 spans dropped")
+
+
+def test_a_run_started_inside_an_xdist_worker_is_its_own_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test running on an xdist worker that starts pytest inherits PYTEST_XDIST_WORKER.
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw7")
+    out = pytester.path / "spans.jsonl"
+    pytester.makeconftest(conftest_source(trace=f"file:{out}"))
+    pytester.makepyfile("def test_one(): pass")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    spans = _spans(out)
+    (session,) = [s for s in spans if s["name"] == "pytest session"]
+    assert "parentSpanId" not in session
+    by_id = {s["spanId"]: s["name"] for s in spans}
+    test = next(s for s in spans if s["name"].endswith("::test_one"))
+    assert by_id[test["parentSpanId"]] == "tests"

@@ -120,9 +120,12 @@ class TelemetryPlugin:
     ) -> None:
         self.config = config
         self.settings = settings
-        self._is_worker = "PYTEST_XDIST_WORKER" in environ
+        # Possibly an xdist worker: known for sure only in pytest_configure (workerinput); a
+        # pytest run started from inside a worker's test inherits the variable but is not one.
+        maybe_worker = "PYTEST_XDIST_WORKER" in environ
+        self._is_worker = False
         try:
-            self.runtime = TelemetryRuntime(settings, environ, defer_session=self._is_worker)
+            self.runtime = TelemetryRuntime(settings, environ, defer_session=maybe_worker)
             self._keep_failed, self._slow = _keep_rule(settings.trace_keep)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -140,7 +143,7 @@ class TelemetryPlugin:
         self._fixtures: list[FixtureTiming] = []
         self._worker_outcomes: list[dict[str, Any]] = []
         self.outcome: ExportOutcome | None = None
-        if not self._is_worker:
+        if not maybe_worker:
             self.runtime.start_session(config.invocation_params.args)
 
     # -- session -------------------------------------------------------------------------
@@ -149,12 +152,15 @@ class TelemetryPlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         """Join the controller's trace on xdist workers; pick the exporter; start exporting."""
         workerinput = getattr(config, "workerinput", None)
+        self._is_worker = isinstance(workerinput, dict)
         if isinstance(workerinput, dict):
             self.runtime.start_session(
                 config.invocation_params.args,
                 carrier=workerinput.get(WORKERINPUT_KEY),
                 worker_id=str(workerinput.get("workerid", "gw?")),
             )
+        else:
+            self.runtime.start_session(config.invocation_params.args)
         exporter = config.hook.pytest_kisys_span_exporter(config=config)
         try:
             self.runtime.start_export(exporter, fresh=not self._is_worker)
