@@ -161,7 +161,7 @@ def test_trace_keep_slow_keeps_slow_tests(pytester: pytest.Pytester) -> None:
         def test_quick():
             pass
         def test_slow():
-            time.sleep(0.2)
+            time.sleep(0.3)
         """
     )
     harness = TelemetryHarness(trace_keep="slow:0.1")
