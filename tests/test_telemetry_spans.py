@@ -268,6 +268,10 @@ def test_cost_summary_in_terminal_with_a_rate(pytester: pytest.Pytester) -> None
     assert burn.attributes is not None
     assert idle.attributes is not None
     assert burn.attributes["kisys.cpu.time"] > idle.attributes["kisys.cpu.time"]
+    session = harness.by_name()["pytest session"]
+    assert session.attributes is not None
+    assert session.attributes["kisys.cost.top_tests"][0] == "test_costly.py::test_burn"
+    assert session.attributes["kisys.cost.top_modules"] == ("test_costly.py",)
 
 
 def test_worker_stages_opened_before_configure_join_the_controllers_trace() -> None:

@@ -227,6 +227,7 @@ class TelemetryPlugin:
         if summary.tests:
             attrs["kisys.cost.cpu_time"] = summary.total_cpu_seconds
             attrs["kisys.cost.top_tests"] = tuple(n for n, _ in summary.top_tests)
+            attrs["kisys.cost.top_modules"] = tuple(m for m, _ in summary.top_modules)
         self.outcome = self.runtime.finish(attrs, failed)
         workeroutput = getattr(self.config, "workeroutput", None)
         if isinstance(workeroutput, dict):
