@@ -207,7 +207,7 @@ class ExportPipeline:
             self._in_flight = 0
 
     def _export_batch(self, batch: Sequence[ReadableSpan]) -> str | None:
-        assert self.exporter is not None  # noqa: S101 - only the started thread exports
+        assert self.exporter is not None  # noqa: S101  # nosec B101 - only the started thread exports
         try:
             result = self.exporter.export(batch)
         except Exception as exc:  # noqa: BLE001 - any exporter failure means "collector down"
@@ -218,7 +218,7 @@ class ExportPipeline:
         return None
 
     def _shutdown_exporter(self) -> None:
-        assert self.exporter is not None  # noqa: S101 - only the started thread shuts down
+        assert self.exporter is not None  # noqa: S101  # nosec B101 - only the started thread shuts down
         try:
             self.exporter.shutdown()
         except Exception as exc:  # noqa: BLE001 - shutdown errors only matter if spans were lost

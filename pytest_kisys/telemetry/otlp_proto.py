@@ -81,7 +81,7 @@ def key_values(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
 def encode_span(span: ReadableSpan) -> bytes:
     """One ``Span`` message."""
     ctx = span.context
-    assert ctx is not None  # noqa: S101 - a finished SDK span always has a context
+    assert ctx is not None  # noqa: S101  # nosec B101 - a finished SDK span always has a context
     parts = [
         b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"),
         b"\x12\x08" + ctx.span_id.to_bytes(8, "big"),

@@ -93,7 +93,7 @@ class SpanIds:
     """64-bit span ids from a private generator (immune to tests reseeding ``random``)."""
 
     def __init__(self) -> None:
-        self._random = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
+        self._random = random.Random(os.urandom(16))  # noqa: S311  # nosec B311 - ids, not secrets
 
     def span_id(self) -> int:
         """A non-zero random span id."""
@@ -150,7 +150,7 @@ class SpanBuilder:
         parent = session
         if old_parent is not None and old_parent.span_id != stand_in.span_id:
             parent = SpanContext(session.trace_id, old_parent.span_id, False, _SAMPLED, session.trace_state)
-        assert span.context is not None  # noqa: S101 - ended SDK spans have a context
+        assert span.context is not None  # noqa: S101  # nosec B101 - ended SDK spans have a context
         ctx = SpanContext(session.trace_id, span.context.span_id, False, _SAMPLED, session.trace_state)
         return [
             ReadableSpan(
