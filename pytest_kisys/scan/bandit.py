@@ -18,7 +18,6 @@ import dataclasses
 from dataclasses import dataclass
 import fnmatch
 import json
-import os
 from pathlib import Path
 import tomllib
 from typing import Any
@@ -32,9 +31,8 @@ from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
-from pytest_kisys.scan.parallel import MIN_FILES_FOR_POOL
-from pytest_kisys.scan.parallel import run_workers
-from pytest_kisys.scan.parallel import split_by_size
+from pytest_kisys.scan.parallel import CachedScan
+from pytest_kisys.scan.parallel import scan_files_cached
 from pytest_kisys.settings import Settings
 
 
@@ -226,30 +224,16 @@ class BanditScanner:
         cache = FileResultCache(
             settings.resolved_cache_dir(), TOOL, version, [options.tests, options.skips]
         )
-        per_file: dict[str, list[dict[str, Any]]] = {}
-        contents: dict[str, bytes] = {}
-        misses: list[str] = []
-        keys: dict[str, str] = {}
-        for rel in files:
-            try:
-                content = (root / rel).read_bytes()
-            except OSError as exc:
-                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
-            contents[rel] = content
-            keys[rel] = cache.key(rel, content)
-            hit = cache.get(keys[rel])
-            if hit is None:
-                misses.append(rel)
-            else:
-                per_file[rel] = hit
-        inconclusive: list[Inconclusive] = []
-        for rel, issues, reason in self._run(options, misses, settings):
-            if issues is None:
-                inconclusive.append(Inconclusive(TOOL, rel, f"bandit could not scan it: {reason}"))
-                continue
-            per_file[rel] = issues
-            cache.put(keys[rel], issues)
-        findings = self._findings(per_file, contents)
+        # Always out of process: no bandit import (or its warnings) in the test process.
+        scanned = scan_files_cached(
+            "bandit", dataclasses.asdict(options), root, files, cache,
+            workers=settings.effective_workers(), timeout=settings.scan_timeout,
+        )
+        inconclusive = [
+            Inconclusive(TOOL, rel, f"bandit could not scan it: {reason}")
+            for rel, reason in scanned.failed
+        ]
+        findings = self._findings(scanned.results, scanned.contents)
         baselined: list[Finding] = []
         baseline_path = settings.baseline.get("code")
         if baseline_path is not None:
@@ -264,9 +248,9 @@ class BanditScanner:
                     (baselined if _baseline_key(finding.path, raw) in known else keep).append(
                         finding
                     )
-                return self._output(version, keep, inconclusive, baselined, files, misses)
+                return self._output(version, keep, inconclusive, baselined, files, scanned)
         return self._output(
-            version, [f for f, _ in findings], inconclusive, baselined, files, misses
+            version, [f for f, _ in findings], inconclusive, baselined, files, scanned
         )
 
     def _output(
@@ -276,7 +260,7 @@ class BanditScanner:
         inconclusive: list[Inconclusive],
         baselined: list[Finding],
         files: list[str],
-        misses: list[str],
+        scanned: CachedScan,
     ) -> ScanOutput:
         return ScanOutput(
             tool_version=version,
@@ -284,22 +268,8 @@ class BanditScanner:
             inconclusive=tuple(inconclusive),
             baselined=tuple(baselined),
             items_checked=len(files),
-            cache_hits=len(files) - len(misses),
+            cache_hits=scanned.cache_hits,
         )
-
-    def _run(
-        self, options: BanditOptions, misses: list[str], settings: Settings
-    ) -> list[tuple[str, Any, str]]:
-        if not misses:
-            return []
-        # Always out of process: no bandit import (or its warnings) in the test process.
-        workers = 1 if len(misses) < MIN_FILES_FOR_POOL else settings.effective_workers()
-        root = Path(options.root)
-        chunks = split_by_size(misses, lambda rel: os.path.getsize(root / rel), workers)
-        results = run_workers(
-            "bandit", dataclasses.asdict(options), chunks, timeout=settings.scan_timeout
-        )
-        return [tuple(item) for chunk in results for item in chunk]
 
     def _findings(
         self, per_file: Mapping[str, list[dict[str, Any]]], contents: Mapping[str, bytes]

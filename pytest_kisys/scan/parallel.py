@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+from dataclasses import dataclass
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 import time
 from typing import Any
 
 from pytest_kisys.errors import ScanError
+from pytest_kisys.scan.cache import FileResultCache
 
 
 # Below this many files to scan a second worker's start-up (about 0.3 s) costs more than it saves.
@@ -85,3 +88,60 @@ def run_workers(
                 if stream is not None and not stream.closed:
                     stream.close()
             proc.wait()
+
+
+@dataclass(frozen=True)
+class CachedScan:
+    """:func:`scan_files_cached`'s outcome: results by path (cached or fresh), each file's bytes,
+    ``(path, reason)`` for the files a worker could not scan (never cached), and the hit count."""
+
+    results: dict[str, list[dict[str, Any]]]
+    contents: dict[str, bytes]
+    failed: list[tuple[str, str]]
+    cache_hits: int
+
+
+def scan_files_cached(
+    job: str,
+    options: dict[str, Any],
+    root: Path,
+    files: Sequence[str],
+    cache: FileResultCache,
+    *,
+    workers: int,
+    timeout: float,
+) -> CachedScan:
+    """Scan ``files`` with ``job`` in workers, reusing and refilling ``cache`` per file.
+
+    Every file is read first (an unreadable one raises :class:`ScanError` before any worker
+    starts); only the cache misses go to the workers, split by size over at most ``workers``
+    processes (one below :data:`MIN_FILES_FOR_POOL` misses).
+    """
+    results: dict[str, list[dict[str, Any]]] = {}
+    contents: dict[str, bytes] = {}
+    keys: dict[str, str] = {}
+    misses: list[str] = []
+    for rel in files:
+        try:
+            content = (root / rel).read_bytes()
+        except OSError as exc:
+            raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+        contents[rel] = content
+        keys[rel] = cache.key(rel, content)
+        hit = cache.get(keys[rel])
+        if hit is None:
+            misses.append(rel)
+        else:
+            results[rel] = hit
+    failed: list[tuple[str, str]] = []
+    if misses:
+        pool = 1 if len(misses) < MIN_FILES_FOR_POOL else workers
+        chunks = split_by_size(misses, lambda rel: (root / rel).stat().st_size, pool)
+        for chunk in run_workers(job, options, chunks, timeout=timeout):
+            for rel, found, reason in chunk:
+                if found is None:
+                    failed.append((rel, reason))
+                    continue
+                results[rel] = found
+                cache.put(keys[rel], found)
+    return CachedScan(results, contents, failed, cache_hits=len(files) - len(misses))

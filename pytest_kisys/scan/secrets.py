@@ -35,9 +35,7 @@ from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
-from pytest_kisys.scan.parallel import MIN_FILES_FOR_POOL
-from pytest_kisys.scan.parallel import run_workers
-from pytest_kisys.scan.parallel import split_by_size
+from pytest_kisys.scan.parallel import scan_files_cached
 from pytest_kisys.scan.prefilter import build_filter
 from pytest_kisys.scan.prefilter import CandidateFilter
 from pytest_kisys.settings import Settings
@@ -226,27 +224,14 @@ class SecretsScanner:
         skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
         listed = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
         files = [p for p in listed if p != skip]
-        per_file: dict[str, list[dict[str, Any]]] = {}
-        keys: dict[str, str] = {}
-        misses: list[str] = []
-        for rel in files:
-            try:
-                content = (root / rel).read_bytes()
-            except OSError as exc:
-                raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
-            keys[rel] = cache.key(rel, content)
-            hit = cache.get(keys[rel])
-            if hit is None:
-                misses.append(rel)
-            else:
-                per_file[rel] = hit
-        inconclusive: list[Inconclusive] = []
-        for rel, secrets, reason in self._run(options, misses, settings):
-            if secrets is None:
-                inconclusive.append(Inconclusive(TOOL, rel, reason))
-                continue
-            per_file[rel] = secrets
-            cache.put(keys[rel], secrets)
+        # Always out of process: detect-secrets keeps global settings and plugin caches.
+        payload = {"root": options.root, "config": dict(options.config), "prefilter": options.prefilter}
+        scanned = scan_files_cached(
+            "secrets", payload, root, files, cache,
+            workers=settings.effective_workers(), timeout=settings.scan_timeout,
+        )
+        per_file = scanned.results
+        inconclusive = [Inconclusive(TOOL, rel, reason) for rel, reason in scanned.failed]
         known = self._known(baseline)
         names = plugin_names()
         findings: list[Finding] = []
@@ -264,7 +249,7 @@ class SecretsScanner:
             inconclusive=tuple(inconclusive),
             baselined=tuple(baselined),
             items_checked=len(files),
-            cache_hits=len(files) - len(misses),
+            cache_hits=scanned.cache_hits,
         )
 
     @staticmethod
@@ -293,17 +278,3 @@ class SecretsScanner:
             cwe=798,
             help_url="https://github.com/Yelp/detect-secrets#viewing-results",
         )
-
-    def _run(
-        self, options: SecretsOptions, misses: list[str], settings: Settings
-    ) -> list[tuple[str, Any, str]]:
-        if not misses:
-            return []
-        # Always out of process: detect-secrets keeps global settings and plugin caches.
-        workers = 1 if len(misses) < MIN_FILES_FOR_POOL else settings.effective_workers()
-        root = Path(options.root)
-        chunks = split_by_size(misses, lambda rel: (root / rel).stat().st_size, workers)
-        payload = {"root": options.root, "config": dict(options.config), "prefilter": True}
-        payload["prefilter"] = options.prefilter
-        results = run_workers("secrets", payload, chunks, timeout=settings.scan_timeout)
-        return [tuple(item) for chunk in results for item in chunk]
