@@ -26,7 +26,7 @@ _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": 
 _INFO_URI = {
     "bandit": "https://bandit.readthedocs.io/",
     "pip-audit": "https://github.com/pypa/pip-audit",
-    "detect-secrets": "https://github.com/Yelp/detect-secrets",
+    "detect-secrets": "https://github.com/Yelp/detect-secrets",  # pragma: allowlist secret
 }
 _MANIFESTS = ("pyproject.toml", "requirements.txt", "setup.cfg", "setup.py")
 

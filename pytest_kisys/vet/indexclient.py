@@ -320,7 +320,7 @@ class HttpIndexClient:
                     return status, ctype, body
             # Exponential backoff with jitter, so parallel clients do not retry in lockstep
             # (not a security use of randomness).
-            jitter = random.uniform(0, BACKOFF_BASE)  # noqa: S311  # nosec B311
+            jitter = random.uniform(0, BACKOFF_BASE)  # noqa: S311  # nosec B311 - retry jitter
             time.sleep(BACKOFF_BASE * (2**attempt) + jitter)
             attempt += 1
 
