@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
+import re
 import subprocess
 import sys
 
