@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-import configparser
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -77,23 +76,13 @@ def read_pip_config(
     then the environment variables win over all files.
     """
     from pytest_kisys.vet.pipconfig import config_files
+    from pytest_kisys.vet.pipconfig import config_items
 
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
-    for path in config_files(env) if files is None else files:
-        if not path.is_file():
-            continue
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError, OSError):
-            continue
-        for section in ("global", "install"):
-            if parser.has_section(section):
-                for key, value in parser.items(section):
-                    normal = key.lower().replace("_", "-").lstrip("-")
-                    if normal in _INDEX_KEYS:
-                        values[normal] = value.strip()
+    for key, value, _source in config_items(config_files(env) if files is None else files):
+        if key in _INDEX_KEYS:
+            values[key] = value
     for variable, key in _ENV_KEYS.items():
         if env.get(variable, "").strip():
             values[key] = env[variable].strip()

@@ -10,6 +10,7 @@ file, as in pip. Settings (``index.url``/``index.cert``) override all of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import configparser
@@ -28,7 +29,8 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """``text`` with any URL credentials (``https://user:token@host``) replaced by ``***``."""  # pragma: allowlist secret
+    # pragma: allowlist nextline secret
+    """``text`` with any URL credentials (``https://user:token@host``) replaced by ``***``."""
     return _USERINFO.sub("***@", text)
 
 
@@ -60,9 +62,13 @@ def config_files(environ: Mapping[str, str], home: Path | None = None) -> list[P
     return files
 
 
-def _read(files: Sequence[Path]) -> dict[str, tuple[str, str]]:
-    """Key (``index-url``, ``cert``) -> (value, file) with pip's override order."""
-    found: dict[str, tuple[str, str]] = {}
+def config_items(files: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
+    """``(key, value, "file [section]")`` for every setting in ``files``, lowest precedence first.
+
+    Keys are normalised as pip does (``index_url``/``--index-url`` -> ``index-url``) and values
+    stripped; ``[install]`` follows ``[global]`` within a file, so folding in order gives pip's
+    override order.
+    """
     for path in files:
         if not path.is_file():
             continue
@@ -76,8 +82,15 @@ def _read(files: Sequence[Path]) -> dict[str, tuple[str, str]]:
                 continue
             for key, value in parser.items(section):
                 normal = key.lower().replace("_", "-").lstrip("-")
-                if normal in ("index-url", "cert") and value.strip():
-                    found[normal] = (value.strip().split()[0], f"{path} [{section}]")
+                yield normal, value.strip(), f"{path} [{section}]"
+
+
+def _read(files: Sequence[Path]) -> dict[str, tuple[str, str]]:
+    """Key (``index-url``, ``cert``) -> (value, file) with pip's override order."""
+    found: dict[str, tuple[str, str]] = {}
+    for key, value, source in config_items(files):
+        if key in ("index-url", "cert") and value:
+            found[key] = (value.split()[0], source)
     return found
 
 
