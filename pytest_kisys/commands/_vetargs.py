@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pytest_kisys.options import LEVELS
 from pytest_kisys.settings import IndexSettings
-from pytest_kisys.settings import LEVELS
 from pytest_kisys.settings import Settings
 
 

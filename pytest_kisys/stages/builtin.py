@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from pytest_kisys.settings import Settings
 
 
-SCAN_STAGES = {"scan.code": "code", "scan.deps": "deps", "scan.secrets": "secrets"}  # pragma: allowlist secret
+SCAN_STAGES = {
+    "scan.code": "code",
+    "scan.deps": "deps",
+    "scan.secrets": "secrets",  # pragma: allowlist secret
+}
 BUILTIN = "built-in"
 
 _DESCRIPTIONS = {

@@ -1,6 +1,6 @@
 """Masks secrets in span attribute values before they leave the process.
 
-Masked: URL credentials (``https://user:pw@host`` → ``https://***@host``), values assigned to  # pragma: allowlist secret
+Masked: URL credentials (the userinfo of a URL becomes ``https://***@host``), values assigned to
 names that look secret (``api_token=...``), the values of environment variables whose names
 contain TOKEN, SECRET, PASSWORD, KEY or CREDENTIAL, OTLP header values, and any value
 registered later with :meth:`Redactor.add` (the secret scan's findings).
