@@ -292,10 +292,8 @@ def resolve_before_conftests(
         # The controller resolved before spawning us; only wait for a concurrent install.
         _wait_for_controller(settings)
         importlib.invalidate_caches()
+        # No stage rows or spans here: the controller's resolve, vet and install are the run's.
         outcome = ResolveOutcome(worker=True)
-        for name in ("resolve", "vet", "install"):
-            with stage_scope(early_config, name) as handle:
-                handle.skip("xdist worker: the controller resolved before starting it")
     else:
         with stage_scope(early_config, "resolve"):
             found, plan, seconds = _plan(early_config, settings, args)
