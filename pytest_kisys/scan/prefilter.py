@@ -188,7 +188,7 @@ def _required_groups(items: list[Any], c: Any) -> list[set[str]]:
         if run:
             options.append({run})
             run = ""
-        found = _required([(op, arg)], c)
+        found = _required_by(op, arg, c)
         if found:
             options.append(found)
     if run:
@@ -196,32 +196,25 @@ def _required_groups(items: list[Any], c: Any) -> list[set[str]]:
     return options
 
 
+def _required_by(op: Any, arg: Any, c: Any) -> set[str] | None:
+    """Literal alternatives every match of the one non-literal item ``(op, arg)`` contains."""
+    if op is c.SUBPATTERN:
+        return _required(list(arg[-1]), c)
+    if op is c.ATOMIC_GROUP:
+        return _required(list(arg), c)
+    if op is c.BRANCH:
+        branches = [_required(list(branch), c) for branch in arg[1]]
+        if all(b is not None for b in branches):
+            return set().union(*[b for b in branches if b is not None])
+        return None
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and arg[0] >= 1:
+        return _required(list(arg[2]), c)
+    return None
+
+
 def _required(items: list[Any], c: Any) -> set[str] | None:
     """Literal alternatives every match of the sequence ``items`` contains (None: none known)."""
-    options: list[set[str]] = []
-    run = ""
-    for op, arg in items:
-        if op is c.LITERAL:
-            run += chr(arg)
-            continue
-        if run:
-            options.append({run})
-            run = ""
-        found: set[str] | None = None
-        if op is c.SUBPATTERN:
-            found = _required(list(arg[-1]), c)
-        elif op is c.ATOMIC_GROUP:
-            found = _required(list(arg), c)
-        elif op is c.BRANCH:
-            branches = [_required(list(branch), c) for branch in arg[1]]
-            if all(b is not None for b in branches):
-                found = set().union(*[b for b in branches if b is not None])
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and arg[0] >= 1:
-            found = _required(list(arg[2]), c)
-        if found:
-            options.append(found)
-    if run:
-        options.append({run})
+    options = _required_groups(items, c)
     if not options:
         return None
     # The most selective choice: the longest shortest literal, then the fewest alternatives.
