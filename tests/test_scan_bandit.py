@@ -12,7 +12,8 @@ import pytest
 
 from pytest_kisys.scan.bandit import BanditScanner
 from pytest_kisys.scan.runner import run_check
-from pytest_kisys.settings import Settings
+from tests.support.scantree import settings
+from tests.support.scantree import write
 
 
 BANDIT = str(Path(sys.executable).with_name("bandit"))
@@ -37,17 +38,6 @@ RISKY = textwrap.dedent(
         return hashlib.md5(b"x").hexdigest()
     """
 )
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def settings(root: Path, **kw: object) -> Settings:
-    return Settings(rootdir=root, cache_dir=root.parent / f"{root.name}-cache", **kw)  # type: ignore[arg-type]
 
 
 def keys(result: object) -> set[tuple[str, int, str]]:

@@ -18,7 +18,8 @@ from pytest_kisys.scan.prefilter import build_filter
 from pytest_kisys.scan.runner import run_check
 from pytest_kisys.scan.secrets import SecretsScanner
 from pytest_kisys.scan.secrets import settings_config
-from pytest_kisys.settings import Settings
+from tests.support.scantree import settings
+from tests.support.scantree import write
 
 
 DETECT_SECRETS = str(Path(sys.executable).with_name("detect-secrets"))
@@ -47,17 +48,6 @@ PLANTED = {
         "token = 'Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA'\n"
     ),
 }
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
-def settings(root: Path, **kw: object) -> Settings:
-    return Settings(rootdir=root, cache_dir=root.parent / f"{root.name}-cache", **kw)  # type: ignore[arg-type]
 
 
 def cli_scan(root: Path, *extra: str) -> dict[str, object]:
