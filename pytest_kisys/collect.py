@@ -220,15 +220,30 @@ def _run_batch(
     from pytest_kisys.install.consent import TerminalConsent
     from pytest_kisys.install.installer import Installer
     from pytest_kisys.install.interface import InstallRequest
+    from pytest_kisys.install.progress import terminal_progress
+    from pytest_kisys.vet.pytest_wiring import vetter_for_config
 
     requests = [InstallRequest(n.requirement, n.reason, n.import_name) for n in needs]
     consent = TerminalConsent(capture=config.pluginmanager.getplugin("capturemanager"))
     record = config.stash.get(RUN_KEY, None)
-    installer = Installer(settings, python=sys.executable, consent=consent, record=record)
+    # The run's vetter: decisions reach the report, the -v terminal lines and the
+    # pytest_kisys_decision hook.
+    vetter = vetter_for_config(config, settings)
+    installer = Installer(
+        settings,
+        python=sys.executable,
+        vetter=vetter,
+        consent=consent,
+        record=record,
+        progress=terminal_progress(config),
+    )
     try:
         result = installer.install(requests)
     except InstallError as exc:
         return None, str(exc)
+    finally:
+        installer.close()
+        vetter.close()
     importlib.invalidate_caches()
     return result, None
 
