@@ -118,7 +118,14 @@ def test_inconclusive_fails_unless_allowed(
         ]
     )
     monkeypatch.setenv("KISYS_ALLOW_INCONCLUSIVE", "true")
-    assert pytester.runpytest(*KISYS, "--kisys-scan", "code").ret == 0
+    accepted = pytester.runpytest(*KISYS, "--kisys-scan", "code")
+    assert accepted.ret == 0
+    accepted.stdout.fnmatch_lines(
+        [
+            "kisys checks passed (fail_on = high), but 1 check(s) could not check everything "
+            "(bandit); accepted because allow_inconclusive = true"
+        ]
+    )
 
 
 def test_scan_first_stops_before_the_tests(pytester: pytest.Pytester) -> None:

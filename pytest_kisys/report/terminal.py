@@ -110,5 +110,17 @@ def render_checks(
     if failed:
         lines.append(("kisys checks FAILED: " + "; ".join(reasons), {"red": True, "bold": True}))
     else:
-        lines.append((f"kisys checks passed (fail_on = {settings.fail_on})", {"green": True}))
+        accepted = [r.tool for r in results if r.inconclusive]
+        if accepted:
+            # Passing with checks that could not run must never read like a clean bill of health.
+            lines.append(
+                (
+                    f"kisys checks passed (fail_on = {settings.fail_on}), but {len(accepted)} "
+                    f"check(s) could not check everything ({', '.join(accepted)}); accepted "
+                    "because allow_inconclusive = true",
+                    {"yellow": True, "bold": True},
+                )
+            )
+        else:
+            lines.append((f"kisys checks passed (fail_on = {settings.fail_on})", {"green": True}))
     return lines
