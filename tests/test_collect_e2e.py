@@ -394,3 +394,31 @@ def test_unresolvable_import_keeps_the_usual_error_and_says_how_to_map_it(
         ]
     )
     assert not [p for p in project.index_paths() if "nobody" in p]
+
+
+def test_pre_collection_decisions_reach_the_hook_and_the_json_report(project: Project) -> None:
+    module = add_module_project(project.index, "kisys-e2e-report")
+    project.configure(allow=("kisys-e2e-report",), import_map={module: "kisys-e2e-report"})
+    # A plugin loaded with -p exists before the pre-collection batch, so it sees its decisions.
+    project.pytester.makepyfile(
+        decision_probe=(
+            "import json, pytest\n"
+            "@pytest.hookimpl(optionalhook=True)\n"
+            "def pytest_kisys_decision(config, decision):\n"
+            "    with open('decisions.jsonl', 'a') as out:\n"
+            "        out.write(json.dumps([decision.name, decision.action]) + '\\n')\n"
+        ),
+        test_uses=f"import {module}\n\ndef test_value():\n    assert {module}.VALUE == 42\n",
+    )
+    result = project.run("-p", "decision_probe", "--kisys-report", "report.json")
+    result.assert_outcomes(passed=1)
+    lines = (project.pytester.path / "decisions.jsonl").read_text().splitlines()
+    seen = [json.loads(line) for line in lines]
+    assert ["kisys-e2e-report", "allow"] in seen
+    report = json.loads((project.pytester.path / "report.json").read_text())
+    assert report["schema"] == "kisys-report/1"
+    assert any(d["name"] == "kisys-e2e-report" and d["action"] == "allow" for d in report["decisions"])
+    assert report["installs"], "the install batch is missing from the report"
+    stages = {row["name"]: row["status"] for row in report["stages"]}
+    assert stages["resolve"] == "passed"
+    assert stages["install"] == "passed"
