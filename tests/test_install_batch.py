@@ -227,6 +227,11 @@ def _driver(tmp_path: Path) -> Path:
     return script
 
 
+def _driver_command(script: Path, venv: Venv, index: PackageIndex, root: Path, mode: str) -> list[str]:
+    """The driver run installing ALPHA into ``venv`` from ``index``, with ``root`` as rootdir."""
+    return [sys.executable, str(script), venv.python, index.simple_url, str(root), mode]
+
+
 def _child_env(isolated: dict[str, str]) -> dict[str, str]:
     env = dict(isolated)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
@@ -241,14 +246,7 @@ def test_interrupt_during_install_rolls_back(
 ) -> None:
     before = throwaway_venv.freeze()
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(_driver(tmp_path)),
-            throwaway_venv.python,
-            install_index.simple_url,
-            str(tmp_path),
-            "interrupt",
-        ],
+        _driver_command(_driver(tmp_path), throwaway_venv, install_index, tmp_path, "interrupt"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -270,14 +268,7 @@ def test_ctrl_c_while_pip_downloads_stops_pip_and_leaves_nothing(
 ) -> None:
     before = throwaway_venv.freeze()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(_driver(tmp_path)),
-            throwaway_venv.python,
-            install_index.simple_url,
-            str(tmp_path),
-            "ctrl-c",
-        ],
+        _driver_command(_driver(tmp_path), throwaway_venv, install_index, tmp_path, "ctrl-c"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -321,14 +312,7 @@ def test_two_processes_install_the_same_package_once(
     script = _driver(tmp_path)
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                throwaway_venv.python,
-                install_index.simple_url,
-                str(tmp_path / f"run{n}"),
-                "concurrent",
-            ],
+            _driver_command(script, throwaway_venv, install_index, tmp_path / f"run{n}", "concurrent"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -393,6 +377,25 @@ def test_upgrade_demanded_by_a_requirement_needs_a_person(
     assert throwaway_venv.freeze() == [f"{BETA}==3.0"]
 
 
+def _run_in_venv(
+    venv: Venv, index: PackageIndex, tmp_path: Path, isolated: dict[str, str], name: str, text: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``text`` as ``tmp_path/name`` with the venv's python (index URL and rootdir as
+    arguments) and assert it exited 0."""
+    script = tmp_path / name
+    script.write_text(text)
+    proc = subprocess.run(
+        [venv.python, str(script), index.simple_url, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_child_env(isolated),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
 _IN_PROCESS = """
 import sys
 from pathlib import Path
@@ -418,17 +421,10 @@ print("imported", kisys_via_pth.VALUE)
 def test_running_interpreter_can_import_what_arrived_including_new_pth_paths(
     throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path, isolated_pip: dict[str, str]
 ) -> None:
-    script = tmp_path / "in_process.py"
-    script.write_text(_IN_PROCESS.format(name=WITH_PTH))
-    proc = subprocess.run(
-        [throwaway_venv.python, str(script), install_index.simple_url, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_child_env(isolated_pip),
-        check=False,
+    proc = _run_in_venv(
+        throwaway_venv, install_index, tmp_path, isolated_pip,
+        "in_process.py", _IN_PROCESS.format(name=WITH_PTH),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == ["missing before", "imported 42"]
 
 
@@ -455,17 +451,10 @@ def test_upgrading_a_package_the_process_already_imported_is_refused(
     throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path, isolated_pip: dict[str, str]
 ) -> None:
     _pip_install(throwaway_venv, install_index, f"{BETA}==1.0")
-    script = tmp_path / "imported_upgrade.py"
-    script.write_text(_IMPORTED_UPGRADE.format(name=BETA))
-    proc = subprocess.run(
-        [throwaway_venv.python, str(script), install_index.simple_url, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_child_env(isolated_pip),
-        check=False,
+    proc = _run_in_venv(
+        throwaway_venv, install_index, tmp_path, isolated_pip,
+        "imported_upgrade.py", _IMPORTED_UPGRADE.format(name=BETA),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     [refused] = result["refused"]
     assert (refused["name"], refused["change"], refused["wanted_version"]) == (BETA, "upgrade", "3.0")
