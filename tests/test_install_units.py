@@ -279,7 +279,7 @@ def _fake_env(root: Path) -> TargetEnv:
         None,
         True,
         "3.11.0",
-        {"x": InstalledDist("x", "1", None, ())},
+        {"x": InstalledDist("x", "1", None, known_requires=())},
     )
 
 
@@ -400,3 +400,21 @@ def test_progress_lines_reach_the_terminal_through_capture_with_v(pytester: pyte
     quiet = pytester.runpytest_subprocess("-p", "kisys_progress_probe")
     quiet.assert_outcomes(passed=1)
     assert "kisys: installing" not in quiet.stdout.str()
+
+
+def test_environment_probe_agrees_with_importlib_metadata() -> None:
+    # The probe reads names and versions from dist-info directory names (fast); it must give
+    # exactly what parsing every METADATA file gives, first match on sys.path winning.
+    import importlib.metadata
+
+    from packaging.utils import canonicalize_name
+
+    from pytest_kisys.install import envprobe
+
+    expected: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        expected.setdefault(canonicalize_name(dist.metadata["Name"]), dist.version)
+    probed = {canonicalize_name(d["name"]): d["version"] for d in envprobe.probe()["distributions"]}
+    assert probed == expected
+    pytest_dist = next(d for d in envprobe.probe()["distributions"] if canonicalize_name(d["name"]) == "pytest")
+    assert any(req.startswith("pluggy") for req in envprobe.requires_of(pytest_dist["path"]))

@@ -27,12 +27,23 @@ from pytest_kisys.install import envprobe
 
 @dataclass(frozen=True)
 class InstalledDist:
-    """One distribution visible to the target interpreter."""
+    """One distribution visible to the target interpreter.
+
+    ``known_requires`` is given when already known; otherwise :attr:`requires` reads the
+    distribution's metadata on first use (rarely needed: only for requirements with extras).
+    """
 
     name: str
     version: str
     path: str | None
-    requires: tuple[str, ...]
+    known_requires: tuple[str, ...] | None = None
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The ``Requires-Dist`` entries of this distribution."""
+        if self.known_requires is not None:
+            return self.known_requires
+        return envprobe.requires_of(self.path)
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,6 @@ def describe(python: str) -> TargetEnv:
                 name=item["name"],
                 version=item["version"],
                 path=item["path"],
-                requires=tuple(item["requires"]),
             ),
         )
     return TargetEnv(

@@ -46,6 +46,62 @@ def site_stamp(site_dirs: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _from_dist_info_name(entry: str) -> tuple[str, str] | None:
+    """(name, version) from a ``name-version.dist-info`` directory name, or None.
+
+    Installers write the escaped name (``-`` as ``_``) and a version that has no ``-``, so the
+    last ``-`` separates them; anything else is read from its metadata instead.
+    """
+    stem = entry[: -len(".dist-info")]
+    name, sep, version = stem.rpartition("-")
+    if not sep or not name or not version or "-" in version:
+        return None
+    return name, version
+
+
+def _distributions() -> list[dict[str, Any]]:
+    """Every distribution on ``sys.path``, the first of each name winning, as for imports.
+
+    Name and version come from the ``*.dist-info`` directory name: parsing every METADATA file
+    (what ``importlib.metadata`` does for ``.metadata["Name"]``) costs ~0.7 ms per distribution,
+    which is most of an install batch's fixed cost. Requirements are read later, on demand.
+    """
+    dists: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def add(name: str, version: str, path: str) -> None:
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key not in seen:
+            seen.add(key)
+            dists.append({"name": name, "version": version, "path": path})
+
+    for directory in sys.path:
+        try:
+            entries = sorted(os.listdir(directory or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            path = os.path.join(directory or ".", entry)
+            parsed = _from_dist_info_name(entry) if entry.endswith(".dist-info") else None
+            if parsed is not None:
+                add(parsed[0], parsed[1], path)
+                continue
+            dist = importlib.metadata.PathDistribution.at(path)
+            name = dist.metadata["Name"] if dist.metadata is not None else None
+            if name:
+                add(name, dist.version, path)
+    return dists
+
+
+def requires_of(path: str | None) -> tuple[str, ...]:
+    """The ``Requires-Dist`` entries of the distribution at ``path`` (empty when unknown)."""
+    if path is None:
+        return ()
+    return tuple(importlib.metadata.PathDistribution.at(path).requires or ())
+
+
 def probe() -> dict[str, Any]:
     """A JSON-able description of the running interpreter's environment."""
     paths = sysconfig.get_paths()
@@ -54,26 +110,7 @@ def probe() -> dict[str, Any]:
     )
     # Taken first: an install changes this, so the description can be checked for staleness.
     stamp = site_stamp(site_dirs)
-    dists: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name:
-            continue
-        key = name.lower().replace("_", "-").replace(".", "-")
-        if key in seen:
-            # Earlier sys.path entries shadow later ones, as for imports.
-            continue
-        seen.add(key)
-        location = getattr(dist, "_path", None)
-        dists.append(
-            {
-                "name": name,
-                "version": dist.version,
-                "path": str(location) if location is not None else None,
-                "requires": list(dist.requires or ()),
-            }
-        )
+    dists = _distributions()
     return {
         "executable": sys.executable,
         "prefix": sys.prefix,
