@@ -414,7 +414,8 @@ def test_environment_probe_agrees_with_importlib_metadata() -> None:
     expected: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         expected.setdefault(canonicalize_name(dist.metadata["Name"]), dist.version)
-    probed = {canonicalize_name(d["name"]): d["version"] for d in envprobe.probe()["distributions"]}
+    dists = envprobe.probe()["distributions"]
+    probed = {canonicalize_name(d["name"]): d["version"] for d in dists}
     assert probed == expected
-    pytest_dist = next(d for d in envprobe.probe()["distributions"] if canonicalize_name(d["name"]) == "pytest")
+    pytest_dist = next(d for d in dists if canonicalize_name(d["name"]) == "pytest")
     assert any(req.startswith("pluggy") for req in envprobe.requires_of(pytest_dist["path"]))
