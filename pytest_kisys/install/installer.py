@@ -641,10 +641,9 @@ class Installer:
         return self._vetter
 
     def _warm_vetter(self) -> None:
-        vetter = self._get_vetter()
-        typosquat_of = getattr(vetter, "typosquat_of", None)
-        if typosquat_of is not None:
-            typosquat_of("kisys-warm-up")
+        warm_up = getattr(self._get_vetter(), "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     def close(self) -> None:
         """Release the vetting engine's connections when this installer created it."""

@@ -153,6 +153,16 @@ class Vetter:
 
     # -- public
 
+    def warm_up(self) -> None:
+        """Pay the first-use costs now (typosquat tables; the HTTP stack unless offline).
+
+        Meant for a background thread while something else waits on a subprocess; no request
+        is sent and no client is created, so a batch answered from the cache stays offline.
+        """
+        self.typosquat_of("kisys-warm-up")
+        if not self.settings.offline:
+            import pytest_kisys.vet.indexclient  # noqa: F401  (imports httpx)
+
     def vet(self, requests: Sequence[VetRequest]) -> list[Decision]:
         """Decisions for ``requests``, in order; logged, recorded and echoed."""
         now = self._clock()
