@@ -78,3 +78,12 @@ def test_dependency_check_that_audited_nothing_fails(
     assert code == 1
     assert "pip-audit 2.10.1 (deps): INCONCLUSIVE" in out
     assert "1 inconclusive check(s) (pip-audit)" in out
+
+
+def test_json_flag_never_swallows_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "app.py").write_text("X = 1\n")
+    code = main(["scan", "--json", str(tmp_path), "--scan", "code", "--report", str(tmp_path / "r.json")])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out)["schema"] == "kisys-report/1"
+    assert json.loads((tmp_path / "r.json").read_text())["schema"] == "kisys-report/1"

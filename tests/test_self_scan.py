@@ -21,7 +21,7 @@ def test_own_package_passes_its_code_and_secret_checks(tmp_path: Path) -> None:
     env = {**os.environ, "KISYS_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-m", "pytest_kisys", "scan", str(package), "--scan", "code,secrets",
-         "--fail-on", "medium", "--json", str(tmp_path / "report.json")],
+         "--fail-on", "medium", "--report", str(tmp_path / "report.json")],
         capture_output=True, text=True, env=env, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,4 @@
-"""``kisys scan [PATH] [--json [FILE]] [--sarif FILE]``: the session checks without pytest.
+"""``kisys scan [PATH] [--json | --report FILE] [--sarif FILE]``: the checks without pytest.
 
 Same checks, cache, configuration (``[tool.kisys]`` / ``kisys.yaml`` of PATH, environment) and
 verdict as ``pytest --kisys``. Exit status: 0 the checks passed, 1 they failed (findings at or
@@ -22,13 +22,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path", nargs="?", type=Path, default=None, help="project directory (default: current)"
     )
+    # --json is a plain flag (JSON on stdout) so that "--json PATH" never takes PATH for an
+    # output file; --report FILE writes the same report to a file, like --kisys-report.
     parser.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        metavar="FILE",
-        help="write the kisys-report/1 JSON report to FILE (stdout when FILE is omitted)",
+        "--json", action="store_true", help="print the kisys-report/1 JSON report on stdout"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=None, metavar="FILE", help="write the JSON report to FILE"
     )
     parser.add_argument("--sarif", type=Path, default=None, metavar="FILE", help="write SARIF 2.1.0")
     parser.add_argument("--sbom", type=Path, default=None, metavar="FILE", help="write CycloneDX")
@@ -67,14 +67,14 @@ def run(args: argparse.Namespace) -> int:
     results = run_checks(settings)
     failed, _ = verdict(results, settings)
     status = 1 if failed else 0
-    summary = sys.stderr if args.json == "-" else sys.stdout
+    summary = sys.stderr if args.json else sys.stdout
     for line, _markup in render_checks(results, settings, verbose=args.verbose):
         print(line, file=summary)
-    if args.json == "-":
+    if args.json:
         json.dump(report_from_checks(results, settings, exit_status=status), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif args.json is not None:
-        write_json(Path(args.json), report_from_checks(results, settings, exit_status=status))
+    if args.report is not None:
+        write_json(args.report, report_from_checks(results, settings, exit_status=status))
     if args.sarif is not None:
         from pytest_kisys.report.sarif import build_sarif
 
