@@ -466,6 +466,16 @@ class KisysCollect:
             lines.append(f"resolved: import {import_name} -> {dist} ({kind.replace('_', ' ')})")
         if outcome.batch:
             lines.append(outcome.batch)
+        if self.config.get_verbosity() > 0:
+            # The batch was vetted before the terminal reporter existed, so the -v decision
+            # lines the vetter would echo are shown here instead.
+            from pytest_kisys.vet.audit import format_decision
+            from pytest_kisys.vet.interface import Decision
+
+            record = self.config.stash.get(RUN_KEY, None)
+            for decision in record.decisions if record is not None else ():
+                if isinstance(decision, Decision):
+                    lines.append(format_decision(decision))
         for item in outcome.installed:
             lines.append(f"installed: {item}")
         for denial in outcome.denied.values():

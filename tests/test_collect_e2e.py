@@ -422,3 +422,21 @@ def test_pre_collection_decisions_reach_the_hook_and_the_json_report(project: Pr
     stages = {row["name"]: row["status"] for row in report["stages"]}
     assert stages["resolve"] == "passed"
     assert stages["install"] == "passed"
+
+
+def test_verbose_run_lists_each_pre_collection_decision(project: Project) -> None:
+    quiet_module = add_module_project(project.index, "kisys-e2e-quiet")
+    loud_module = add_module_project(project.index, "kisys-e2e-verbose")
+    project.configure(
+        allow=("kisys-e2e-quiet", "kisys-e2e-verbose"),
+        import_map={quiet_module: "kisys-e2e-quiet", loud_module: "kisys-e2e-verbose"},
+    )
+    project.pytester.makepyfile(test_q=f"import {quiet_module}\n\ndef test_q():\n    pass\n")
+    quiet = project.run()
+    quiet.assert_outcomes(passed=1)
+    quiet.stdout.fnmatch_lines(["installed: kisys-e2e-quiet==2.0"])
+    quiet.stdout.no_fnmatch_line("kisys: kisys-e2e-quiet*-> allow*")
+    project.pytester.makepyfile(test_v=f"import {loud_module}\n\ndef test_v():\n    pass\n")
+    loud = project.run("-v")
+    loud.assert_outcomes(passed=2)
+    loud.stdout.fnmatch_lines(["kisys: kisys-e2e-verbose==2.0 -> allow (*whitelisted*"])
