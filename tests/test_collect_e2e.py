@@ -294,7 +294,8 @@ def test_ci_with_an_unknown_package_skips_with_the_reason_and_never_waits(
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "denied: kisys: kisys-e2e-unknown *; run with --kisys-allow kisys-e2e-unknown*",
+            "denied: kisys: kisys-e2e-unknown needs confirmation (nobody can answer: CI is set*); "
+            "run with --kisys-allow kisys-e2e-unknown*",
             "*SKIPPED test_marker.py::test_needs_it: kisys: kisys-e2e-unknown *"
             "--kisys-allow kisys-e2e-unknown*",
             "*1 passed, 1 skipped, 1 kisys-skipped*",

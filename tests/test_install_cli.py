@@ -55,7 +55,7 @@ def test_kisys_install_without_a_terminal_denies_with_the_hint_and_does_not_wait
     )
     assert time.monotonic() - started < 60
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert f"denied {GAMMA} 1.2: not confirmed (nobody can answer: no terminal)" in proc.stdout
+    assert f"denied {GAMMA} 1.2: needs confirmation (nobody can answer: no terminal)" in proc.stdout
     assert f"to allow it: --kisys-allow {GAMMA}" in proc.stdout
     assert "kisys: resolving 1 requirement(s)" in proc.stderr
     assert throwaway_venv.own_dists() == {}

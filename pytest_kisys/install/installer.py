@@ -317,9 +317,13 @@ class Installer:
             if answer.yes:
                 confirmed = names
             else:
+                # "needs confirmation" where nobody could be asked, "not confirmed" where a
+                # person said no: the first is fixed with the hint, the second was a choice.
+                nobody = answer.why.startswith("nobody can answer")
+                verdict = "needs confirmation" if nobody else "not confirmed"
                 for name in names:
                     hint = self._hint(name, decisions[name], forced)
-                    batch.blocked_items.setdefault(name, (f"not confirmed ({answer.why})", hint))
+                    batch.blocked_items.setdefault(name, (f"{verdict} ({answer.why})", hint))
         keep = self._surviving(items, reach, by_name, needed_by, batch)
         if not keep:
             return self._finish(batch, backend=backend.name)
