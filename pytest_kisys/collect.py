@@ -217,6 +217,7 @@ def _run_batch(
     config: pytest.Config, settings: Settings, needs: Sequence[Need]
 ) -> tuple[BatchResult | None, str | None]:
     """One installer run for ``needs``; (result, None) or (None, why it could not run)."""
+    from pytest_kisys.install.consent import HookConsent
     from pytest_kisys.install.consent import TerminalConsent
     from pytest_kisys.install.installer import Installer
     from pytest_kisys.install.interface import InstallRequest
@@ -224,7 +225,12 @@ def _run_batch(
     from pytest_kisys.vet.pytest_wiring import vetter_for_config
 
     requests = [InstallRequest(n.requirement, n.reason, n.import_name) for n in needs]
-    consent = TerminalConsent(capture=config.pluginmanager.getplugin("capturemanager"))
+    # A plugin may answer first (pytest_kisys_approve); the terminal is asked otherwise.
+    consent = HookConsent(
+        config.hook.pytest_kisys_approve,
+        config,
+        TerminalConsent(capture=config.pluginmanager.getplugin("capturemanager")),
+    )
     record = config.stash.get(RUN_KEY, None)
     # The run's vetter: decisions reach the report, the -v terminal lines and the
     # pytest_kisys_decision hook.

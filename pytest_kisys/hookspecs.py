@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from pytest_kisys.install.interface import ConsentAnswer
+    from pytest_kisys.install.interface import ConsentRequest
     from pytest_kisys.scan.interface import CheckResult
     from pytest_kisys.settings import Settings
     from pytest_kisys.stages.model import Stage
@@ -102,6 +104,38 @@ def pytest_kisys_decision(config: pytest.Config, decision: Decision) -> None:
     :param config: the pytest config.
     :param decision: the frozen :class:`~pytest_kisys.vet.interface.Decision` (``to_json()``
         gives the audit-log form).
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_kisys_approve(config: pytest.Config, request: ConsentRequest) -> ConsentAnswer | None:
+    """Answer the install consent instead of a person; None means "ask the usual way".
+
+    Called once per install batch that has items needing a person (``request.asking()``),
+    before the terminal prompt. The first implementation that returns a
+    :class:`~pytest_kisys.install.interface.ConsentAnswer` decides for the whole batch; its
+    ``why`` is recorded as ``"approved by plugin NAME: WHY"`` (or ``"declined by ..."``) in the
+    denial reasons and the audit log. Returning None lets the terminal ask, or answers "no"
+    where nobody can answer (``CI`` set, no terminal, an xdist worker).
+
+    The pre-collection batch runs before conftests are imported: only plugins loaded earlier
+    (installed ``pytest11`` plugins, ``-p NAME``, ``PYTEST_PLUGINS``) take part in it.
+    Conftests take part in the collection safety net's batch.
+
+    What it cannot do:
+
+    * turn a block into an install: blocked items never reach consent;
+    * approve a *suspicious* item (``item.suspicious``: the vetter warned of a typosquat, a very
+      new project, few releases, an sdist only, a yanked release, a standard-library name).
+      A "yes" covers the other items of the batch; the suspicious ones are asked at the
+      terminal on their own and stay denied where nobody can answer. A "no" declines all.
+
+    :param config: the pytest config.
+    :param request: the frozen :class:`~pytest_kisys.install.interface.ConsentRequest`;
+        ``request.asking()`` are the items that need an answer, each with ``why_confirm``.
+    :return: ``ConsentAnswer("yes" | "no", why)`` or None.
 
     .. versionadded:: 0.1
     """

@@ -10,6 +10,8 @@ Nobody can answer when ``CI`` or ``BUILD_NUMBER`` is set, in an xdist worker
 (``PYTEST_XDIST_WORKER``), when stdin or stdout is not a terminal, or when stdin is closed:
 the answer is then "no", immediately. A person who does not answer within ``timeout``
 seconds also gets "no".
+
+:class:`HookConsent` lets a plugin answer first (``pytest_kisys_approve``), for clean items only.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 import os
 import select
 import sys
 from typing import Any
 from typing import TextIO
 
+from pytest_kisys.errors import InstallError
+from pytest_kisys.install.interface import Consent
 from pytest_kisys.install.interface import ConsentAnswer
 from pytest_kisys.install.interface import ConsentItem
 from pytest_kisys.install.interface import ConsentRequest
@@ -188,3 +193,77 @@ class FixedConsent:
         """Record the request and return the fixed answer."""
         self.asked.append(request)
         return self.answer
+
+
+ANY_HOOK = "a pytest_kisys_approve hook"
+
+
+class HookConsent:
+    """Lets an installed plugin answer through ``pytest_kisys_approve``; else asks ``fallback``.
+
+    The first implementation that returns a :class:`ConsentAnswer` decides; its ``why`` is
+    rewritten to name the plugin (``"approved by plugin NAME: ..."``) so denial reasons and the
+    audit log show who answered. A plugin's yes never covers a *suspicious* item (the vetter
+    warned about it): those are asked of ``fallback`` on their own, so where nobody can answer
+    they stay denied while the clean items of the batch install.
+
+    :param hook: the hook caller, ``config.hook.pytest_kisys_approve``.
+    :param config: passed to the hook implementations.
+    :param fallback: who is asked when no plugin answers (a :class:`TerminalConsent`).
+    """
+
+    def __init__(self, hook: Any, config: Any, fallback: Consent) -> None:
+        self.hook = hook
+        self.config = config
+        self.fallback = fallback
+
+    def ask(self, request: ConsentRequest) -> ConsentAnswer:
+        """The plugin's answer (clean items) and the fallback's (everything else)."""
+        found = self._plugin_answer(request)
+        if found is None:
+            return self.fallback.ask(request)
+        plugin, given = found
+        verb = "approved" if given.yes else "declined"
+        why = f"{verb} by {plugin}" + (f": {given.why}" if given.why else "")
+        answer = ConsentAnswer(given.answer, why)
+        suspicious = [item for item in request.asking() if item.suspicious]
+        if not given.yes or not suspicious:
+            return answer
+        # Only a person confirms what the vetter warned about: ask for those alone, with the
+        # plugin-approved items shown as context.
+        names = {item.name for item in suspicious}
+        person = self.fallback.ask(
+            ConsentRequest(
+                tuple(
+                    item if item.name in names else replace(item, needs_answer=False)
+                    for item in request.items
+                )
+            )
+        )
+        return ConsentAnswer("yes", why, per_item=tuple((name, person) for name in sorted(names)))
+
+    def _plugin_answer(self, request: ConsentRequest) -> tuple[str, ConsentAnswer] | None:
+        """(who answered, the answer) from the first implementation that returns one."""
+        impls = list(self.hook.get_hookimpls())
+        if any(impl.hookwrapper or impl.wrapper for impl in impls):
+            # Wrappers may change the result: call the hook as pluggy does, unnamed.
+            result = self.hook(config=self.config, request=request)
+            return None if result is None else (ANY_HOOK, _checked(result, ANY_HOOK))
+        # pluggy calls the implementations last-registered first (tryfirst/trylast already
+        # sorted); calling them one by one in that order tells who answered.
+        for impl in reversed(impls):
+            arguments = {"config": self.config, "request": request}
+            result = impl.function(*(arguments[name] for name in impl.argnames))
+            if result is not None:
+                plugin = f"plugin {impl.plugin_name}"
+                return plugin, _checked(result, plugin)
+        return None
+
+
+def _checked(result: object, plugin: str) -> ConsentAnswer:
+    if not isinstance(result, ConsentAnswer) or result.answer not in ("yes", "no"):
+        raise InstallError(
+            f"pytest_kisys_approve of {plugin} returned {result!r}; "
+            'expected ConsentAnswer("yes" or "no", why) or None'
+        )
+    return result

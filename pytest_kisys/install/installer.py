@@ -77,6 +77,7 @@ from pytest_kisys.install.uv_backend import find_uv
 from pytest_kisys.install.uv_backend import UvBackend
 from pytest_kisys.install.uv_resolver import UvResolver
 from pytest_kisys.settings import Settings
+from pytest_kisys.vet.policy import WARNING
 
 
 if TYPE_CHECKING:
@@ -314,16 +315,19 @@ class Installer:
         if any(item.needs_answer for item in asking):
             answer = self.consent.ask(ConsentRequest(tuple(asking)))
             names = tuple(item.name for item in asking if item.needs_answer)
-            if answer.yes:
-                confirmed = names
-            else:
+            confirmed = tuple(name for name in names if answer.for_item(name).yes)
+            for name in names:
+                given = answer.for_item(name)
+                # Who answered goes to the audit log (a plugin's approval included).
+                batch.notes.append(f"consent: {given.answer} for {name} ({given.why})")
+                if given.yes:
+                    continue
                 # "needs confirmation" where nobody could be asked, "not confirmed" where a
                 # person said no: the first is fixed with the hint, the second was a choice.
-                nobody = answer.why.startswith("nobody can answer")
+                nobody = given.why.startswith("nobody can answer")
                 verdict = "needs confirmation" if nobody else "not confirmed"
-                for name in names:
-                    hint = self._hint(name, decisions[name], forced)
-                    batch.blocked_items.setdefault(name, (f"{verdict} ({answer.why})", hint))
+                hint = self._hint(name, decisions[name], forced)
+                batch.blocked_items.setdefault(name, (f"{verdict} ({given.why})", hint))
         keep = self._surviving(items, reach, by_name, needed_by, batch)
         if not keep:
             return self._finish(batch, backend=backend.name)
@@ -441,7 +445,7 @@ class Installer:
         """What would let ``name`` through next time, given why a person had to be asked."""
         if decision.action != "confirm" and name in forced:
             return f"{forced[name]}: make that change yourself before the run, or answer y"
-        if any(reason.startswith("WARNING") for reason in decision.reasons):
+        if _suspicious(decision):
             return (
                 f"{name} looks suspicious ({'; '.join(decision.reasons)}): only a person at a "
                 "terminal can confirm it; or pin a well-established alternative"
@@ -476,6 +480,7 @@ class Installer:
                     change=item.change,
                     installed_version=item.installed_version,
                     needs_answer=bool(why),
+                    suspicious=decision.action == "confirm" and _suspicious(decision),
                 )
             )
         return lines
@@ -804,6 +809,11 @@ def _activate(snapshot: Snapshot) -> None:
         # Only the new files: re-running every .pth would repeat their import lines.
         site.addpackage(str(pth.parent), pth.name, known)
     importlib.invalidate_caches()
+
+
+def _suspicious(decision: Decision) -> bool:
+    """Whether the vetter warned about it (only a person at a terminal may confirm it)."""
+    return any(reason.startswith(WARNING) for reason in decision.reasons)
 
 
 __all__ = ["Installer", "allow_hint", "write_audit"]

@@ -198,6 +198,9 @@ class ConsentItem:
     change: Change = "new"
     installed_version: str | None = None
     needs_answer: bool = True
+    suspicious: bool = False
+    """The vetter warned about it (typosquat, very new, few releases, sdist only...): only a
+    person at a terminal may confirm it, never a ``pytest_kisys_approve`` hook."""
 
 
 @dataclass(frozen=True)
@@ -213,15 +216,27 @@ class ConsentRequest:
 
 @dataclass(frozen=True)
 class ConsentAnswer:
-    """The answer to one consent request and why it was given (``"CI is set"``, ``"typed y"``)."""
+    """The answer to one consent request and why it was given (``"CI is set"``, ``"typed y"``).
+
+    ``per_item`` overrides the answer for named items (``(name, answer)`` pairs): a plugin's
+    yes covers the clean items while the suspicious ones get the terminal's answer.
+    """
 
     answer: Answer
     why: str
+    per_item: tuple[tuple[str, ConsentAnswer], ...] = ()
 
     @property
     def yes(self) -> bool:
         """Whether the person agreed."""
         return self.answer == "yes"
+
+    def for_item(self, name: str) -> ConsentAnswer:
+        """The answer that applies to the item ``name``."""
+        for item_name, answer in self.per_item:
+            if item_name == name:
+                return answer
+        return self
 
 
 class Consent(Protocol):
