@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_kisys.install.interface import ConsentAnswer
     from pytest_kisys.install.interface import ConsentRequest
     from pytest_kisys.scan.interface import CheckResult
+    from pytest_kisys.scan.interface import Scanner
     from pytest_kisys.settings import Settings
     from pytest_kisys.stages.model import Stage
     from pytest_kisys.vet.interface import Decision
@@ -77,7 +78,8 @@ def pytest_kisys_span_exporter(config: pytest.Config) -> SpanExporter | None:
 
 @pytest.hookspec()
 def pytest_kisys_check_result(config: pytest.Config, result: CheckResult) -> None:
-    """Called once per session check (code, deps, secrets) as soon as its result is known.
+    """Called once per session check (code, deps, secrets, and any extra check from
+    :func:`pytest_kisys_scanners`) as soon as its result is known.
 
     Called on the controller only (never on xdist workers), from the thread that ran the check,
     usually while tests are still running, so an implementation must be quick and thread-safe.
@@ -136,6 +138,35 @@ def pytest_kisys_approve(config: pytest.Config, request: ConsentRequest) -> Cons
     :param request: the frozen :class:`~pytest_kisys.install.interface.ConsentRequest`;
         ``request.asking()`` are the items that need an answer, each with ``why_confirm``.
     :return: ``ConsentAnswer("yes" | "no", why)`` or None.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec()
+def pytest_kisys_scanners(config: pytest.Config, settings: Settings) -> Sequence[Scanner] | None:
+    """Return extra session checks (:class:`~pytest_kisys.scan.interface.Scanner` objects).
+
+    Called once in ``pytest_configure`` on the controller (never on xdist workers), after the
+    initial conftests are loaded, so a root conftest or any installed plugin can implement it;
+    only while checks are on (not with ``--kisys-scan none``). The lists of all
+    implementations are concatenated.
+
+    A scanner provides ``kind`` (a new check name: lowercase letters, digits, ``_``, ``-``; not
+    ``code``, ``deps``, ``secrets``, ``all`` or ``none``, and unique in the run), ``tool`` (its
+    name in the reports; SARIF gets one run per check) and ``scan(settings)`` returning a
+    :class:`~pytest_kisys.scan.interface.ScanOutput` of
+    :class:`~pytest_kisys.scan.interface.Finding` objects (severity ``info`` to ``critical``).
+    Each scanner runs as stage ``scan.<kind>`` in a worker thread alongside the tests, like the
+    built-in checks: ``ignore`` entries, ``fail_on``, ``scan_timeout``, exit status 16, the
+    ``kisys checks`` section, the JSON report, SARIF and GitHub annotations all include it.
+    It fails closed: raising (any exception) or returning anything but a proper ``ScanOutput``
+    makes the check inconclusive, never clean. A bad or duplicate ``kind``, or an object
+    without ``tool``/``scan``, is a usage error naming the scanner.
+
+    :param config: the pytest config.
+    :param settings: the frozen, resolved settings of this run.
+    :return: a list of scanners, or None to add nothing.
 
     .. versionadded:: 0.1
     """

@@ -3,6 +3,8 @@
 Each check kind in ``settings.scan`` becomes the built-in stage ``scan.<kind>`` (bound with
 :func:`pytest_kisys.stages.bind_stage`), so the stage engine starts it in the background at
 session start, traces it as a span and, with ``scan_first``, holds the tests until it passed.
+Scanners from ``pytest_kisys_scanners`` plugins join them as extra ``scan.<kind>`` stages
+(:func:`pytest_kisys.stages.session.add_check_stage`) and count the same way.
 Where no stage engine runs the checks, this object runs them in its own background thread.
 
 At session finish the results are joined; if the session would otherwise exit 0 and a check
@@ -13,6 +15,7 @@ already failed, pytest's own exit status stays.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import os
 import threading
@@ -22,12 +25,14 @@ import pytest
 
 from pytest_kisys.errors import StageError
 from pytest_kisys.record import RUN_KEY
+from pytest_kisys.scan.extra import GuardedScanner
 from pytest_kisys.scan.interface import CHECK_KINDS
 from pytest_kisys.scan.interface import CheckResult
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import TOOL_OF_KIND
 from pytest_kisys.settings import Settings
+from pytest_kisys.stages.model import StageAction
 from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
 
@@ -39,7 +44,6 @@ Not 6: pytest 9.2 took 6 for ``ExitCode.MAX_WARNINGS_ERROR``. 16 keeps clear of 
 small codes, of the sysexits range (64-78) and of the shell's (126 and up).
 """
 
-_STAGE_OF_KIND: dict[str, str] = {kind: f"scan.{kind}" for kind in CHECK_KINDS}
 # Beyond scan_timeout (each scanner enforces it itself) allow this long for the join.
 _JOIN_GRACE = 30.0
 
@@ -65,7 +69,7 @@ def stage_findings(
     result: CheckResult, fail_on: str, *, only_failing: bool = False
 ) -> tuple[StageFinding, ...]:
     """The check's counted findings as stage findings (carrying rule, file, line, fingerprint)."""
-    stage = _STAGE_OF_KIND.get(result.kind, result.kind)
+    stage = stage_name(result.kind)
     out: list[StageFinding] = []
     chosen = result.failing_findings(fail_on) if only_failing else result.findings
     for finding in chosen:
@@ -83,6 +87,11 @@ def stage_findings(
     return tuple(out)
 
 
+def stage_name(kind: str) -> str:
+    """The stage that runs check ``kind``: ``scan.<kind>``."""
+    return f"scan.{kind}"
+
+
 class ScanPlugin:
     """Runs the session checks and decides what they mean for the exit status."""
 
@@ -90,41 +99,69 @@ class ScanPlugin:
         self.config = config
         self.settings = settings
         self.kinds = [k for k in CHECK_KINDS if k in settings.scan]
+        self.extra: dict[str, GuardedScanner] = {}
+        """Scanners from ``pytest_kisys_scanners``, by kind (filled in ``pytest_configure``)."""
         # Under xdist the controller runs the checks; workers only run tests.
         self.active = "PYTEST_XDIST_WORKER" not in os.environ and bool(self.kinds)
         self._results: dict[str, CheckResult] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._bound = False
+        # Kinds whose stage the engine runs (bound or added); the others run in our thread.
+        self._staged: set[str] = set()
         self.failed = False
         if self.active:
-            self._bound = self._bind_stages()
+            self._bind_stages()
+
+    @property
+    def all_kinds(self) -> list[str]:
+        """Built-in kinds in ``settings.scan``, then the extra kinds in hook order."""
+        return [*self.kinds, *self.extra]
 
     # -- running ---------------------------------------------------------------------------
 
-    def _bind_stages(self) -> bool:
+    def _bind_stages(self) -> None:
         from pytest_kisys.stages.session import bind_stage
 
         try:
             for kind in self.kinds:
-                bind_stage(self.config, _STAGE_OF_KIND[kind], self._stage_action(kind))
+                bind_stage(self.config, stage_name(kind), self._stage_action(kind))
+                self._staged.add(kind)
         except StageError:
-            return False
-        return True
+            self._staged.clear()
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        """``--collect-only`` runs nothing, so it checks nothing either (options are final now)."""
+        """Collect the plugins' extra scanners as stages, before the stage graph is built.
+
+        ``--collect-only`` runs nothing, so it checks nothing either (options are final now).
+        """
+        if not self.active:
+            return
+        from pytest_kisys.scan.extra import collect_scanners
+
+        self.extra = collect_scanners(config, self.settings)
         if config.getoption("collectonly", False):
             self.active = False
+        if not self.extra or not self._staged:
+            return
+        from pytest_kisys.stages.session import add_check_stage
 
-    def _stage_action(self, kind: str) -> Any:
+        # Third-party scanners may not enforce scan_timeout themselves; the engine does.
+        timeout = self.settings.scan_timeout if self.settings.scan_timeout > 0 else None
+        try:
+            for kind, scanner in self.extra.items():
+                action = self._stage_action(kind)
+                add_check_stage(config, kind, action, source=scanner.source, timeout=timeout)
+                self._staged.add(kind)
+        except StageError:
+            self._staged.difference_update(self.extra)
+
+    def _stage_action(self, kind: str) -> StageAction:
         def action(ctx: Any) -> StageOutcome:
-            from pytest_kisys.scan.runner import run_check
-
             del ctx
             if not self.active:
                 return StageOutcome.skipped("--collect-only: no checks")
-            result = run_check(kind, self.settings)
+            result = self._run(kind)
             self._store(result)
             fail_on = self.settings.fail_on
             reason = describe(result, self.settings)
@@ -136,6 +173,11 @@ class ScanPlugin:
 
         return action
 
+    def _run(self, kind: str) -> CheckResult:
+        from pytest_kisys.scan.runner import run_check
+
+        return run_check(kind, self.settings, scanner=self.extra.get(kind))
+
     def _store(self, result: CheckResult) -> None:
         with self._lock:
             if result.kind in self._results:
@@ -146,30 +188,33 @@ class ScanPlugin:
             record.add("checks", result)
         self.config.hook.pytest_kisys_check_result(config=self.config, result=result)
 
-    def _engine_runs_checks(self) -> Any:
-        """The stage runner when it runs our stages in this session, else None."""
-        if not self._bound:
-            return None
+    def _engine(self) -> tuple[Any, list[str]]:
+        """The stage runner of this session (or None) and the kinds whose stages it runs."""
         from pytest_kisys.stages.session import STATE_KEY
 
         state = self.config.stash.get(STATE_KEY, None)
         runner = state.runner if state is not None else None
-        if runner is None or any(_STAGE_OF_KIND[k] not in runner.graph for k in self.kinds):
-            return None
-        return runner
+        if runner is None:
+            return None, []
+        kinds = [k for k in self.all_kinds if k in self._staged and stage_name(k) in runner.graph]
+        return runner, kinds
 
-    def _run_in_thread(self) -> None:
-        from pytest_kisys.scan.runner import run_checks
-
-        run_checks(self.settings, self.kinds, on_result=self._store)
+    def _run_in_thread(self, kinds: list[str]) -> None:
+        with ThreadPoolExecutor(len(kinds), thread_name_prefix="kisys-check") as pool:
+            for result in pool.map(self._run, kinds):
+                self._store(result)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start the checks in the background unless the stage engine already did."""
-        if not self.active or self._engine_runs_checks() is not None:
+        """Start the checks the stage engine does not run in a background thread."""
+        if not self.active:
+            return
+        _, staged = self._engine()
+        rest = [k for k in self.all_kinds if k not in staged]
+        if not rest:
             return
         self._thread = threading.Thread(
-            target=self._run_in_thread, name="kisys-checks", daemon=True
+            target=self._run_in_thread, args=(rest,), name="kisys-checks", daemon=True
         )
         self._thread.start()
 
@@ -185,22 +230,22 @@ class ScanPlugin:
     def join(self) -> list[CheckResult]:
         """Wait for every check; a check that never reported is an inconclusive result."""
         timeout = self.settings.scan_timeout + _JOIN_GRACE
-        runner = self._engine_runs_checks()
-        if runner is not None:
-            runner.settle([_STAGE_OF_KIND[k] for k in self.kinds], timeout=timeout)
-        elif self._thread is not None:
+        runner, staged = self._engine()
+        if staged:
+            runner.settle([stage_name(k) for k in staged], timeout=timeout)
+        if self._thread is not None:
             self._thread.join(timeout)
-        for kind in self.kinds:
+        for kind in self.all_kinds:
             if kind in self._results:
                 continue
             reason = "the check did not finish"
-            stage = runner.result(_STAGE_OF_KIND[kind]) if runner is not None else None
+            stage = runner.result(stage_name(kind)) if kind in staged else None
             if stage is not None and stage.reason:
                 reason = f"the check did not run: {stage.reason}"
-            tool = TOOL_OF_KIND[kind]
+            tool = self.extra[kind].tool if kind in self.extra else TOOL_OF_KIND[kind]
             self._store(CheckResult(kind, tool, "", inconclusive=(Inconclusive(tool, kind, reason),)))
         with self._lock:
-            return [self._results[k] for k in self.kinds if k in self._results]
+            return [self._results[k] for k in self.all_kinds if k in self._results]
 
     # -- outcome ---------------------------------------------------------------------------
 
@@ -228,7 +273,7 @@ class ScanPlugin:
         from pytest_kisys.report.terminal import render_checks
 
         with self._lock:
-            results = [self._results[k] for k in self.kinds if k in self._results]
+            results = [self._results[k] for k in self.all_kinds if k in self._results]
         verbose = self.config.get_verbosity() > 0
         terminalreporter.section("kisys checks")
         for line, markup in render_checks(results, self.settings, verbose=verbose):

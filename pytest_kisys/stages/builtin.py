@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -46,11 +47,17 @@ _DESCRIPTIONS = {
 
 
 def builtin_stages(
-    settings: Settings | None = None, bindings: Mapping[str, StageAction] | None = None
+    settings: Settings | None = None,
+    bindings: Mapping[str, StageAction] | None = None,
+    checks: Sequence[Stage] = (),
 ) -> tuple[Stage, ...]:
-    """The eight built-in stages, with the actions other subsystems bound to them."""
+    """The eight built-in stages, with the actions other subsystems bound to them.
+
+    ``checks`` are the extra ``scan.<kind>`` stages of ``pytest_kisys_scanners`` plugins: they
+    are placed like the built-in scans (``tests`` waits for them under ``scan_first``).
+    """
     bound = bindings or {}
-    scans = tuple(SCAN_STAGES)
+    scans = (*SCAN_STAGES, *(check.name for check in checks))
     scan_first = bool(settings and settings.scan_first)
     needs: dict[str, tuple[str, ...]] = {
         "resolve": (),
@@ -62,7 +69,7 @@ def builtin_stages(
         "tests": ("install", *scans) if scan_first else ("install",),
         "report": ("tests", *scans),
     }
-    return tuple(
+    stages = [
         Stage(
             name,
             needs=stage_needs,
@@ -72,7 +79,9 @@ def builtin_stages(
             source=BUILTIN,
         )
         for name, stage_needs in needs.items()
-    )
+    ]
+    before_tests = list(needs).index("tests")
+    return (*stages[:before_tests], *checks, *stages[before_tests:])
 
 
 def off_reasons(settings: Settings | None) -> dict[str, str]:

@@ -58,6 +58,8 @@ class StageState:
     """Per-run state in ``config.stash[STATE_KEY]``: bindings, early results, the runner."""
 
     bindings: dict[str, StageAction] = field(default_factory=dict)
+    checks: dict[str, Stage] = field(default_factory=dict)
+    """Extra ``scan.<kind>`` stages of ``pytest_kisys_scanners`` plugins (:func:`add_check_stage`)."""
     early: dict[str, StageResult] = field(default_factory=dict)
     graph: StageGraph | None = None
     runner: StageRunner | None = None
@@ -85,6 +87,31 @@ def bind_stage(config: pytest.Config, name: str, action: StageAction) -> None:
         if state.runner is not None:
             raise StageError(f"cannot bind {name!r}: the stage graph is already running")
         state.bindings[name] = action
+
+
+def add_check_stage(
+    config: pytest.Config, kind: str, action: StageAction, *, source: str, timeout: float | None
+) -> str:
+    """Add ``scan.<kind>``, a session check beyond the built-in three, to this run's graph.
+
+    It is placed like the built-in scans (from session start alongside the tests; before the
+    tests with ``scan_first``; before ``report``), and like theirs its failure is judged by the
+    scan plugin (exit status 16), not as a plugin stage's. Call it before the graph is built
+    (the scan plugin does in a ``tryfirst`` ``pytest_configure``). Returns the stage name.
+    """
+    name = f"scan.{kind}"
+    state = _state(config)
+    with state.lock:
+        if state.graph is not None:
+            raise StageError(f"cannot add {name!r}: the stage graph is already built")
+        state.checks[name] = Stage(
+            name,
+            description=f"extra session check ({source})",
+            action=action,
+            source=source,
+            timeout=timeout,
+        )
+    return name
 
 
 @contextmanager
@@ -164,7 +191,8 @@ def collect_stages(config: pytest.Config, settings: Settings) -> StageGraph:
     """Built-in + config + plugin stages as one validated graph (UsageError when invalid)."""
     state = _state(config)
     try:
-        declared: list[Stage] = list(builtin_stages(settings, state.bindings))
+        checks = tuple(state.checks.values())
+        declared: list[Stage] = list(builtin_stages(settings, state.bindings, checks))
         declared.extend(parse_stages(settings.stages, config_source(settings)))
         for plugin_stages in config.hook.pytest_kisys_stages(config=config, settings=settings):
             declared.extend(_plugin_stages(plugin_stages))
@@ -304,8 +332,10 @@ class StagesPlugin:
         self._fail_session(session, runner.finish(timeout=0.0 if interrupted else None))
 
     def _fail_session(self, session: pytest.Session, results: tuple[StageResult, ...]) -> None:
+        # Extra check stages are judged by the scan plugin, like the built-in scans (exit 16).
+        checks = _state(self.config).checks
         if session.exitstatus == pytest.ExitCode.OK and any(
-            stage_fails_run(result, self.settings) for result in results
+            stage_fails_run(result, self.settings) for result in results if result.name not in checks
         ):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
