@@ -138,6 +138,27 @@ def test_a_plugin_yes_never_covers_a_suspicious_package(project: Project) -> Non
     assert "kisys_approve_risky" not in installed
 
 
+def test_a_conftest_answers_the_collection_safety_net(project: Project) -> None:  # noqa: F811
+    add_module_project(project.index, "kisys-approve-dyn")
+    project.configure(import_map={"kisys_approve_dyn": "kisys-approve-dyn"})
+    # The import is dynamic: the static scan misses it, the safety net installs it at collection,
+    # when conftest.py is loaded and can answer.
+    project.pytester.makeconftest(_approver('ConsentAnswer("yes", "conftest policy")'))
+    project.pytester.makepyfile(
+        test_dyn=(
+            "import importlib\n"
+            "mod = importlib.import_module('kisys_approve_' + 'dyn')\n"
+            "def test_dyn():\n    assert mod.VALUE == 42\n"
+        )
+    )
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["installed during collection (missed by the static scan): kisys-approve-dyn==2.0"]
+    )
+    assert _asked(project) == [[["kisys-approve-dyn", False]]]
+
+
 # -- HookConsent on a real pluggy manager (no subprocess)
 
 
