@@ -193,6 +193,22 @@ def test_allow_inconclusive_accepts_a_crashing_extra_check(
     )
 
 
+def test_an_extra_check_past_scan_timeout_is_inconclusive(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A subprocess: the abandoned scanner thread must not outlive the run inside this process.
+    project(pytester, "        import time\n        time.sleep(30)")
+    monkeypatch.setenv("KISYS_SCAN_TIMEOUT", "2")
+    result = pytester.runpytest_subprocess(*KISYS, timeout=60)
+    assert result.ret == EXIT_CHECKS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "licensecheck (license): INCONCLUSIVE*",
+            "  could not check license: the check did not run: timed out after 2s",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "problem"),
     [
