@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import json
 import os
@@ -44,6 +46,24 @@ def split_by_size(items: Sequence[str], sizes: Callable[[str], int], parts: int)
     return [b for b in buckets if b]
 
 
+def _worker_result(
+    job: str, timeout: float, proc: subprocess.Popen[str], future: Future[tuple[str, str]]
+) -> list[Any]:
+    """One worker's parsed output; :class:`ScanError` when it timed out, failed or spoke non-JSON."""
+    try:
+        out, err = future.result()
+    except subprocess.TimeoutExpired as exc:
+        raise ScanError(f"{job} did not finish within {timeout:g} s") from exc
+    if proc.returncode != 0:
+        tail = " ".join(err.strip().splitlines()[-2:])[-400:]
+        raise ScanError(f"{job} worker exited {proc.returncode}: {tail}")
+    try:
+        result: list[Any] = json.loads(out)
+    except ValueError as exc:
+        raise ScanError(f"{job} worker returned output that is not JSON") from exc
+    return result
+
+
 def run_workers(
     job: str, options: dict[str, Any], chunks: Sequence[list[str]], *, timeout: float
 ) -> list[list[Any]]:
@@ -63,21 +83,23 @@ def run_workers(
                 text=True,
             )
             procs.append((proc, json.dumps({"job": job, "options": options, "files": chunk})))
-        results: list[list[Any]] = []
-        for proc, task in procs:
-            remaining = max(0.1, deadline - time.monotonic())
+        # A worker reads its task from stdin only when it is sent, so every worker must be fed
+        # and drained at the same time: talking to one after another ran them one after another.
+        with ThreadPoolExecutor(max_workers=len(procs) or 1, thread_name_prefix="kisys-scan") as pool:
+            futures = [
+                pool.submit(proc.communicate, task, max(0.1, deadline - time.monotonic()))
+                for proc, task in procs
+            ]
             try:
-                out, err = proc.communicate(task, timeout=remaining)
-            except subprocess.TimeoutExpired as exc:
-                raise ScanError(f"{job} did not finish within {timeout:g} s") from exc
-            if proc.returncode != 0:
-                tail = " ".join(err.strip().splitlines()[-2:])[-400:]
-                raise ScanError(f"{job} worker exited {proc.returncode}: {tail}")
-            try:
-                results.append(json.loads(out))
-            except ValueError as exc:
-                raise ScanError(f"{job} worker returned output that is not JSON") from exc
-        return results
+                return [
+                    _worker_result(job, timeout, proc, future)
+                    for (proc, _), future in zip(procs, futures, strict=True)
+                ]
+            except BaseException:
+                # Stop the other workers now, or leaving the pool would wait for them.
+                for proc, _ in procs:
+                    proc.kill()
+                raise
     except OSError as exc:
         raise ScanError(f"cannot start a {job} worker: {exc}") from exc
     finally:
