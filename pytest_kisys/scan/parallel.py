@@ -64,10 +64,22 @@ def _worker_result(
     return result
 
 
+WORKER_COMMAND = (sys.executable, "-m", "pytest_kisys.scan.worker")
+
+
 def run_workers(
-    job: str, options: dict[str, Any], chunks: Sequence[list[str]], *, timeout: float
+    job: str,
+    options: dict[str, Any],
+    chunks: Sequence[list[str]],
+    *,
+    timeout: float,
+    command: Sequence[str] = WORKER_COMMAND,
 ) -> list[list[Any]]:
-    """Run ``job`` (``"bandit"`` or ``"secrets"``) over each chunk in its own worker process."""
+    """Run ``job`` (``"bandit"`` or ``"secrets"``) over each chunk in its own worker process.
+
+    ``command`` starts one worker (tests pass a stand-in); it reads one JSON task on stdin and
+    writes the JSON result on stdout.
+    """
     deadline = time.monotonic() + timeout
     # A scanner's deprecation warnings are not the project's: never let them fail a worker.
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -75,7 +87,7 @@ def run_workers(
     try:
         for chunk in chunks:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pytest_kisys.scan.worker"],
+                list(command),
                 env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
