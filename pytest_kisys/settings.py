@@ -25,6 +25,7 @@ import re
 from typing import Any
 from typing import Literal
 
+from packaging.utils import canonicalize_name
 import pytest
 
 from pytest_kisys.errors import ConfigError
@@ -231,7 +232,7 @@ def to_project_names(raw: Any, key: str, where: str) -> tuple[str, ...]:
                 f"kisys: {name!r} in {key!r} ({where}) is not a valid project name: "
                 f"expected {allowed}"
             )
-        canonical = re.sub(r"[-_.]+", "-", name).lower()
+        canonical = canonicalize_name(name)
         if canonical not in out:
             out.append(canonical)
     return tuple(out)

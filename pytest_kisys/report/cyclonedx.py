@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import datetime as dt
 import importlib.metadata
 from pathlib import Path
-import re
 from typing import Any
 import uuid
+
+from packaging.utils import canonicalize_name
 
 from pytest_kisys._version import __version__
 from pytest_kisys.scan.interface import CheckResult
@@ -26,13 +27,9 @@ from pytest_kisys.scan.interface import Finding
 SPEC_VERSION = "1.5"
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def purl(name: str, version: str) -> str:
     """The package URL of a PyPI distribution (``pkg:pypi/<canonical name>@<version>``)."""
-    return f"pkg:pypi/{_canonical(name)}@{version}"
+    return f"pkg:pypi/{canonicalize_name(name)}@{version}"
 
 
 def environment_components(
@@ -78,7 +75,7 @@ def _vulnerability(finding: Finding, refs: dict[str, str]) -> dict[str, Any]:
         ]
     if finding.fix_versions:
         vuln["recommendation"] = f"Upgrade {finding.package} to {', '.join(finding.fix_versions)}"
-    ref = refs.get(_canonical(finding.package or ""))
+    ref = refs.get(canonicalize_name(finding.package or ""))
     if ref is not None:
         vuln["affects"] = [{"ref": ref}]
     return vuln
@@ -92,7 +89,7 @@ def build_sbom(
 ) -> dict[str, Any]:
     """The SBOM document: environment components plus the deps check's vulnerabilities."""
     comps = components if components is not None else environment_components()
-    refs = {_canonical(c["name"]): c["bom-ref"] for c in comps}
+    refs: dict[str, str] = {canonicalize_name(c["name"]): str(c["bom-ref"]) for c in comps}
     advisories = [
         f
         for check in checks
