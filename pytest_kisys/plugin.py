@@ -110,11 +110,12 @@ def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
         mentions_kisys = b"[tool.kisys" in (root / "pyproject.toml").read_bytes()
     except OSError:
         mentions_kisys = False
-    if not mentions_kisys and not (root / "kisys.yaml").is_file():
+    has_yaml = (root / "kisys.yaml").is_file()
+    if not mentions_kisys and not has_yaml:
         return False  # the common "off" case: nothing more is imported or read
     from pytest_kisys.settings import enabled_in_files
 
-    return enabled_in_files(root)
+    return enabled_in_files(root, pyproject=mentions_kisys, yaml_file=has_yaml)
 
 
 def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> None:

@@ -518,25 +518,23 @@ def _truthy_or_invalid(raw: RawValue) -> bool:
         return True
 
 
-def enabled_in_files(rootdir: Path) -> bool:
+def enabled_in_files(rootdir: Path, *, pyproject: bool, yaml_file: bool) -> bool:
     """Whether ``[tool.kisys] enabled`` or ``enabled:`` in ``kisys.yaml`` is set to a true value.
+
+    ``pyproject`` and ``yaml_file`` say which of the two files the caller found worth parsing
+    (``plugin.py`` decides that cheaply, before this module is even imported).
 
     Lenient on purpose (used only to decide whether kisys is on): a file that cannot be read
     counts as "not enabled here"; the full :func:`resolve` reports its errors when on.
     """
-    pyproject = rootdir / "pyproject.toml"
-    try:
-        text = pyproject.read_bytes()
-    except OSError:
-        text = b""
-    if b"[tool.kisys" in text:
+    if pyproject:
         try:
             found = read_pyproject(rootdir).get("enabled")
         except ConfigError:
             found = None
         if found is not None and _truthy_or_invalid(found):
             return True
-    if (rootdir / "kisys.yaml").is_file():
+    if yaml_file:
         try:
             found = read_yaml(rootdir).get("enabled")
         except ConfigError:
