@@ -16,7 +16,18 @@ from pytest_kisys.settings import SETTINGS_KEY
 
 
 def register(config: pytest.Config, settings: Settings) -> None:
-    """Store ``settings`` and a fresh :class:`RunRecord`, then register every enabled role."""
+    """Store ``settings`` and a fresh :class:`RunRecord`, then register every enabled role.
+
+    An output file (report, SARIF, SBOM, log, trace) that could not be written is a usage
+    error now, before any test runs, rather than a lost report at the end.
+    """
+    from pytest_kisys.outputs import check_output_paths
+    from pytest_kisys.outputs import OutputError
+
+    try:
+        check_output_paths(settings)
+    except OutputError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     config.stash[SETTINGS_KEY] = settings
     config.stash[RUN_KEY] = RunRecord()
     pm = config.pluginmanager

@@ -64,6 +64,17 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"kisys scan: {error}", file=sys.stderr)
         return 2
+    from pytest_kisys.outputs import check_output_path
+    from pytest_kisys.outputs import OutputError
+
+    outputs = [("--report", args.report), ("--sarif", args.sarif), ("--sbom", args.sbom)]
+    try:
+        for flag, path in outputs:
+            if path is not None:
+                check_output_path(path, flag)
+    except OutputError as error:
+        print(f"kisys scan: {error}", file=sys.stderr)
+        return 2
     results = run_checks(settings)
     failed, _ = verdict(results, settings)
     status = 1 if failed else 0
@@ -73,14 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(report_from_checks(results, settings, exit_status=status), sys.stdout, indent=2)
         sys.stdout.write("\n")
-    if args.report is not None:
-        write_json(args.report, report_from_checks(results, settings, exit_status=status))
-    if args.sarif is not None:
-        from pytest_kisys.report.sarif import build_sarif
+    try:
+        if args.report is not None:
+            write_json(args.report, report_from_checks(results, settings, exit_status=status))
+        if args.sarif is not None:
+            from pytest_kisys.report.sarif import build_sarif
 
-        write_json(args.sarif, build_sarif(results, settings))
-    if args.sbom is not None:
-        from pytest_kisys.report.cyclonedx import build_sbom
+            write_json(args.sarif, build_sarif(results, settings))
+        if args.sbom is not None:
+            from pytest_kisys.report.cyclonedx import build_sbom
 
-        write_json(args.sbom, build_sbom(results, settings.rootdir))
+            write_json(args.sbom, build_sbom(results, settings.rootdir))
+    except OutputError as error:
+        print(f"kisys scan: {error}", file=sys.stderr)
+        return 2
     return status

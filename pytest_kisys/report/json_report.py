@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 import datetime as dt
 import json
-import os
 from pathlib import Path
 import platform
 import sys
-import tempfile
 from typing import Any
 
 from pytest_kisys._version import __version__
@@ -71,17 +69,14 @@ def build_report(
 
 
 def write_json(path: Path, document: Any) -> None:
-    """Write ``document`` as indented JSON, atomically (a reader never sees half a report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``document`` as indented JSON (see :func:`pytest_kisys.outputs.write_output`:
+    atomic for regular files, written through for devices and FIFOs, never replacing one).
+
+    Raises :class:`~pytest_kisys.outputs.OutputError` naming the path when it cannot be written.
+    """
+    from pytest_kisys.outputs import write_output
+
+    write_output(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
 def report_from_checks(

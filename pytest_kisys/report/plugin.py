@@ -3,7 +3,8 @@
 
 Runs after the ``kisys-scan`` plugin has joined the checks and set the exit status (both in
 ``pytest_sessionfinish``; the scan plugin's is ``tryfirst``). Only on the controller under
-xdist. A report that cannot be written is a warning on the terminal, never a silent skip.
+xdist. A report that cannot be written is an error on the terminal naming the path, and fails
+the run (exit status 4, a usage error: the path given cannot take a report).
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class ReportPlugin:
             # The engine would not run "report" here (someone else bound it): write anyway.
             if not self.written and not self.errors:
                 self.write_all(record, status)
+        if self.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def write_all(self, record: RunRecord, exit_status: int) -> None:
         """Write the JSON report, SARIF and SBOM that the settings ask for."""
+        from pytest_kisys.outputs import OutputError
         from pytest_kisys.report.json_report import build_report
         from pytest_kisys.report.json_report import check_results
         from pytest_kisys.report.json_report import write_json
@@ -74,8 +78,8 @@ class ReportPlugin:
             target = path if path.is_absolute() else self.settings.rootdir / path
             try:
                 write_json(target, build())
-            except OSError as exc:
-                self.errors.append(f"kisys: could not write the {label} to {target}: {exc}")
+            except OutputError as exc:
+                self.errors.append(f"kisys: the {label} was not written: {exc}")
                 continue
             self.written.append((label, target))
 
