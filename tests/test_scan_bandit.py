@@ -10,8 +10,10 @@ import textwrap
 
 import pytest
 
+from pytest_kisys.scan import parallel
 from pytest_kisys.scan.bandit import BanditScanner
 from pytest_kisys.scan.runner import run_check
+from pytest_kisys.settings import Settings
 from tests.support.scantree import settings
 from tests.support.scantree import write
 
@@ -154,17 +156,76 @@ def _parity_tree(root: Path) -> None:
         "import tempfile\n\ndef f():\n    return open('/tmp/x', 'w')\n",
     ]
     write(root, {f"pkg/m{i:02d}.py": variants[i % len(variants)] for i in range(30)})
+    write(root, {"pkg/data.py": _big_literals(with_nosec=False),
+                 "pkg/data_nosec.py": _big_literals(with_nosec=True)})
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
-def test_parity_with_bandit_cli(tmp_path: Path, workers: int) -> None:
-    root = tmp_path / "proj"
-    _parity_tree(root)
+def _big_literals(*, with_nosec: bool) -> str:
+    """Large multi-line literals (the shape of pip's vendored data files) with strings that
+    trigger the string rules, and, with ``with_nosec``, ``# nosec`` comments inside them: a
+    comment anywhere in a literal's lines covers every string of that literal."""
+    rows = []
+    for i in range(400):
+        value = "/tmp/cache" if i % 50 == 0 else ("0.0.0.0" if i % 70 == 0 else f"v{i}")  # noqa: S104 - planted for bandit
+        note = ""
+        if with_nosec and i == 120:
+            note = "  # nosec"
+        elif with_nosec and i == 260:
+            note = "  # nosec B108"
+        elif i % 90 == 0:
+            note = "  # a plain comment"
+        rows.append(f"    {i!r}: {value!r},{note}")
+    table = "TABLE = {\n" + "\n".join(rows) + "\n}\n"
+    second = "PATHS = [\n" + "\n".join(f"    '/tmp/p{i}'," for i in range(0, 300, 60)) + "\n]\n"
+    third = "SMALL = {'password': 'x'}  # nosec\nOTHER = {'password': 'y'}\n"
+    return table + second + third
+
+
+def _cli_keys(root: Path) -> set[tuple[str, int, str]]:
     proc = subprocess.run(
         [BANDIT, "-r", ".", "-f", "json", "-q"], cwd=root, capture_output=True, text=True, check=False
     )
-    cli = {(r["filename"][2:], r["line_number"], r["test_id"]) for r in json.loads(proc.stdout)["results"]}
-    result = run_check("code", settings(root, max_workers=workers))
+    return {(r["filename"][2:], r["line_number"], r["test_id"]) for r in json.loads(proc.stdout)["results"]}
+
+
+@pytest.fixture(scope="module")
+def parity_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[tuple[str, int, str]]]:
+    root = tmp_path_factory.mktemp("parity") / "proj"
+    _parity_tree(root)
+    return root, _cli_keys(root)
+
+
+@pytest.mark.parametrize(
+    ("workers", "linear"),
+    [(1, True), (2, True), (1, False)],
+    ids=["one-worker", "two-workers", "bandits-own-nosec-path"],
+)
+def test_parity_with_bandit_cli(
+    parity_tree: tuple[Path, set[tuple[str, int, str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    linear: bool,
+) -> None:
+    root, cli = parity_tree
+    # A tiny tree gets one worker; make every byte count so that two really run.
+    monkeypatch.setitem(parallel.BYTES_PER_WORKER, "bandit", 1)
+    scanner = BanditScanner(linear_nosec=linear)
+    cache = tmp_path / "cache"
+    result = run_check("code", Settings(rootdir=root, cache_dir=cache, max_workers=workers),
+                       scanner=scanner)
     assert result.status == "findings"
     assert keys(result) == cli
     assert len(cli) > 30
+    # The literal files: findings outside the nosec'd literals, none inside them.
+    data = {k for k in cli if k[0] == "pkg/data.py"}
+    data_nosec = {k for k in cli if k[0] == "pkg/data_nosec.py"}
+    assert {r for _, _, r in data} >= {"B108", "B104", "B105"}
+    assert 0 < len(data_nosec) < len(data)
+
+
+def test_small_trees_get_one_worker_large_ones_more() -> None:
+    assert parallel.pool_size("bandit", 300_000, 8) == 1
+    assert parallel.pool_size("bandit", 5_000_000, 2) == 2
+    assert parallel.pool_size("secrets", 1_000_000, 2) == 1
+    assert parallel.pool_size("bandit", 0, 4) == 1

@@ -52,6 +52,8 @@ class BanditOptions:
     skips: tuple[str, ...] = ()
     config_file: str | None = None
     ignore_nosec: bool = False
+    linear_nosec: bool = True
+    """Use :func:`_linear_get_nosec` (the parity tests also run bandit's own function)."""
 
 
 def bandit_version() -> str:
@@ -89,6 +91,67 @@ def _excluded_by_bandit(rel_path: str, exclude_dirs: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(path, x) or x in path for x in exclude_dirs if x)
 
 
+def _linear_get_nosec(original: Any) -> Any:
+    """bandit's ``utils.get_nosec`` without its cost on large literals, same answers.
+
+    bandit calls it for every test on every node with the node's line range; for a string
+    inside a big dict or list that range is the whole literal, so a file of large literals
+    costs lines x strings dictionary look-ups (most of bandit's time on pip's vendored data
+    files). The answer is the ``# nosec`` entry of the first line of the range that has one:
+    with no entries at all it is None, and with fewer entries than lines it is the smallest
+    entry inside the range. Ranges bandit builds are consecutive ascending line numbers
+    (``list(range(a, b + 1))``); anything else goes to bandit's own function.
+    """
+
+    def get_nosec(nosec_lines: dict[int, Any], context: dict[str, Any]) -> Any:
+        if not nosec_lines:
+            return None
+        lines = context["linerange"]
+        if (
+            isinstance(lines, list)
+            and lines
+            and len(nosec_lines) < len(lines)
+            and lines[-1] - lines[0] + 1 == len(lines)
+        ):
+            low, high = lines[0], lines[-1]
+            inside = [n for n, v in nosec_lines.items() if v is not None and low <= n <= high]
+            return nosec_lines[min(inside)] if inside else None
+        return original(nosec_lines, context)
+
+    get_nosec.kisys_linear = True  # type: ignore[attr-defined]
+    return get_nosec
+
+
+def _shared_linerange(original: Any) -> Any:
+    """bandit's ``utils.linerange``, built once per node that has line numbers.
+
+    For a node with ``lineno`` bandit returns ``list(range(lineno, end_lineno + 1))``, a pure
+    function of the node; it rebuilds (and frees) that list for every string inside the node,
+    which is the other quadratic cost of large literals. No bandit code changes the list.
+    """
+
+    def linerange(node: Any) -> Any:
+        if not hasattr(node, "lineno"):
+            return original(node)
+        cached = node.__dict__.get("_kisys_linerange")
+        if cached is None:
+            cached = node._kisys_linerange = original(node)
+        return cached
+
+    linerange.kisys_linear = True  # type: ignore[attr-defined]
+    return linerange
+
+
+def _patch_bandit() -> None:
+    """Install the two linear helpers in this worker process (never in the test process)."""
+    from bandit.core import utils as b_utils
+
+    if not getattr(b_utils.get_nosec, "kisys_linear", False):
+        b_utils.get_nosec = _linear_get_nosec(b_utils.get_nosec)
+    if not getattr(b_utils.linerange, "kisys_linear", False):
+        b_utils.linerange = _shared_linerange(b_utils.linerange)
+
+
 def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[str, Any, str]]:
     """Worker entry point: ``(rel_path, issues or None, skip reason)`` for each file of the task."""
     import logging
@@ -98,6 +161,8 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
     from bandit.core import manager as b_manager
 
     options, rel_paths = task
+    if options.linear_nosec:
+        _patch_bandit()
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
     conf = b_config.BanditConfig(config_file=options.config_file)
     profile = {"include": set(options.tests), "exclude": set(options.skips)}
@@ -195,9 +260,16 @@ class BanditScanner:
     kind = "code"
     tool = TOOL
 
-    def __init__(self, *, report_asserts_in_tests: bool = False, use_git: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        report_asserts_in_tests: bool = False,
+        use_git: bool = True,
+        linear_nosec: bool = True,
+    ) -> None:
         self.report_asserts_in_tests = report_asserts_in_tests
         self.use_git = use_git
+        self.linear_nosec = linear_nosec
 
     def _options(self, root: Path, table: Mapping[str, Any]) -> BanditOptions:
         config_file = str(root / "pyproject.toml") if table else None
@@ -206,6 +278,7 @@ class BanditScanner:
             tests=tuple(str(t) for t in table.get("tests", ()) or ()),
             skips=tuple(str(s) for s in table.get("skips", ()) or ()),
             config_file=config_file,
+            linear_nosec=self.linear_nosec,
         )
 
     def scan(self, settings: Settings) -> ScanOutput:

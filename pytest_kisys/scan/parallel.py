@@ -30,8 +30,18 @@ from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import FileResultCache
 
 
-# Below this many files to scan a second worker's start-up (about 0.3 s) costs more than it saves.
-MIN_FILES_FOR_POOL = 24
+# A worker costs 0.3-0.6 s of CPU to start (interpreter and scanner imports). Another one only
+# pays when each gets more work than that: about this many bytes of source per worker, from
+# bandit's and the pre-filtered detect-secrets' speed on pip's tree (0.8 and 3.5 MB/s).
+BYTES_PER_WORKER: dict[str, int] = {"bandit": 640_000, "secrets": 3_500_000}
+DEFAULT_BYTES_PER_WORKER = 640_000
+
+
+def pool_size(job: str, total_bytes: int, workers: int) -> int:
+    """How many workers ``job`` gets for ``total_bytes`` of misses: at most ``workers``, at
+    least one, and one more only per :data:`BYTES_PER_WORKER` bytes of work."""
+    per_worker = BYTES_PER_WORKER.get(job, DEFAULT_BYTES_PER_WORKER)
+    return max(1, min(workers, total_bytes // per_worker))
 
 
 def split_by_size(items: Sequence[str], sizes: Callable[[str], int], parts: int) -> list[list[str]]:
@@ -149,7 +159,7 @@ def scan_files_cached(
 
     Every file is read first (an unreadable one raises :class:`ScanError` before any worker
     starts); only the cache misses go to the workers, split by size over at most ``workers``
-    processes (one below :data:`MIN_FILES_FOR_POOL` misses).
+    processes (:func:`pool_size`: small trees get one).
     """
     results: dict[str, list[dict[str, Any]]] = {}
     contents: dict[str, bytes] = {}
@@ -169,8 +179,8 @@ def scan_files_cached(
             results[rel] = hit
     failed: list[tuple[str, str]] = []
     if misses:
-        pool = 1 if len(misses) < MIN_FILES_FOR_POOL else workers
-        chunks = split_by_size(misses, lambda rel: (root / rel).stat().st_size, pool)
+        pool = pool_size(job, sum(len(contents[rel]) for rel in misses), workers)
+        chunks = split_by_size(misses, lambda rel: len(contents[rel]), pool)
         for chunk in run_workers(job, options, chunks, timeout=timeout):
             for rel, found, reason in chunk:
                 if found is None:

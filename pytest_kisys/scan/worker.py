@@ -26,6 +26,7 @@ def run_task(task: dict[str, Any]) -> list[Any]:
             skips=tuple(raw.get("skips", ())),
             config_file=raw.get("config_file"),
             ignore_nosec=bool(raw.get("ignore_nosec", False)),
+            linear_nosec=bool(raw.get("linear_nosec", True)),
         )
         return [list(r) for r in scan_files_with_bandit((options, list(task["files"])))]
     if job == "secrets":
