@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_kisys.secrets.masking import redactor_of
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import describe
 from pytest_kisys.settings import Settings
 
@@ -27,5 +29,10 @@ class KisysCore:
             f"fail_on={s.fail_on} trace={s.trace} backend={s.backend}"
         ]
         if config.get_verbosity() > 0:
-            lines.extend(f"kisys:   {line}" for line in describe(s))
+            # Index and OSV URLs may carry credentials.
+            redact = Redactor(enabled=s.mask).redact
+            redactor = redactor_of(config)
+            if redactor is not None:
+                redact = redactor.redact
+            lines.extend(f"kisys:   {redact(line)}" for line in describe(s))
         return lines

@@ -241,5 +241,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline", "baseline files", "a table with code/secrets paths", ini=False),
     Option("index", "package index settings", "a table with url, cert, timeout", ini=False),
     Option("stages", "extra workflow stages", "a list of stage tables", ini=False),
+    Option(
+        "secrets",
+        "named secrets for the kisys_secrets fixture",
+        "a table of name = source URI (env:, aws-sm:, vault:, vault-kv1:, azure-kv:)",
+        ini=False,
+    ),
+    Option(
+        "mask_env",
+        "environment variables whose values are masked in every output, by name part",
+        "a list of name parts such as TOKEN, SECRET, PASSWORD",
+        env="KISYS_MASK_ENV",
+        multi=True,
+    ),
+    Option(
+        "mask",
+        "mask secrets in every output (turn off only to debug masking itself)",
+        "true or false",
+        env="KISYS_MASK",
+    ),
 )
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -34,6 +34,16 @@ def register(config: pytest.Config, settings: Settings) -> None:
     from pytest_kisys.core import KisysCore
 
     pm.register(KisysCore(config, settings), "kisys-core")
+    # The one redactor of this process, before any role that writes text out.
+    import os
+
+    from pytest_kisys.secrets.masking import MaskingPlugin
+    from pytest_kisys.secrets.masking import REDACTOR_KEY
+    from pytest_kisys.secrets.masking import session_redactor
+
+    redactor = session_redactor(settings, os.environ)
+    config.stash[REDACTOR_KEY] = redactor
+    pm.register(MaskingPlugin(config, redactor), "kisys-masking")
     # Subsystem roles are registered below, one line each, only when their feature is on.
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry

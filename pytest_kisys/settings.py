@@ -37,6 +37,10 @@ from pytest_kisys.options import ON_DENIED
 from pytest_kisys.options import Option
 from pytest_kisys.options import OPTIONS
 from pytest_kisys.options import OPTIONS_BY_NAME
+from pytest_kisys.secrets.interface import parse_uri
+from pytest_kisys.secrets.interface import SecretRef
+from pytest_kisys.secrets.interface import UriError
+from pytest_kisys.secrets.redact import DEFAULT_MASK_ENV
 
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -120,6 +124,9 @@ class Settings:
     trace_phases: bool = False
     traceparent: str | None = None
     cost_per_cpu_hour: float | None = None
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)
+    mask_env: tuple[str, ...] = DEFAULT_MASK_ENV
+    mask: bool = True
     rootdir: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -365,6 +372,35 @@ def _index(raw: Any, key: str, where: str) -> IndexSettings:
     return IndexSettings(url=url, cert=cert, timeout=seconds)
 
 
+_ENV_PART = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _mask_env(raw: Any, key: str, where: str) -> tuple[str, ...]:
+    allowed = "a list of environment variable name parts (letters, digits, '_'; e.g. TOKEN, DSN)"
+    parts = _split_list(raw, key, where, allowed) if raw != [] else []
+    for part in parts:
+        if not _ENV_PART.fullmatch(part):
+            raise ConfigError(f"kisys: {part!r} in {key!r} ({where}) is not {allowed}")
+    return tuple(dict.fromkeys(part.upper() for part in parts))
+
+
+def _secrets(raw: Any, key: str, where: str) -> dict[str, SecretRef]:
+    if not isinstance(raw, Mapping):
+        raise _bad(key, where, raw, "a table of name = source URI")
+    refs: dict[str, SecretRef] = {}
+    for name, uri in raw.items():
+        if not isinstance(name, str) or not _SECRET_NAME.fullmatch(name):
+            raise ConfigError(
+                f"kisys: secret name {name!r} in {key!r} ({where}) is not a name "
+                "(letters, digits, '_', '-', '.')"
+            )
+        try:
+            refs[name] = parse_uri(uri)
+        except UriError as exc:
+            raise ConfigError(f"kisys: secret {name!r} in {key!r} ({where}): {exc}") from exc
+    return refs
+
+
 def _stages(raw: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
     allowed = "a list of stage tables with a name, or a table of stage name = stage table"
     if isinstance(raw, dict):
@@ -380,6 +416,7 @@ def _stages(raw: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
 
 
 _URL = re.compile(r"https?://\S+")
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 _CONVERTERS: Mapping[str, Converter] = {
@@ -418,6 +455,9 @@ _CONVERTERS: Mapping[str, Converter] = {
     'baseline': _baseline,
     'index': _index,
     'stages': _stages,
+    'secrets': _secrets,
+    'mask_env': _mask_env,
+    'mask': to_bool,
 }
 KEYS = OPTIONS
 KEYS_BY_NAME = OPTIONS_BY_NAME

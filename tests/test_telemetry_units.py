@@ -20,13 +20,13 @@ import pytest
 
 from pytest_kisys import telemetry
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 from pytest_kisys.telemetry.cost import CostLedger
 from pytest_kisys.telemetry.envconfig import read_trace_env
 from pytest_kisys.telemetry.export import build_exporter
 from pytest_kisys.telemetry.findings import finding_attributes
 from pytest_kisys.telemetry.otlp_json import JsonLinesSpanExporter
-from pytest_kisys.telemetry.redact import Redactor
 from pytest_kisys.telemetry.resource import resource_attributes
 from pytest_kisys.telemetry.runtime import make_sampler
 

@@ -20,6 +20,7 @@ from pytest_kisys._version import __version__
 from pytest_kisys.record import RunRecord
 from pytest_kisys.report.terminal import verdict
 from pytest_kisys.scan.interface import CheckResult
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 
 
@@ -68,14 +69,18 @@ def build_report(
     }
 
 
-def write_json(path: Path, document: Any) -> None:
+def write_json(path: Path, document: Any, redactor: Redactor | None = None) -> None:
     """Write ``document`` as indented JSON (see :func:`pytest_kisys.outputs.write_output`:
     atomic for regular files, written through for devices and FIFOs, never replacing one).
+
+    Every string goes through ``redactor`` first (the session's; outside pytest, one with the
+    redactor's shape and entropy rules), so no report file holds a secret value.
 
     Raises :class:`~pytest_kisys.outputs.OutputError` naming the path when it cannot be written.
     """
     from pytest_kisys.outputs import write_output
 
+    document = (redactor if redactor is not None else Redactor()).redact_json(document)
     write_output(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 

@@ -64,6 +64,7 @@ class ReportPlugin:
         from pytest_kisys.report.json_report import build_report
         from pytest_kisys.report.json_report import check_results
         from pytest_kisys.report.json_report import write_json
+        from pytest_kisys.secrets.masking import redactor_of
 
         checks = check_results(record)
         jobs: list[tuple[str, Path | None, Any]] = [
@@ -77,7 +78,7 @@ class ReportPlugin:
                 continue
             target = path if path.is_absolute() else self.settings.rootdir / path
             try:
-                write_json(target, build())
+                write_json(target, build(), redactor_of(self.config))
             except OutputError as exc:
                 self.errors.append(f"kisys: the {label} was not written: {exc}")
                 continue

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
 import fnmatch
+import hashlib
 import json
 from pathlib import Path
 import tomllib
@@ -33,6 +34,7 @@ from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import CachedScan
 from pytest_kisys.scan.parallel import scan_files_cached
+from pytest_kisys.secrets.redact import redact_shapes
 from pytest_kisys.settings import Settings
 
 
@@ -41,6 +43,8 @@ _SEVERITY = {"UNDEFINED": "info", "LOW": "low", "MEDIUM": "medium", "HIGH": "hig
 _TEST_DIR_NAMES = frozenset({"test", "tests", "testing"})
 # Hard-coded password rules quote the value in their message; a secret never leaves the file.
 _REDACTED_RULES = frozenset({"B105", "B106", "B107"})
+# Entries before format 2 held bandit's text in clear; a new format never reads them.
+_ENTRY_FORMAT = "masked-text-2"
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,9 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
                 "test_name": data["test_name"],
                 "severity": data["issue_severity"],
                 "confidence": data["issue_confidence"],
-                "text": data["issue_text"],
+                # Cached and shown: masked. Baselines compare bandit's own text by its hash.
+                "text": _message(data["test_id"], data["issue_text"]),
+                "text_sha": _text_hash(data["issue_text"]),
                 "line": data["line_number"],
                 "cwe": cwe.get("id"),
                 "more_info": docs_utils.get_url(data["test_id"]),
@@ -240,7 +246,7 @@ def _baseline_key(rel: str, item: Mapping[str, Any]) -> tuple[Any, ...]:
         rel,
         item.get("test_id"),
         item.get("test_name"),
-        item.get("issue_text", item.get("text")),
+        item["text_sha"] if "text_sha" in item else _text_hash(str(item.get("issue_text", ""))),
         item.get("issue_severity", item.get("severity")),
         item.get("issue_confidence", item.get("confidence")),
         cwe_id,
@@ -248,10 +254,15 @@ def _baseline_key(rel: str, item: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _message(test_id: str, text: str) -> str:
-    """bandit's text, with the quoted value cut out for the hard-coded password rules."""
+    """bandit's text masked: the quoted value cut out for the hard-coded password rules, and
+    the one redactor's rules (credential shapes, high entropy) for every other rule."""
     if test_id in _REDACTED_RULES:
         return text.split(":", 1)[0] + " (value redacted)"
-    return text
+    return redact_shapes(text)
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
 class BanditScanner:
@@ -295,7 +306,7 @@ class BanditScanner:
         ]
         version = bandit_version()
         cache = FileResultCache(
-            settings.resolved_cache_dir(), TOOL, version, [options.tests, options.skips]
+            settings.resolved_cache_dir(), TOOL, version, [options.tests, options.skips, _ENTRY_FORMAT]
         )
         # Always out of process: no bandit import (or its warnings) in the test process.
         scanned = scan_files_cached(
@@ -367,7 +378,7 @@ class BanditScanner:
                     confidence=str(raw["confidence"]).lower(),
                     path=rel,
                     line=line_no,
-                    message=_message(raw["test_id"], raw["text"]),
+                    message=raw["text"],
                     fingerprint=fingerprint(TOOL, raw["test_id"], rel, anchor, str(occurrence)),
                     cwe=raw.get("cwe") or None,
                     help_url=raw.get("more_info"),

@@ -2,19 +2,23 @@
 
 The command is an argument list run without a shell, unless the stage says ``shell: true``.
 Standard output and error are captured together; a non-zero exit becomes a finding of the
-stage's severity whose detail is the tail of that output, with the values of secret-looking
-environment variables masked.
+stage's severity whose detail is the tail of that output, masked by the session's one redactor
+(registered secrets, secret-looking environment values of the run and of the stage, credential
+shapes); the shown command line is masked the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import os
-import re
 import shlex
 import signal
 import subprocess
 
+from pytest_kisys.secrets.masking import redactor_of
+from pytest_kisys.secrets.redact import DEFAULT_MASK_ENV
+from pytest_kisys.secrets.redact import is_secret_name
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.stages.model import StageContext
 from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
@@ -22,7 +26,6 @@ from pytest_kisys.stages.model import StageOutcome
 
 TAIL_LINES = 40
 TAIL_CHARS = 4000
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 SHOWN_CHARS = 120
@@ -41,19 +44,23 @@ def shown_command(run: tuple[str, ...], shell: bool) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def output_tail(output: str, env: Mapping[str, str]) -> str:
-    """The last lines of ``output`` with secret-looking environment values masked."""
+def output_tail(output: str, redactor: Redactor) -> str:
+    """The last lines of ``output``, masked."""
     lines = output.rstrip().splitlines()[-TAIL_LINES:]
-    tail = "\n".join(lines)[-TAIL_CHARS:]
-    return mask_secrets(tail, env)
+    # Masked before cutting, so a value straddling the cut cannot survive half-shown.
+    return redactor.redact("\n".join(lines))[-TAIL_CHARS:]
 
 
-def mask_secrets(text: str, env: Mapping[str, str]) -> str:
-    """Replace the value of every variable named like a secret (TOKEN, KEY, ...) by ``***``."""
-    for name, value in env.items():
-        if len(value) >= 4 and _SECRET_NAME.search(name):
-            text = text.replace(value, "***")
-    return text
+def stage_redactor(ctx: StageContext, env: Mapping[str, str]) -> Redactor:
+    """The session's redactor (a fresh one outside pytest) that also knows ``env``'s secrets."""
+    redactor = redactor_of(ctx.config)
+    settings = ctx.settings
+    names = settings.mask_env if settings is not None else DEFAULT_MASK_ENV
+    if redactor is None:
+        enabled = settings.mask if settings is not None else True
+        return Redactor.from_environment(env, names, enabled=enabled)
+    redactor.add([value for name, value in env.items() if is_secret_name(name, names)])
+    return redactor
 
 
 def command_env(ctx: StageContext) -> dict[str, str]:
@@ -70,8 +77,9 @@ def command_env(ctx: StageContext) -> dict[str, str]:
 def run_command(ctx: StageContext) -> StageOutcome:
     """The action of a config stage: run its command once and judge the exit status."""
     stage = ctx.stage
-    shown = shown_command(stage.run, stage.shell)
     env = command_env(ctx)
+    redactor = stage_redactor(ctx, env)
+    shown = redactor.redact(shown_command(stage.run, stage.shell))
     cwd = ctx.rootdir / stage.cwd if stage.cwd else ctx.rootdir
     argv: str | list[str] = command_line(stage.run, True) if stage.shell else list(stage.run)
     try:
@@ -98,13 +106,13 @@ def run_command(ctx: StageContext) -> StageOutcome:
         reason = f"`{shown}` timed out after {ctx.timeout:g}s"
         return StageOutcome.failed(
             reason,
-            StageFinding(stage.name, stage.severity, reason, output_tail(output, env)),
+            StageFinding(stage.name, stage.severity, reason, output_tail(output, redactor)),
         )
     if process.returncode == 0:
         return StageOutcome()
     reason = f"`{shown}` exited with status {process.returncode}"
     return StageOutcome.failed(
-        reason, StageFinding(stage.name, stage.severity, reason, output_tail(output, env))
+        reason, StageFinding(stage.name, stage.severity, reason, output_tail(output, redactor))
     )
 
 

@@ -26,6 +26,7 @@ import pytest
 
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.record import RUN_KEY
+from pytest_kisys.secrets.masking import redactor_of
 from pytest_kisys.settings import Settings
 from pytest_kisys.telemetry import RUNTIME_KEY
 from pytest_kisys.telemetry.cost import CostSummary
@@ -125,7 +126,9 @@ class TelemetryPlugin:
         maybe_worker = "PYTEST_XDIST_WORKER" in environ
         self._is_worker = False
         try:
-            self.runtime = TelemetryRuntime(settings, environ, defer_session=maybe_worker)
+            self.runtime = TelemetryRuntime(
+                settings, environ, defer_session=maybe_worker, redactor=redactor_of(config)
+            )
             self._keep_failed, self._slow = _keep_rule(settings.trace_keep)
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -315,7 +318,8 @@ class TelemetryPlugin:
         reports = self._reports or []
         self._reports = None
         status, outcome, reason, durations = classify(reports)
-        nodeid = item.nodeid
+        # Ids may hold a secret given as an explicit parametrize id: the cost section shows them.
+        nodeid = self.runtime.redactor.redact(item.nodeid)
         markers = tuple({m.name for m in item.iter_markers()}) if self._by_marker else ()
         self._ledger.add(nodeid, cpu_ns / 1e9, markers)
         if not self._recording or self._parent is None:

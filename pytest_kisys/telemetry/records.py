@@ -23,7 +23,7 @@ from opentelemetry.trace import TraceFlags
 from opentelemetry.trace.status import Status
 from opentelemetry.trace.status import StatusCode
 
-from pytest_kisys.telemetry.redact import Redactor
+from pytest_kisys.secrets.redact import Redactor
 
 
 FAILED_STATUSES = frozenset({"fail", "error"})

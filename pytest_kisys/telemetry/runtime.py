@@ -34,6 +34,7 @@ from opentelemetry.trace.status import StatusCode
 import pytest
 
 from pytest_kisys._version import __version__
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 from pytest_kisys.telemetry import AttributeValue
 from pytest_kisys.telemetry.cost import CostLedger
@@ -45,7 +46,6 @@ from pytest_kisys.telemetry.export import ExportOutcome
 from pytest_kisys.telemetry.export import ExportPipeline
 from pytest_kisys.telemetry.records import SpanBuilder
 from pytest_kisys.telemetry.records import SpanIds
-from pytest_kisys.telemetry.redact import Redactor
 from pytest_kisys.telemetry.resource import resource_attributes
 
 
@@ -143,12 +143,20 @@ def _exception_result(exc: BaseException) -> str:
 class TelemetryRuntime:
     """One process's tracer, session span, stage spans, test-record queue and export."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str], defer_session: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        defer_session: bool = False,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.settings = settings
         self.trace_env: TraceEnv = read_trace_env(environ)
-        self.redactor = Redactor.from_environment(environ, self.trace_env.headers.values())
-        if settings.index.url:
-            self.redactor.add([settings.index.url])
+        # The session's one redactor (secrets fetched by tests are added to it later).
+        if redactor is None:
+            redactor = Redactor.from_environment(environ, settings.mask_env, enabled=settings.mask)
+        self.redactor = redactor
+        self.redactor.add(self.trace_env.headers.values())
         redact = self.redactor.redact
         self.resource = Resource(
             {k: redact(v) for k, v in resource_attributes(self.trace_env, environ).items()}

@@ -17,21 +17,15 @@ import configparser
 from dataclasses import dataclass
 import os
 from pathlib import Path
-import re
 import sys
 
+from pytest_kisys.secrets.redact import redact_shapes
 from pytest_kisys.settings import Settings
 
 
 DEFAULT_INDEX = "https://pypi.org/simple"
-# user[:password]@ right after a scheme: index URLs may carry credentials.
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact(text: str) -> str:
-    # pragma: allowlist nextline secret
-    """``text`` with any URL credentials (``https://user:token@host``) replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
+# Index URLs may carry credentials: every cached or printed URL goes through the one redactor.
+redact = redact_shapes
 
 
 @dataclass(frozen=True)

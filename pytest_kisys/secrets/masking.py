@@ -1,0 +1,152 @@
+"""Runs the session's one :class:`~pytest_kisys.secrets.redact.Redactor` over pytest's reports.
+
+Each process of a run (the controller and every xdist worker) has its own redactor in
+``config.stash[REDACTOR_KEY]``, built from the environment and ``mask_env`` before any conftest
+is imported; fetched secrets and ``kisys_secrets.mask`` add to it. :class:`MaskingPlugin` cleans
+every report where it is made (``pytest_runtest_makereport``, ``pytest_make_collect_report``),
+before any other plugin sees it, so the terminal, ``-rA`` sections, JUnit XML, xdist's
+transport and kisys's own writers all receive masked text. Parametrize ids are masked where
+pytest makes them (``pytest_make_parametrize_id``), so node ids, span names and the cost
+section never hold a value either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+import warnings
+
+import pytest
+
+from pytest_kisys.secrets.interface import SecretError
+from pytest_kisys.secrets.redact import Redactor
+from pytest_kisys.settings import Settings
+
+
+REDACTOR_KEY: pytest.StashKey[Redactor] = pytest.StashKey()
+# Set on a call-phase report whose exception was a SecretError: the test errors, not fails.
+UNAVAILABLE_ATTR = "kisys_secret_error"
+
+
+def session_redactor(settings: Settings, environ: Mapping[str, str]) -> Redactor:
+    """The redactor of one process: secret-looking environment values and URL credentials."""
+    redactor = Redactor.from_environment(environ, settings.mask_env, enabled=settings.mask)
+    for url in (settings.index.url, settings.osv_url):
+        if url:
+            parts = urlsplit(url)
+            if parts.password:
+                redactor.register(parts.password)
+                redactor.register(parts.username or "")
+    return redactor
+
+
+def redactor_of(config: pytest.Config | None) -> Redactor | None:
+    """The session's redactor (None outside an enabled pytest run)."""
+    if config is None:
+        return None
+    return config.stash.get(REDACTOR_KEY, None)
+
+
+class MaskingPlugin:
+    """Masks secrets in every report, parametrize id and warning of the run."""
+
+    def __init__(self, config: pytest.Config, redactor: Redactor) -> None:
+        self.config = config
+        self.redactor = redactor
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """The report with its node id, sections, properties and failure text masked."""
+        report = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(SecretError) and report.failed:
+            setattr(report, UNAVAILABLE_ATTR, True)
+        cleaned: pytest.TestReport = self.clean(report)
+        return cleaned
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        """A collection error's text masked (an import-time exception may quote a value)."""
+        report = yield
+        cleaned: pytest.CollectReport = self.clean(report)
+        return cleaned
+
+    def clean(self, report: Any) -> Any:
+        """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
+        redact = self.redactor.redact
+        if not self.redactor.enabled:
+            return report
+        report.nodeid = redact(report.nodeid)
+        report.sections = [(title, redact(content)) for title, content in report.sections]
+        if getattr(report, "user_properties", None):
+            report.user_properties = [
+                (name, redact(value) if isinstance(value, str) else value)
+                for name, value in report.user_properties
+            ]
+        longrepr = report.longrepr
+        if longrepr is None:
+            return report
+        if isinstance(longrepr, str):
+            report.longrepr = redact(longrepr)
+            return report
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+            path, line, reason = longrepr
+            report.longrepr = (path, line, redact(str(reason)))
+            return report
+        return self._rebuilt(report)
+
+    def _rebuilt(self, report: Any) -> Any:
+        # The failure representation is pytest's own object tree; its public serialisation
+        # hooks (the ones xdist uses) turn it into plain data and back without losing structure.
+        hook = self.config.hook
+        data = hook.pytest_report_to_serializable(config=self.config, report=report)
+        if data is None:
+            return report
+        masked = self.redactor.redact_json(data)
+        if masked == data:
+            return report
+        rebuilt = hook.pytest_report_from_serializable(config=self.config, data=masked)
+        return rebuilt if rebuilt is not None else report
+
+    def pytest_make_parametrize_id(self, config: pytest.Config, val: object, argname: str) -> str | None:
+        """A masked id for a parametrize value that holds a secret (None: pytest's own id)."""
+        if isinstance(val, bytes):
+            val = val.decode("latin-1")
+        if isinstance(val, str):
+            masked = self.redactor.redact(val)
+            if masked != val:
+                return masked
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, Mapping[str, bool]]] | None:
+        """A test whose secret could not be fetched is an error, as a failed fixture would be."""
+        if getattr(report, UNAVAILABLE_ATTR, False) and report.failed:
+            return "error", "E", ("ERROR", {"red": True})
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        """Mask the warning's text before the terminal's warnings summary stores it."""
+        text = str(warning_message.message)
+        masked = self.redactor.redact(text)
+        if masked == text:
+            return
+        category = warning_message.category
+        try:
+            warning_message.message = category(masked)
+        except TypeError:  # a warning class with its own constructor
+            warning_message.message = UserWarning(masked)
