@@ -37,7 +37,8 @@ def test_registered_value_and_every_encoding_are_masked_with_the_label() -> None
         masked = redactor.redact(text)
         assert form.strip("'\"=") not in masked, name
         assert "***db_password***" in masked, name
-        assert masked.startswith("before ") and masked.endswith(" after"), name
+        assert masked.startswith("before "), name
+        assert masked.endswith(" after"), name
 
 
 def test_short_values_are_masked_only_as_the_whole_text() -> None:

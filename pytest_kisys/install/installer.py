@@ -76,6 +76,7 @@ from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.uv_backend import find_uv
 from pytest_kisys.install.uv_backend import UvBackend
 from pytest_kisys.install.uv_resolver import UvResolver
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.policy import WARNING
 
@@ -726,6 +727,7 @@ def write_audit(path: Path, result: BatchResult, *, python: str) -> None:
         "result": "error" if result.error else ("partial" if not result.ok else "ok"),
     }
     entry.update(result.to_json())
+    entry = Redactor().redact_json(entry)  # pip's error output may quote an index URL
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")

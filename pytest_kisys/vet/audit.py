@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 import threading
 
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.vet.interface import Decision
 
 
@@ -34,7 +35,10 @@ class AuditLog:
         """Append one line per decision."""
         if not decisions:
             return
-        lines = "".join(json.dumps(d.audit_line(now), sort_keys=True, default=str) + "\n" for d in decisions)
+        redact = Redactor().redact_json
+        lines = "".join(
+            json.dumps(redact(d.audit_line(now)), sort_keys=True, default=str) + "\n" for d in decisions
+        )
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
