@@ -3,7 +3,7 @@
 This module only wires things up. It is imported in every pytest run of an environment where
 pytest-kisys is installed, on or off, so it imports nothing heavy: the settings resolver reads
 ``pyproject.toml``/``kisys.yaml`` only when the run could be on, and the role objects of
-:mod:`pytest_kisys.session` are imported and registered only when ``--kisys`` is on.
+:mod:`pytest_kisys.roles` are imported and registered only when ``--kisys`` is on.
 """
 
 from __future__ import annotations
@@ -118,16 +118,17 @@ def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
     return enabled_in_files(root, pyproject=mentions_kisys, yaml_file=has_yaml)
 
 
-def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> None:
+def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) -> bool:
+    """Resolve the settings and register the roles when on; True when this call registered them."""
     cli = _cli_values(namespace)
     if not _could_be_on(config, cli):
-        return
+        return False
     from pytest_kisys.errors import ConfigError
     from pytest_kisys.settings import resolve
     from pytest_kisys.settings import SETTINGS_KEY
 
     if SETTINGS_KEY in config.stash:
-        return
+        return False
     try:
         resolved = resolve(
             cli=cli,
@@ -139,10 +140,11 @@ def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) 
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     if not resolved.enabled:
-        return
-    from pytest_kisys import session
+        return False
+    from pytest_kisys.roles import register_roles
 
-    session.register(config, resolved)
+    register_roles(config, resolved)
+    return True
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -150,7 +152,12 @@ def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
     """Resolve settings before any conftest is imported; register the session roles when on."""
-    _resolve_and_register(early_config, early_config.known_args_namespace)
+    if _resolve_and_register(early_config, early_config.known_args_namespace):
+        # Roles registered during this hook miss its call (pluggy fixes the implementations
+        # when a call starts): hand it on to the collection role, which resolves now.
+        from pytest_kisys.resolve.plugin import COLLECT_KEY
+
+        early_config.stash[COLLECT_KEY].pytest_load_initial_conftests(early_config=early_config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -161,4 +168,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "vetted and installed before the run, or the test is skipped with the reason",
     )
     # Plugins registered too late for pytest_load_initial_conftests (e.g. -p in some embeddings).
-    _resolve_and_register(config, config.option)
+    if _resolve_and_register(config, config.option):
+        from pytest_kisys.resolve.plugin import COLLECT_KEY
+
+        config.stash[COLLECT_KEY].pytest_load_initial_conftests(early_config=config)
+

@@ -330,7 +330,7 @@ def test_safety_net_installs_a_dynamic_import_and_recollects(project: Project) -
     result = project.run()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["installed during collection (missed by the static scan): kisys-e2e-dyn==2.0"]
+        ["installed during collection (missed by the static import reader): kisys-e2e-dyn==2.0"]
     )
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kisys.collect import Denial
-from pytest_kisys.collect import module_importable
-from pytest_kisys.collect import ResolveOutcome
 from pytest_kisys.resolve.firstparty import FirstParty
-from pytest_kisys.resolve.imports import scan_source
+from pytest_kisys.resolve.importreader import read_imports
+from pytest_kisys.resolve.outcome import Denial
+from pytest_kisys.resolve.outcome import ResolveOutcome
 from pytest_kisys.resolve.plan import build_plan
+from pytest_kisys.resolve.probe import module_importable
 from pytest_kisys.vet.requirements import parse_requirement
 
 
@@ -37,7 +37,7 @@ ROOT = Path("/proj")
 
 
 def plan_for(sources: dict[str, str], *, present=(), versions=None, first_party=None):  # type: ignore[no-untyped-def]
-    scans = [scan_source(text.encode(), ROOT / name) for name, text in sources.items()]
+    scans = [read_imports(text.encode(), ROOT / name) for name, text in sources.items()]
     versions = versions or {}
     return build_plan(
         scans,
@@ -74,7 +74,7 @@ def test_first_party_names_are_never_resolved() -> None:
         asked.append(name)
         return fake_resolve(name)
 
-    scans = [scan_source(b"import mypkg.core\nimport helpers\nimport yaml\n", ROOT / "t.py")]
+    scans = [read_imports(b"import mypkg.core\nimport helpers\nimport yaml\n", ROOT / "t.py")]
     build_plan(
         scans,
         rootdir=ROOT,

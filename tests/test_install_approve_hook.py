@@ -154,7 +154,7 @@ def test_a_conftest_answers_the_collection_safety_net(project: Project) -> None:
     result = project.run()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["installed during collection (missed by the static scan): kisys-approve-dyn==2.0"]
+        ["installed during collection (missed by the static import reader): kisys-approve-dyn==2.0"]
     )
     assert _asked(project) == [[["kisys-approve-dyn", False]]]
 

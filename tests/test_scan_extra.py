@@ -13,14 +13,14 @@ import pytest
 # the plugin instead of importing fresh copies inside the run.
 import pytest_kisys.record  # noqa: F401
 import pytest_kisys.report.plugin  # noqa: F401
+import pytest_kisys.roles  # noqa: F401
 import pytest_kisys.scan.plugin  # noqa: F401
 from pytest_kisys.scan.plugin import EXIT_CHECKS_FAILED
-import pytest_kisys.session  # noqa: F401
 from pytest_kisys.settings import Settings
 from pytest_kisys.stages.builtin import builtin_stages
 from pytest_kisys.stages.graph import build_graph
 from pytest_kisys.stages.model import Stage
-import pytest_kisys.stages.session  # noqa: F401
+import pytest_kisys.stages.plugin  # noqa: F401
 
 
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"

@@ -11,10 +11,10 @@ import pytest
 # the plugin instead of importing fresh copies inside the run.
 import pytest_kisys.record  # noqa: F401
 import pytest_kisys.report.plugin  # noqa: F401
+import pytest_kisys.roles  # noqa: F401
 import pytest_kisys.scan.plugin  # noqa: F401
 from pytest_kisys.scan.plugin import EXIT_CHECKS_FAILED
-import pytest_kisys.session  # noqa: F401
-import pytest_kisys.stages.session  # noqa: F401
+import pytest_kisys.stages.plugin  # noqa: F401
 from tests.support.osv_server import AuditEnvs
 from tests.support.osv_server import OSVServer
 

@@ -12,8 +12,8 @@ import pytest
 # imported inside a run is dropped from sys.modules afterwards, while `from pytest_kisys import
 # session` in the plugin still finds the old one on the package, with its own stash keys.
 import pytest_kisys.record  # noqa: F401
-import pytest_kisys.session  # noqa: F401
-import pytest_kisys.stages.session  # noqa: F401
+import pytest_kisys.roles  # noqa: F401
+import pytest_kisys.stages.plugin  # noqa: F401
 
 
 # Dumps the run record's stage rows where the test can read them.

@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Install ``args.requirements``; see the module docstring for exit codes."""
-    from pytest_kisys.install.installer import Installer
+    from pytest_kisys.resolve.pipeline import ResolvePipeline
     from pytest_kisys.settings import for_command
 
     cli: dict[str, list[object]] = {}
@@ -78,12 +78,9 @@ def run(args: argparse.Namespace) -> int:
         except RequirementError as error:
             print(f"kisys install: {error}", file=sys.stderr)
             return 2
-    installer = Installer(settings, python=args.python, progress=progress)
+    pipeline = ResolvePipeline(settings, rootdir=settings.rootdir, python=args.python, progress=progress)
     requests = [InstallRequest(text, "kisys install (command line)") for text in args.requirements]
-    try:
-        result = installer.install(requests)
-    finally:
-        installer.close()
+    result = pipeline.install_requests(requests)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -21,7 +21,7 @@ from pytest_kisys.stages.config import parse_stages
 from pytest_kisys.stages.graph import build_graph
 from pytest_kisys.stages.graph import StageGraph
 from pytest_kisys.stages.model import Stage
-from pytest_kisys.stages.session import config_source
+from pytest_kisys.stages.plugin import config_source
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -34,8 +34,8 @@ class ReportPlugin:
         self.errors: list[str] = []
 
     def _scope(self) -> AbstractContextManager[Any]:
-        from pytest_kisys.stages.session import stage_scope
-        from pytest_kisys.stages.session import STATE_KEY
+        from pytest_kisys.stages.plugin import stage_scope
+        from pytest_kisys.stages.plugin import STATE_KEY
 
         state = self.config.stash.get(STATE_KEY, None)
         if state is None or state.runner is None or "report" not in state.runner.graph:

@@ -1,8 +1,8 @@
-"""From scan results to one install batch: what is missing, what it maps to, what is refused.
+"""From the imports read from files to one install batch: what is missing, what it maps to, what is refused.
 
 Pure logic: the environment (is a module importable, which version of a distribution is
 installed) and the name resolution are passed in as callables, so the rules are unit-tested
-without touching ``sys.path`` or an index. :mod:`pytest_kisys.collect` wires the real ones.
+without touching ``sys.path`` or an index. :mod:`pytest_kisys.resolve.pipeline` wires the real ones.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import RequirementError
 from pytest_kisys.resolve.firstparty import FirstParty
-from pytest_kisys.resolve.imports import FileScan
+from pytest_kisys.resolve.imports import FileImports
 
 
 __all__ = [
@@ -100,7 +100,7 @@ class Need:
     reasons: tuple[str, ...]
     import_name: str | None = None
     via: str = "import"
-    """``import`` (static scan), ``marker`` (``requires``) or ``safety-net`` (collection)."""
+    """``import`` (read statically), ``marker`` (``requires``) or ``safety-net`` (collection)."""
 
     @property
     def reason(self) -> str:
@@ -217,7 +217,7 @@ def unmapped_for(import_name: str, kind: str, first_party: FirstParty, where: st
 
 
 def build_plan(
-    scans: Iterable[FileScan],
+    files: Iterable[FileImports],
     *,
     rootdir: Path,
     first_party: FirstParty,
@@ -240,8 +240,8 @@ def build_plan(
             checked[name] = not importable(name)
         return checked[name]
 
-    for scan in scans:
-        for use in scan.imports:
+    for found in files:
+        for use in found.imports:
             if use.kind not in ("required", "plugin", "dynamic", "lazy"):
                 continue
             top = use.top_level
@@ -249,7 +249,7 @@ def build_plan(
             # since pytest puts their directories on sys.path only later.
             if not top or is_stdlib(top) or top in first_party:
                 continue
-            where = _where(scan.path, use.line, rootdir)
+            where = _where(found.path, use.line, rootdir)
             if not missing(use.name):
                 present.add(top)
                 continue
@@ -268,8 +268,8 @@ def build_plan(
                 continue
             mapped.setdefault(use.name, (use.name, dist, resolution.kind))
             builder.add(dist, dist, f"import {use.name} in {where}", import_name=use.name, via="import")
-        for text, line in scan.requirements():
-            where = _where(scan.path, line, rootdir)
+        for text, line in found.requirements():
+            where = _where(found.path, line, rootdir)
             try:
                 parsed = parse_requirement(text)
             except RequirementError as exc:

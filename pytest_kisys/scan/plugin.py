@@ -4,7 +4,7 @@ Each check kind in ``settings.scan`` becomes the built-in stage ``scan.<kind>`` 
 :func:`pytest_kisys.stages.bind_stage`), so the stage engine starts it in the background at
 session start, traces it as a span and, with ``scan_first``, holds the tests until it passed.
 Scanners from ``pytest_kisys_scanners`` plugins join them as extra ``scan.<kind>`` stages
-(:func:`pytest_kisys.stages.session.add_check_stage`) and count the same way.
+(:func:`pytest_kisys.stages.plugin.add_check_stage`) and count the same way.
 Where no stage engine runs the checks, this object runs them in its own background thread.
 
 At session finish the results are joined; if the session would otherwise exit 0 and a check
@@ -120,7 +120,7 @@ class ScanPlugin:
     # -- running ---------------------------------------------------------------------------
 
     def _bind_stages(self) -> None:
-        from pytest_kisys.stages.session import bind_stage
+        from pytest_kisys.stages.plugin import bind_stage
 
         try:
             for kind in self.kinds:
@@ -144,7 +144,7 @@ class ScanPlugin:
             self.active = False
         if not self.extra or not self._staged:
             return
-        from pytest_kisys.stages.session import add_check_stage
+        from pytest_kisys.stages.plugin import add_check_stage
 
         # Third-party scanners may not enforce scan_timeout themselves; the engine does.
         timeout = self.settings.scan_timeout if self.settings.scan_timeout > 0 else None
@@ -190,7 +190,7 @@ class ScanPlugin:
 
     def _engine(self) -> tuple[Any, list[str]]:
         """The stage runner of this session (or None) and the kinds whose stages it runs."""
-        from pytest_kisys.stages.session import STATE_KEY
+        from pytest_kisys.stages.plugin import STATE_KEY
 
         state = self.config.stash.get(STATE_KEY, None)
         runner = state.runner if state is not None else None

@@ -19,8 +19,8 @@ from pytest_kisys.stages.model import StageContext
 from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
 from pytest_kisys.stages.model import StageResult
-from pytest_kisys.stages.session import bind_stage
-from pytest_kisys.stages.session import stage_scope
+from pytest_kisys.stages.plugin import bind_stage
+from pytest_kisys.stages.plugin import stage_scope
 
 
 __all__ = [

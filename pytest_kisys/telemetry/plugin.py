@@ -1,6 +1,6 @@
 """The ``kisys-telemetry`` plugin object: session, stage and per-test spans, cost, export.
 
-Registered by :func:`pytest_kisys.session.register` only when tracing is on. The per-test hot
+Registered by :func:`pytest_kisys.roles.register_roles` only when tracing is on. The per-test hot
 path is a new-style ``pytest_runtest_protocol`` wrapper and an append per report; everything
 else (span objects, attributes, redaction, encoding) happens on the export thread.
 

@@ -6,10 +6,10 @@ the whole corpus for several rounds (median reported):
 
 * ``ast.parse``: parsing only, the floor any AST-based scan pays (the named peer);
 * ``scan, cold``: :func:`scan_source` on every file (pre-filter + parse + walk);
-* ``scan, warm``: :meth:`ScanCache.scan` with every file already cached (read + hash + lookup);
-* ``scan, warm from disk``: a fresh :class:`ScanCache` loaded from the JSON file each round.
+* ``scan, warm``: :meth:`ImportCache.scan` with every file already cached (read + hash + lookup);
+* ``scan, warm from disk``: a fresh :class:`ImportCache` loaded from the JSON file each round.
 
-    python benchmarks/bench_scan_imports.py [--rounds 5] [DIR ...]
+    python benchmarks/bench_read_imports.py [--rounds 5] [DIR ...]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import sysconfig
 import tempfile
 import time
 
-from pytest_kisys.resolve.imports import scan_source
-from pytest_kisys.resolve.imports import ScanCache
+from pytest_kisys.resolve.importcache import ImportCache
+from pytest_kisys.resolve.importreader import read_imports
 
 
 def corpus(dirs: list[Path]) -> list[Path]:
@@ -73,21 +73,21 @@ def main() -> int:
 
     def cold() -> None:
         for path, data in blobs:
-            scan_source(data, path)
+            read_imports(data, path)
 
     with tempfile.TemporaryDirectory() as tmp:
         cache_file = Path(tmp) / "scan.json"
-        cache = ScanCache.load(cache_file)
+        cache = ImportCache.load(cache_file)
         for path in files:
-            cache.scan(path)
+            cache.read(path)
         cache.save()
 
         def warm() -> None:
             for path in files:
-                cache.scan(path)
+                cache.read(path)
 
         def warm_disk() -> None:
-            fresh = ScanCache.load(cache_file)
+            fresh = ImportCache.load(cache_file)
             for path in files:
                 fresh.scan(path)
 
@@ -97,7 +97,7 @@ def main() -> int:
             "scan, warm": timed(args.rounds, warm),
             "scan, warm from disk": timed(args.rounds, warm_disk),
         }
-    parsed = sum(1 for p, d in blobs if scan_source(d, p).parsed)
+    parsed = sum(1 for p, d in blobs if read_imports(d, p).parsed)
     print(f"pre-filter let {len(files) - parsed} of {len(files)} files skip the parse")
     peer = results["ast.parse (peer)"]
     for label, seconds in results.items():

@@ -12,8 +12,8 @@ import pytest
 from pytest_kisys.resolve.discover import discover
 from pytest_kisys.resolve.discover import DiscoverySpec
 from pytest_kisys.resolve.firstparty import detect_first_party
-from pytest_kisys.resolve.imports import scan_source
-from pytest_kisys.resolve.imports import ScanCache
+from pytest_kisys.resolve.importcache import ImportCache
+from pytest_kisys.resolve.importreader import read_imports
 
 
 TRICKY = textwrap.dedent(
@@ -65,7 +65,7 @@ TRICKY = textwrap.dedent(
 
 
 def kinds(source: str) -> dict[str, str]:
-    scan = scan_source(source.encode(), Path("test_x.py"))
+    scan = read_imports(source.encode(), Path("test_x.py"))
     assert scan.error is None
     return {("." if use.kind == "relative" else "") + use.name: use.kind for use in scan.imports}
 
@@ -126,7 +126,7 @@ def test_requires_markers_on_function_class_module_and_param() -> None:
             pass
         """
     )
-    scan = scan_source(source.encode(), Path("test_m.py"))
+    scan = read_imports(source.encode(), Path("test_m.py"))
     markers = {m.target: m.requirements for m in scan.markers}
     assert markers["pytestmark"] == ("attrs>=20",)
     assert markers["test_a"] == ("scipy>=1.12", "numpy")
@@ -143,11 +143,11 @@ def test_requires_markers_on_function_class_module_and_param() -> None:
 
 
 def test_prefilter_skips_the_parse_when_lines_say_enough() -> None:
-    simple = scan_source(b"import os\nfrom pathlib import Path\nimport pytest\n", Path("t.py"))
+    simple = read_imports(b"import os\nfrom pathlib import Path\nimport pytest\n", Path("t.py"))
     assert simple.parsed is False
     assert {u.name for u in simple.imports} == {"os", "pathlib", "pytest"}
     # Column-0 imports are module level and unguarded: no parse needed even for third party.
-    top = scan_source(b"import os\nimport numpy as np\nfrom yaml import safe_load\n", Path("t.py"))
+    top = read_imports(b"import os\nimport numpy as np\nfrom yaml import safe_load\n", Path("t.py"))
     assert top.parsed is False
     assert [(u.name, u.line, u.kind) for u in top.needed()] == [
         ("os", 1, "required"),
@@ -169,13 +169,13 @@ def test_prefilter_skips_the_parse_when_lines_say_enough() -> None:
     ids=["indented", "semicolon", "one-line-if", "docstring", "marker", "continuation"],
 )
 def test_prefilter_parses_whatever_a_line_regex_could_misread(source: bytes, needed: set[str]) -> None:
-    scan = scan_source(source, Path("t.py"))
+    scan = read_imports(source, Path("t.py"))
     assert scan.parsed is True
     assert {u.name for u in scan.needed()} == needed
 
 
 def test_syntax_error_is_kept_not_raised() -> None:
-    scan = scan_source(b"import numpy\ndef broken(:\n    import yaml\n", Path("t.py"))
+    scan = read_imports(b"import numpy\ndef broken(:\n    import yaml\n", Path("t.py"))
     assert scan.error is not None
     assert "SyntaxError" in scan.error
     assert scan.imports == ()
@@ -188,29 +188,29 @@ def test_cache_hits_by_content_and_survives_a_reload(tmp_path: Path) -> None:
         path.parent.mkdir()
         path.write_text("import numpy\n@pytest.mark.requires('six')\ndef test(): pass\n")
     cache_file = tmp_path / "cache" / "scan.json"
-    cache = ScanCache.load(cache_file)
-    first = cache.scan(one)
-    second = cache.scan(two)
+    cache = ImportCache.load(cache_file)
+    first = cache.read(one)
+    second = cache.read(two)
     assert (cache.hits, cache.misses) == (1, 1)
     assert second.path == two
     assert second.imports == first.imports
     cache.save()
-    reloaded = ScanCache.load(cache_file)
-    again = reloaded.scan(one)
+    reloaded = ImportCache.load(cache_file)
+    again = reloaded.read(one)
     assert (reloaded.hits, reloaded.misses) == (1, 0)
     assert [m.requirements for m in again.markers] == [("six",)]
     one.write_text("import attrs\n")
-    assert [u.name for u in reloaded.scan(one).imports] == ["attrs"]
+    assert [u.name for u in reloaded.read(one).imports] == ["attrs"]
     assert reloaded.misses == 1
 
 
 def test_corrupt_cache_file_is_ignored(tmp_path: Path) -> None:
     cache_file = tmp_path / "scan.json"
     cache_file.write_text("{not json")
-    cache = ScanCache.load(cache_file)
+    cache = ImportCache.load(cache_file)
     target = tmp_path / "test_x.py"
     target.write_text("import numpy\n")
-    assert [u.name for u in cache.scan(target).imports] == ["numpy"]
+    assert [u.name for u in cache.read(target).imports] == ["numpy"]
 
 
 def build_tree(root: Path, files: dict[str, str]) -> None:
@@ -354,13 +354,13 @@ CHUNKY = textwrap.dedent(
 def test_pruned_chunked_scan_finds_exactly_what_a_full_walk_finds(
     source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_kisys.resolve import imports
+    from pytest_kisys.resolve import importreader
 
-    chunked = scan_source(source.encode(), Path("t.py"))
+    chunked = read_imports(source.encode(), Path("t.py"))
     # The reference: the whole file parsed and every node visited.
-    monkeypatch.setattr(imports, "_parse_chunks", lambda data, filename: None)
-    monkeypatch.setattr(imports._Visitor, "visit", ast.NodeVisitor.visit)
-    full = scan_source(source.encode(), Path("t.py"))
+    monkeypatch.setattr(importreader, "_parse_chunks", lambda data, filename: None)
+    monkeypatch.setattr(importreader._Visitor, "visit", ast.NodeVisitor.visit)
+    full = read_imports(source.encode(), Path("t.py"))
     assert (chunked.imports, chunked.markers, chunked.error) == (
         full.imports,
         full.markers,
@@ -369,7 +369,7 @@ def test_pruned_chunked_scan_finds_exactly_what_a_full_walk_finds(
 
 
 def test_chunked_scan_keeps_contexts_and_line_numbers() -> None:
-    scan = scan_source(CHUNKY.encode(), Path("t.py"))
+    scan = read_imports(CHUNKY.encode(), Path("t.py"))
     found = {(u.name, u.line, u.kind) for u in scan.imports}
     assert ("lazy_one", 9, "lazy") in found
     assert ("guarded_one", 12, "guarded") in found
@@ -381,29 +381,29 @@ def test_chunked_scan_keeps_contexts_and_line_numbers() -> None:
 
 
 def test_cache_keeps_the_most_recently_used_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_kisys.resolve import imports
+    from pytest_kisys.resolve import importcache
 
-    monkeypatch.setattr(imports, "MAX_CACHE_ENTRIES", 2)
+    monkeypatch.setattr(importcache, "MAX_CACHE_ENTRIES", 2)
     paths = []
     for n in range(3):
         path = tmp_path / f"test_{n}.py"
         path.write_text(f"import mod_{n}\n")
         paths.append(path)
-    cache = ScanCache.load(tmp_path / "scan.json")
+    cache = ImportCache.load(tmp_path / "scan.json")
     for path in paths:
-        cache.scan(path)
-    cache.scan(paths[0])  # used again: now the newest
+        cache.read(path)
+    cache.read(paths[0])  # used again: now the newest
     cache.save()
-    again = ScanCache.load(tmp_path / "scan.json")
+    again = ImportCache.load(tmp_path / "scan.json")
     for path in (paths[0], paths[2], paths[1]):
-        again.scan(path)
+        again.read(path)
     assert (again.hits, again.misses) == (2, 1)
 
 
 def test_odd_bytes_never_break_the_scan() -> None:
-    latin1 = scan_source("import os as \xe9t\xe9\n".encode("latin-1"), Path("t.py"))
+    latin1 = read_imports("import os as \xe9t\xe9\n".encode("latin-1"), Path("t.py"))
     assert [u.name for u in latin1.imports] == ["os"]
     nested = b"x = " + b"(" * 5000 + b"__import__('deep')" + b")" * 5000 + b"\n"
-    deep = scan_source(b"import numpy\n" + nested, Path("t.py"))
+    deep = read_imports(b"import numpy\n" + nested, Path("t.py"))
     assert deep.error is not None
     assert "SyntaxError" in deep.error or "RecursionError" in deep.error

@@ -1,8 +1,9 @@
-"""Registers the role-specific plugin objects of an enabled run.
+"""Registers the role-specific plugin objects of an enabled run, and nothing else.
 
-``plugin.py`` calls :func:`register` once settings say ``--kisys`` is on. Each subsystem
+``plugin.py`` calls :func:`register_roles` once settings say ``--kisys`` is on. Each subsystem
 contributes one plugin object registered under its own name (so ``config.pluginmanager``
 can find, and tests can replace, each role); none of this module's imports happen when off.
+The work starts in the roles' own hooks, not here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pytest_kisys.settings import Settings
 from pytest_kisys.settings import SETTINGS_KEY
 
 
-def register(config: pytest.Config, settings: Settings) -> None:
+def register_roles(config: pytest.Config, settings: Settings) -> None:
     """Store ``settings`` and a fresh :class:`RunRecord`, then register every enabled role.
 
     An output file (report, SARIF, SBOM, log, trace) that could not be written is a usage
@@ -52,13 +53,10 @@ def register(config: pytest.Config, settings: Settings) -> None:
         from pytest_kisys.telemetry.plugin import TelemetryPlugin
 
         pm.register(TelemetryPlugin(config, settings), "kisys-telemetry")
-    from pytest_kisys.collect import KisysCollect
-    from pytest_kisys.collect import resolve_before_conftests
+    from pytest_kisys.resolve.plugin import KisysCollect
 
     pm.register(KisysCollect(config, settings), "kisys-collect")
-    # register() runs inside pytest_load_initial_conftests (tryfirst): before any conftest.
-    resolve_before_conftests(config, settings)
-    from pytest_kisys.stages.session import StagesPlugin
+    from pytest_kisys.stages.plugin import StagesPlugin
 
     pm.register(StagesPlugin(config, settings), "kisys-stages")
     if settings.scan:

@@ -1,0 +1,102 @@
+"""Imports read from files, cached by content hash in memory and in one JSON file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+import json
+import os
+from pathlib import Path
+import threading
+from typing import Any
+
+from pytest_kisys.resolve.importreader import content_digest
+from pytest_kisys.resolve.importreader import read_imports
+from pytest_kisys.resolve.imports import FileImports
+
+
+__all__ = ["CACHE_FILE", "MAX_CACHE_ENTRIES", "ImportCache"]
+
+CACHE_FILE = "imports.json"
+"""The cache's file name in the kisys cache directory."""
+
+MAX_CACHE_ENTRIES = 20_000
+"""The import cache keeps the most recently used entries of this many file versions."""
+
+# Bump when the reader's output changes shape or meaning: old cache entries are then ignored.
+_CACHE_VERSION = 1
+
+
+@dataclass
+class ImportCache:
+    """Imports read from files, keyed by content hash, in memory and optionally in one JSON file on disk.
+
+    The on-disk file is written atomically (temporary file + rename) by :meth:`save`; a corrupt
+    or foreign file is ignored, never trusted.
+    """
+
+    path: Path | None = None
+    _entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _dirty: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    hits: int = 0
+    misses: int = 0
+
+    @classmethod
+    def load(cls, path: Path | None) -> ImportCache:
+        """A cache backed by ``path`` (which need not exist yet)."""
+        cache = cls(path=path)
+        if path is None:
+            return cache
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cache
+        if isinstance(raw, dict) and raw.get("version") == _CACHE_VERSION:
+            entries = raw.get("entries")
+            if isinstance(entries, dict):
+                cache._entries = entries
+        return cache
+
+    def read(self, path: Path) -> FileImports:
+        """The imports of ``path``, from the cache when its bytes were seen before."""
+        data = path.read_bytes()
+        digest = content_digest(data)
+        with self._lock:
+            cached = self._entries.get(digest)
+        if cached is not None:
+            try:
+                result = FileImports.from_json(path, digest, cached)
+            except (KeyError, TypeError, ValueError):
+                result = None
+            if result is not None:
+                self.hits += 1
+                with self._lock:
+                    # Most recently used last: trimming in save() drops the oldest first.
+                    self._entries[digest] = self._entries.pop(digest, cached)
+                return result
+        self.misses += 1
+        result = read_imports(data, path, digest=digest)
+        with self._lock:
+            self._entries[digest] = result.to_json()
+            self._dirty = True
+        return result
+
+    def save(self) -> None:
+        """Write the cache back to disk if anything changed (best effort: a cache is optional)."""
+        if self.path is None or not self._dirty:
+            return
+        with self._lock:
+            excess = len(self._entries) - MAX_CACHE_ENTRIES
+            for digest in list(self._entries)[: max(excess, 0)]:
+                del self._entries[digest]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            payload = {"version": _CACHE_VERSION, "entries": self._entries}
+            tmp.write_text(json.dumps(payload), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError:
+            # A read-only cache directory only costs the next run a re-read.
+            return
+        self._dirty = False
