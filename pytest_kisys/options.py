@@ -97,8 +97,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "scan",
-        "session checks to run: all, none, or a comma list of code, deps, secrets",
-        "all, none, code, deps, secrets",
+        "session checks to run: all, none, or a comma list of code, deps, secrets "
+        "(code:bandit or code:semgrep for one code scanner)",
+        "all, none, code, code:bandit, code:semgrep, deps, secrets",
         flag="--kisys-scan",
         env="KISYS_SCAN",
         metavar="LIST",
@@ -126,6 +127,41 @@ OPTIONS: tuple[Option, ...] = (
         flag="--kisys-sarif",
         env="KISYS_SARIF",
         metavar="PATH",
+    ),
+    Option(
+        "sarif_split",
+        "also write one SARIF file per tool into DIR (for separate uploads)",
+        "a directory path",
+        flag="--kisys-sarif-split",
+        env="KISYS_SARIF_SPLIT",
+        metavar="DIR",
+    ),
+    Option(
+        "semgrep_rules",
+        "local semgrep rule files or directories (semgrep runs only when set; never the registry)",
+        "a list of paths",
+        flag="--kisys-semgrep-rules",
+        env="KISYS_SEMGREP_RULES",
+        multi=True,
+        metavar="PATH",
+    ),
+    Option(
+        "code_rule_pairs",
+        "semgrep rule id -> bandit test id pairs that report the same problem (merged)",
+        "a table of semgrep rule id = bandit test id",
+        ini=False,
+    ),
+    Option(
+        "secrets_severity",
+        "severity per detect-secrets plugin, over the built-in table",
+        "a table of plugin name = info, low, medium, high or critical",
+        ini=False,
+    ),
+    Option(
+        "secrets_test_paths",
+        "path globs where a secret counts one severity lower (test data)",
+        "a list of path globs",
+        env="KISYS_SECRETS_TEST_PATHS",
     ),
     Option(
         "sbom",

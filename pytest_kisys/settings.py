@@ -45,6 +45,14 @@ from pytest_kisys.secrets.redact import DEFAULT_MASK_ENV
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 SCANS = ("code", "deps", "secrets")
+CODE_TOOLS = ("bandit", "semgrep")
+"""The code scanners ``code:<tool>`` selects; plain ``code`` means every one that is set up."""
+DEFAULT_SECRETS_TEST_PATHS = (
+    "tests/**", "test/**", "testing/**", "testdata/**", "test_data/**", "fixtures/**",
+    "**/tests/**", "**/test/**", "**/testdata/**", "**/test_data/**", "**/fixtures/**",
+    "**/zoneinfo/**", "*.json", "*.csv", "*.tsv", "*.jsonl", "*.ndjson",
+)
+"""Where a detect-secrets hit counts one severity lower (``secrets_test_paths``)."""
 
 Level = Literal["paranoid", "balanced", "autonomous"]
 Backend = Literal["pip", "uv", "auto"]
@@ -95,6 +103,11 @@ class Settings:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     scan: frozenset[str] = frozenset(SCANS)
+    semgrep_rules: tuple[Path, ...] = ()
+    code_rule_pairs: Mapping[str, str] = field(default_factory=dict)
+    secrets_severity: Mapping[str, str] = field(default_factory=dict)
+    secrets_test_paths: tuple[str, ...] = DEFAULT_SECRETS_TEST_PATHS
+    sarif_split: Path | None = None
     fail_on: str = "high"
     report: Path | None = None
     sarif: Path | None = None
@@ -246,13 +259,15 @@ def to_project_names(raw: Any, key: str, where: str) -> tuple[str, ...]:
 
 
 def _scan(raw: Any, key: str, where: str) -> frozenset[str]:
-    allowed = "a comma list of all, none, code, deps, secrets"
+    allowed = "a comma list of all, none, code, code:bandit, code:semgrep, deps, secrets"
     parts = _split_list(raw, key, where, allowed)
     chosen: set[str] = set()
     for part in parts:
         part = part.lower()
         if part == "all":
             chosen.update(SCANS)
+        elif part.startswith("code:") and part[5:] in CODE_TOOLS:
+            chosen.update(("code", part))
         elif part == "none":
             if len(parts) > 1:
                 raise _bad(key, where, raw, "'none' alone, or " + allowed)
@@ -263,6 +278,41 @@ def _scan(raw: Any, key: str, where: str) -> frozenset[str]:
     if not parts:
         raise _bad(key, where, raw, allowed)
     return frozenset(chosen)
+
+
+_REGISTRY_CONFIG = re.compile(r"^(auto|[prs]/.*|[a-z][a-z0-9+.-]*://.*)$", re.IGNORECASE)
+
+
+def _semgrep_rules(raw: Any, key: str, where: str) -> tuple[Path, ...]:
+    allowed = "a list of local semgrep rule files or directories (never registry names or URLs)"
+    out: list[Path] = []
+    for part in _split_list(raw, key, where, allowed):
+        if _REGISTRY_CONFIG.match(part):
+            raise ConfigError(
+                f"kisys: {part!r} in {key!r} ({where}) is not a local rule file: kisys never uses "
+                f"the semgrep registry; expected {allowed}"
+            )
+        out.append(Path(part))
+    return tuple(out)
+
+
+def _str_table(values: Sequence[str] | None, allowed: str) -> Converter:
+    def convert(raw: Any, key: str, where: str) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            raise _bad(key, where, raw, allowed)
+        out: dict[str, str] = {}
+        for name, value in raw.items():
+            text = value.strip().lower() if isinstance(value, str) and values else value
+            if not isinstance(name, str) or not isinstance(text, str) or (values and text not in values):
+                raise _bad(f"{key}.{name}", where, value, allowed)
+            out[name] = text
+        return out
+
+    return convert
+
+
+def _globs(raw: Any, key: str, where: str) -> tuple[str, ...]:
+    return tuple(_split_list(raw, key, where, "a list of path globs (e.g. tests/**, *.json)"))
 
 
 def _trace(raw: Any, key: str, where: str) -> str:
@@ -426,6 +476,12 @@ _CONVERTERS: Mapping[str, Converter] = {
     'allow': to_project_names,
     'deny': to_project_names,
     'scan': _scan,
+    'semgrep_rules': _semgrep_rules,
+    'code_rule_pairs': _str_table(None, 'a table of semgrep rule id = bandit test id'),
+    'secrets_severity': _str_table(
+        SEVERITIES, 'a table of detect-secrets plugin = ' + ', '.join(SEVERITIES)),
+    'secrets_test_paths': _globs,
+    'sarif_split': _path,
     'fail_on': _choice(FAIL_ON),
     'report': _path,
     'sarif': _path,
@@ -461,7 +517,7 @@ _CONVERTERS: Mapping[str, Converter] = {
 }
 KEYS = OPTIONS
 KEYS_BY_NAME = OPTIONS_BY_NAME
-_PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir"}
+_PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir", "sarif_split"}
 
 _MERGED_KEYS = {"allow", "deny"}  # union across every tier: config lists plus this run's flags
 
@@ -588,6 +644,8 @@ def _convert(key: Option, raw: RawValue) -> Any:
     value = _CONVERTERS[key.name](raw.value, key.name, raw.where)
     if key.name in _PATH_KEYS and isinstance(value, Path) and raw.base is not None:
         value = value if value.is_absolute() else raw.base / value
+    if key.name == "semgrep_rules" and raw.base is not None:
+        value = tuple(v if v.is_absolute() else raw.base / v for v in value)
     if key.name == "baseline" and raw.base is not None:
         value = {k: v if v.is_absolute() else raw.base / v for k, v in value.items()}
     return value

@@ -130,6 +130,7 @@ def own_outputs(settings: Settings) -> list[Path | None]:
         settings.resolved_cache_dir(),
         settings.report,
         settings.sarif,
+        settings.sarif_split,
         settings.sbom,
         settings.log_file,
     ]

@@ -64,10 +64,20 @@ class Finding:
     aliases: tuple[str, ...] = ()
     package: str | None = None
     version: str | None = None
+    merged: tuple[Finding, ...] = ()
+    """Other tools' findings of the same problem, merged into this one (see ``scan/merge.py``)."""
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """This finding's tool, then those of the findings merged into it."""
+        return (self.tool, *(m.tool for m in self.merged if m.tool != self.tool))
 
     def matches(self, ident: str) -> bool:
-        """Whether an ignore entry ``ident`` names this finding (fingerprint, rule id or alias)."""
-        return ident in (self.fingerprint, self.rule_id, self.rule_name) or ident in self.aliases
+        """Whether an ignore entry ``ident`` names this finding (fingerprint, rule id or alias),
+        or one of the findings merged into it."""
+        if ident in (self.fingerprint, self.rule_id, self.rule_name) or ident in self.aliases:
+            return True
+        return any(m.matches(ident) for m in self.merged)
 
     def at_or_above(self, threshold: str) -> bool:
         """Whether the severity reaches ``threshold`` (``"never"`` is never reached)."""
@@ -93,6 +103,13 @@ class Finding:
             "aliases": list(self.aliases),
             "package": self.package,
             "version": self.version,
+            "tools": list(self.tools),
+            "rule_ids": {self.tool: self.rule_id, **{m.tool: m.rule_id for m in self.merged}},
+            "merged": [
+                {"tool": m.tool, "rule_id": m.rule_id, "severity": m.severity, "line": m.line,
+                 "id": m.fingerprint, "message": m.message}
+                for m in self.merged
+            ],
         }
 
 
@@ -132,6 +149,8 @@ class ScanOutput:
     baselined: tuple[Finding, ...] = ()
     items_checked: int = 0
     cache_hits: int = 0
+    tool_versions: Mapping[str, str] = field(default_factory=dict)
+    """Version of each tool, when a check runs more than one (``code``: bandit and semgrep)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,13 @@ class CheckResult:
     cache_hits: int = 0
     duration_s: float = 0.0
     timings: Mapping[str, float] = field(default_factory=dict)
+    tool_versions: Mapping[str, str] = field(default_factory=dict)
+    """Version of each tool of the check (one entry per tool it ran)."""
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The tools this check ran: ``tool_versions``' keys, else ``tool``."""
+        return tuple(self.tool_versions) or (self.tool,)
 
     @property
     def status(self) -> Literal["clean", "findings", "inconclusive"]:
@@ -185,6 +211,7 @@ class CheckResult:
             "kind": self.kind,
             "tool": self.tool,
             "tool_version": self.tool_version,
+            "tool_versions": dict(self.tool_versions) or {self.tool: self.tool_version},
             "status": self.status,
             "counts": self.severity_counts(),
             "findings": [f.to_json() for f in self.findings],

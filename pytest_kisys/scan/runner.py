@@ -27,12 +27,16 @@ from pytest_kisys.settings import IgnoreRule
 from pytest_kisys.settings import Settings
 
 
-def scanner_for(kind: str) -> Scanner:
-    """The built-in scanner for ``kind`` (``code``, ``deps`` or ``secrets``)."""
-    if kind == "code":
-        from pytest_kisys.scan.bandit import BanditScanner
+def scanner_for(kind: str, settings: Settings | None = None) -> Scanner:
+    """The built-in scanner for ``kind`` (``code``, ``deps`` or ``secrets``).
 
-        return BanditScanner()
+    For ``code`` the tools come from ``settings`` (bandit, plus semgrep when rules are set).
+    """
+    if kind == "code":
+        from pytest_kisys.scan.code import code_tools
+        from pytest_kisys.scan.code import CodeScanner
+
+        return CodeScanner(code_tools(settings) if settings is not None else ("bandit",))
     if kind == "deps":
         from pytest_kisys.scan.pip_audit import PipAuditScanner
 
@@ -73,7 +77,7 @@ def run_check(
     kind: str, settings: Settings, *, scanner: Scanner | None = None
 ) -> CheckResult:
     """Run the ``kind`` check under ``settings`` and return its result (never raises ScanError)."""
-    scanner = scanner if scanner is not None else scanner_for(kind)
+    scanner = scanner if scanner is not None else scanner_for(kind, settings)
     started = time.perf_counter()
     try:
         output = scanner.scan(settings)
@@ -101,6 +105,7 @@ def run_check(
         items_checked=output.items_checked,
         cache_hits=output.cache_hits,
         duration_s=time.perf_counter() - started,
+        tool_versions=output.tool_versions,
     )
 
 
