@@ -32,13 +32,19 @@ def purl(name: str, version: str) -> str:
     return f"pkg:pypi/{canonicalize_name(name)}@{version}"
 
 
+def _field(dist: importlib.metadata.Distribution, name: str) -> str | None:
+    """One core-metadata field, None when absent (some importlib_metadata versions raise)."""
+    values = dist.metadata.get_all(name) or []
+    return str(values[0]) if values else None
+
+
 def environment_components(
     distributions: Iterable[importlib.metadata.Distribution] | None = None,
 ) -> list[dict[str, Any]]:
     """One ``library`` component per installed distribution, sorted, without duplicates."""
     seen: dict[str, dict[str, Any]] = {}
     for dist in distributions if distributions is not None else importlib.metadata.distributions():
-        name = dist.metadata["Name"]
+        name = _field(dist, "Name")
         version = dist.version
         if not name or not version:
             continue
@@ -52,10 +58,10 @@ def environment_components(
             "version": version,
             "purl": ref,
         }
-        summary = dist.metadata["Summary"]
+        summary = _field(dist, "Summary")
         if summary and summary != "UNKNOWN":
             component["description"] = summary[:500]
-        license_name = dist.metadata["License-Expression"] or dist.metadata["License"]
+        license_name = _field(dist, "License-Expression") or _field(dist, "License")
         if license_name and license_name != "UNKNOWN" and len(license_name) < 100:
             component["licenses"] = [{"license": {"name": license_name}}]
         seen[ref] = component
