@@ -45,6 +45,8 @@ _TEST_DIR_NAMES = frozenset({"test", "tests", "testing"})
 _REDACTED_RULES = frozenset({"B105", "B106", "B107"})
 # Entries before format 2 held bandit's text in clear; a new format never reads them.
 _ENTRY_FORMAT = "masked-text-2"
+# What every per-file result holds (a cached entry without them is discarded and rescanned).
+RESULT_FIELDS = frozenset({"test_id", "test_name", "severity", "confidence", "text", "line"})
 
 
 @dataclass(frozen=True)
@@ -306,7 +308,8 @@ class BanditScanner:
         ]
         version = bandit_version()
         cache = FileResultCache(
-            settings.resolved_cache_dir(), TOOL, version, [options.tests, options.skips, _ENTRY_FORMAT]
+            settings.resolved_cache_dir(), TOOL, version,
+            [options.tests, options.skips, _ENTRY_FORMAT], required=RESULT_FIELDS,
         )
         # Always out of process: no bandit import (or its warnings) in the test process.
         scanned = scan_files_cached(

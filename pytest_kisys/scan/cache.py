@@ -12,19 +12,36 @@ Two shapes:
 
 Only complete results are stored: a file that could not be scanned, or an audit with skipped
 dependencies, is never cached, so "could not check" is retried on the next run.
+
+Entries are bound to what they describe: a file entry holds its own key and only results of
+the expected shape, and the directory name carries a digest of the scanner's installed files
+and of kisys's own scan code (a patched or shadowed scanner never reuses clean results). A
+pip-audit entry holds the installed set it audited and is refused when stored in the future.
+A damaged entry of any kind is discarded with a :class:`CacheCorruptWarning` and rescanned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 from pathlib import Path
+import shutil
 import tempfile
 import time
 from typing import Any
+
+from pytest_kisys.errors import warn_cache_corrupt
+
+
+# Entries stored a little ahead of this clock are clock skew between machines sharing a cache;
+# beyond that they would never expire.
+_CLOCK_SKEW = 300.0
 
 
 def digest(value: Any) -> str:
@@ -46,11 +63,75 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-class FileResultCache:
-    """Per-file scan results under ``<cache_dir>/scan/<tool>-<version>-<settings digest>/``."""
+@functools.cache
+def code_identity(distribution: str) -> str:
+    """A digest of ``distribution``'s installed Python files and of kisys's own scan modules.
 
-    def __init__(self, cache_dir: Path, tool: str, tool_version: str, settings_key: Any) -> None:
-        self.directory = cache_dir / "scan" / f"{tool}-{tool_version}-{digest(settings_key)}"
+    Part of every scan-cache directory name: results of a changed (or replaced) scanner, or of
+    a kisys whose scan code changed, are never reused.
+    """
+    hasher = hashlib.sha256()
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    paths = [Path(str(f.locate())) for f in files if f.suffix == ".py"]
+    paths += sorted(Path(__file__).parent.glob("*.py"))
+    for path in sorted(paths):
+        hasher.update(str(path).encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            hasher.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            hasher.update(b"unreadable")
+    return hasher.hexdigest()[:20]
+
+
+def _discard(path: Path, why: str) -> None:
+    """Warn about and remove a damaged cache entry (a file, or a directory in its place)."""
+    warn_cache_corrupt(f"pytest-kisys: discarding {why} scan cache entry {path}")
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        return  # a read-only cache: the entry is ignored all the same
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON value at ``path``; None when absent or damaged (discarded with a warning)."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        _discard(path, f"unreadable ({exc.strerror})")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        _discard(path, f"corrupt ({type(exc).__name__})")
+        return None
+
+
+class FileResultCache:
+    """Per-file scan results under ``<cache_dir>/scan/<tool>-<version>-<digest>/``.
+
+    ``required`` names the fields every stored result must have; an entry with any other
+    shape is discarded and the file rescanned.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        tool: str,
+        tool_version: str,
+        settings_key: Any,
+        required: Collection[str] = (),
+    ) -> None:
+        key = digest([settings_key, code_identity(tool)])
+        self.directory = cache_dir / "scan" / f"{tool}-{tool_version}-{key}"
+        self.required = frozenset(required)
 
     @staticmethod
     def key(rel_path: str, content: bytes) -> str:
@@ -64,21 +145,26 @@ class FileResultCache:
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> list[dict[str, Any]] | None:
-        """The stored results for ``key``, or None on a miss (or an unreadable entry)."""
-        try:
-            text = self._path(key).read_text(encoding="utf-8")
-        except FileNotFoundError:
+        """The stored results for ``key``, or None on a miss (or a discarded damaged entry)."""
+        path = self._path(key)
+        entry = _read_json(path)
+        if entry is None:
             return None
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None  # a torn or foreign entry is a miss; the file is rescanned
-        return value if isinstance(value, list) else None
+        results = entry.get("results") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or entry.get("key") != key
+            or not isinstance(results, list)
+            or not all(isinstance(r, dict) and self.required <= r.keys() for r in results)
+        ):
+            _discard(path, "foreign or malformed")
+            return None
+        return results
 
     def put(self, key: str, results: Sequence[Mapping[str, Any]]) -> None:
         """Store ``results`` for ``key``. A read-only cache directory only costs speed."""
         try:
-            _write_atomic(self._path(key), json.dumps(list(results)))
+            _write_atomic(self._path(key), json.dumps({"key": key, "results": list(results)}))
         except OSError:
             return  # caching is an optimisation; the scan result itself is unaffected
 
@@ -90,26 +176,48 @@ class EnvResultCache:
         self.directory = cache_dir / "scan" / "env"
         self.ttl = ttl
 
-    def get(self, key: str, now: float | None = None) -> dict[str, Any] | None:
-        """The stored payload for ``key`` when younger than the TTL, else None."""
-        path = self.directory / f"{key}.json"
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return None  # unreadable entry: audit again
-        stored_at = entry.get("stored_at") if isinstance(entry, dict) else None
-        if not isinstance(stored_at, (int, float)):
-            return None
-        if (now if now is not None else time.time()) - stored_at > self.ttl:
-            return None
-        payload = entry.get("payload")
-        return payload if isinstance(payload, dict) else None
+    def get(
+        self, key: str, now: float | None = None, *, binding: Any = None
+    ) -> dict[str, Any] | None:
+        """The stored payload for ``key`` when younger than the TTL, else None.
 
-    def put(self, key: str, payload: Mapping[str, Any]) -> None:
-        """Store ``payload`` with the current time."""
-        entry = {"stored_at": time.time(), "payload": dict(payload)}
+        ``binding`` is what the entry describes (the installed set): an entry stored for
+        anything else, or stored in the future, is discarded with a warning.
+        """
+        path = self.directory / f"{key}.json"
+        entry = _read_json(path)
+        if entry is None:
+            return None
+        stored_at = entry.get("stored_at") if isinstance(entry, dict) else None
+        payload = entry.get("payload") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or isinstance(stored_at, bool)
+            or not isinstance(stored_at, (int, float))
+            or not isinstance(payload, dict)
+            or entry.get("key") != key
+            or entry.get("binding") != digest(binding)
+            or entry.get("payload_digest") != digest(payload)
+        ):
+            _discard(path, "foreign or malformed")
+            return None
+        clock = now if now is not None else time.time()
+        if stored_at > clock + _CLOCK_SKEW:
+            _discard(path, "future-dated")
+            return None
+        if clock - stored_at > self.ttl:
+            return None
+        return payload
+
+    def put(self, key: str, payload: Mapping[str, Any], *, binding: Any = None) -> None:
+        """Store ``payload`` with the current time, bound to ``key`` and ``binding``."""
+        entry = {
+            "key": key,
+            "binding": digest(binding),
+            "stored_at": time.time(),
+            "payload_digest": digest(dict(payload)),
+            "payload": dict(payload),
+        }
         try:
             _write_atomic(self.directory / f"{key}.json", json.dumps(entry))
         except OSError:

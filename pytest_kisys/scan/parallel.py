@@ -74,7 +74,10 @@ def _worker_result(
     return result
 
 
-WORKER_COMMAND = (sys.executable, "-m", "pytest_kisys.scan.worker")
+# -I: the project root (the worker's working directory) must not come first on sys.path, or a
+# project directory named bandit/ or detect_secrets/ would be imported as the scanner. -I
+# also drops PYTHONWARNINGS, hence -W: a scanner's deprecation warnings are not the project's.
+WORKER_COMMAND = (sys.executable, "-I", "-W", "ignore", "-m", "pytest_kisys.scan.worker")
 
 
 def run_workers(
@@ -91,7 +94,8 @@ def run_workers(
     writes the JSON result on stdout.
     """
     deadline = time.monotonic() + timeout
-    # A scanner's deprecation warnings are not the project's: never let them fail a worker.
+    # A scanner's deprecation warnings are not the project's: never let them fail a worker
+    # (for a stand-in command without -I; the real one passes -W ignore).
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     procs = []
     try:

@@ -20,6 +20,7 @@ same installed set is used; without one the check is inconclusive.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import json
 import os
 from pathlib import Path
@@ -121,6 +122,29 @@ def osv_query_url(url: str) -> str:
     return trimmed if trimmed.endswith("/v1/query") else f"{trimmed}/v1/query"
 
 
+def consistent(payload: Mapping[str, Any], installed: Sequence[str]) -> bool:
+    """Whether every dependency ``payload`` reports on is installed at that version.
+
+    pip-audit does not report everything importlib lists (a project's own ``.egg-info`` in
+    the working directory, for one), so this is a subset check; the entry's payload digest
+    (see :class:`~pytest_kisys.scan.cache.EnvResultCache`) catches a payload cut short.
+    """
+    from packaging.utils import canonicalize_name
+
+    deps = payload.get("dependencies")
+    if not isinstance(deps, list):
+        return False
+    have = {
+        (canonicalize_name(n), v) for n, _, v in (item.partition("==") for item in installed)
+    }
+    for dep in deps:
+        if not isinstance(dep, dict) or "skip_reason" in dep:
+            continue
+        if (canonicalize_name(str(dep.get("name", ""))), str(dep.get("version", ""))) not in have:
+            return False
+    return True
+
+
 def parse_report(payload: Any) -> tuple[list[Finding], list[Inconclusive], int]:
     """Findings, inconclusive items and the number of audited dependencies in pip-audit JSON."""
     if not isinstance(payload, dict) or not isinstance(payload.get("dependencies"), list):
@@ -180,16 +204,11 @@ class PipAuditScanner:
         python = self.python or audited_python()
         version = pip_audit_version()
         cache = EnvResultCache(settings.resolved_cache_dir(), settings.cache_ttl)
-        key = digest(
-            [
-                python,
-                installed_set(python, settings.scan_timeout),
-                settings.audit_service,
-                settings.osv_url,
-                version,
-            ]
-        )
-        cached = cache.get(key)
+        installed = installed_set(python, settings.scan_timeout)
+        key = digest([python, installed, settings.audit_service, settings.osv_url, version])
+        cached = cache.get(key, binding=installed)
+        if cached is not None and not consistent(cached, installed):
+            cached = None  # an entry that reports on packages that are not installed
         if cached is None:
             if settings.offline:
                 raise ScanError(
@@ -205,7 +224,7 @@ class PipAuditScanner:
                 Inconclusive(TOOL, "environment", f"pip-audit audited no dependency of {python}")
             )
         if not inconclusive and cached is None:
-            cache.put(key, payload)
+            cache.put(key, payload, binding=installed)
         return ScanOutput(
             tool_version=version,
             findings=tuple(findings),

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import io
 import json
-import locale
 from pathlib import Path
 from typing import Any
 from typing import cast
@@ -38,6 +37,8 @@ from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import scan_files_cached
 from pytest_kisys.scan.prefilter import build_filter
 from pytest_kisys.scan.prefilter import CandidateFilter
+from pytest_kisys.scan.textdecode import decode_source
+from pytest_kisys.scan.textdecode import Undecodable
 from pytest_kisys.settings import Settings
 
 
@@ -67,15 +68,6 @@ def detect_secrets_version() -> str:
     return version("detect-secrets")
 
 
-def _read_text(content: bytes) -> str | None:
-    """The text detect-secrets would read (locale encoding, universal newlines), or None."""
-    try:
-        text = content.decode(locale.getpreferredencoding(False))
-    except (UnicodeDecodeError, LookupError):
-        return None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _line_sets(rel: str, text: str) -> Iterator[list[str]]:
     """The line lists ``detect_secrets.core.scan.scan_file`` would scan, in its order."""
     from detect_secrets.transformers import get_transformed_file
@@ -90,7 +82,7 @@ def _line_sets(rel: str, text: str) -> Iterator[list[str]]:
         yield eager
 
 
-def _scan_one(rel: str, content: bytes, prefilter: CandidateFilter | None) -> list[dict[str, Any]]:
+def _scan_one(rel: str, text: str, prefilter: CandidateFilter | None) -> list[dict[str, Any]]:
     """detect-secrets' ``scan_file`` for one file, skipping lines no plugin could match."""
     from detect_secrets.core.scan import _is_filtered_out
     from detect_secrets.core.scan import _scan_line
@@ -98,9 +90,6 @@ def _scan_one(rel: str, content: bytes, prefilter: CandidateFilter | None) -> li
     from detect_secrets.util.code_snippet import get_code_snippet
 
     if _is_filtered_out(required_filter_parameters=["filename"], filename=rel):
-        return []
-    text = _read_text(content)
-    if text is None:
         return []
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for lines in _line_sets(rel, text):
@@ -161,7 +150,11 @@ def scan_files_for_secrets(task: tuple[SecretsOptions, list[str]]) -> list[tuple
             except OSError as exc:
                 out.append((rel, None, f"cannot read: {exc.strerror}"))
                 continue
-            out.append((rel, _scan_one(rel, content, prefilter), ""))
+            text = decode_source(content)
+            if isinstance(text, Undecodable):
+                out.append((rel, None, text.reason))
+            else:
+                out.append((rel, [] if text is None else _scan_one(rel, text, prefilter), ""))
     return out
 
 
@@ -220,7 +213,10 @@ class SecretsScanner:
         config = settings_config(baseline)
         options = SecretsOptions(root=str(root), config=config, prefilter=self.prefilter)
         version = detect_secrets_version()
-        cache = FileResultCache(settings.resolved_cache_dir(), TOOL, version, config)
+        cache = FileResultCache(
+            settings.resolved_cache_dir(), TOOL, version, config,
+            required=("type", "hashed_secret", "line"),
+        )
         skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
         listed = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
         files = [p for p in listed if p != skip]

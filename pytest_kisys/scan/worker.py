@@ -8,14 +8,48 @@ list of ``[relative path, results or null, reason]``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def isolate_from(root: str) -> None:
+    """Drop the project's own directories from ``sys.path`` before any scanner is imported.
+
+    ``-I`` keeps the working directory out, but a ``.pth`` file (a flat-layout project
+    installed editable) can still put the project root or its ``src/`` there, and a project
+    directory named ``bandit/`` would then replace the real scanner. Installed packages under
+    the root (a ``.venv`` inside the project) stay.
+    """
+    root = os.path.realpath(root)
+    sys.path[:] = [
+        entry
+        for entry in sys.path
+        if not _inside(os.path.realpath(entry or os.curdir), root)
+        or any(part in ("site-packages", "dist-packages") for part in entry.split(os.sep))
+    ]
+
+
+def check_scanner_module(module: Any, root: str) -> None:
+    """Refuse to scan with a scanner imported from the project itself (see :func:`isolate_from`)."""
+    where = os.path.realpath(getattr(module, "__file__", "") or "")
+    if _inside(where, os.path.realpath(root)) and "site-packages" not in where.split(os.sep):
+        raise SystemExit(f"{module.__name__} was imported from the project ({where}), not installed")
 
 
 def run_task(task: dict[str, Any]) -> list[Any]:
     """Dispatch one task to the scanner module that owns the job."""
     job = task["job"]
+    root = str(task["options"]["root"])
+    isolate_from(root)
     if job == "bandit":
+        import bandit
+
+        check_scanner_module(bandit, root)
         from pytest_kisys.scan.bandit import BanditOptions
         from pytest_kisys.scan.bandit import scan_files_with_bandit
 
@@ -30,6 +64,9 @@ def run_task(task: dict[str, Any]) -> list[Any]:
         )
         return [list(r) for r in scan_files_with_bandit((options, list(task["files"])))]
     if job == "secrets":
+        import detect_secrets
+
+        check_scanner_module(detect_secrets, root)
         from pytest_kisys.scan.secrets import scan_files_for_secrets
         from pytest_kisys.scan.secrets import SecretsOptions
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import tempfile
 import warnings
 
+from pytest_kisys.errors import CacheCorruptWarning
 from pytest_kisys.vet.interface import ProjectSignals
 
 
-class CacheCorruptWarning(UserWarning):
-    """A cache file was unreadable and has been discarded."""
+__all__ = ["CacheCorruptWarning", "SignalCache"]
 
 
 class SignalCache:
