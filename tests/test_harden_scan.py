@@ -5,7 +5,10 @@ with a warning and rescanned. Every secret here is an obviously fake test value.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,6 +17,7 @@ from pytest_kisys.errors import CacheCorruptWarning
 from pytest_kisys.scan.bandit import BanditScanner
 from pytest_kisys.scan.cache import code_identity
 from pytest_kisys.scan.cache import EnvResultCache
+from pytest_kisys.scan.files import MAX_FILE_BYTES
 from pytest_kisys.scan.pip_audit import consistent
 from pytest_kisys.scan.runner import run_check
 from pytest_kisys.scan.secrets import SecretsScanner
@@ -198,3 +202,34 @@ def test_corrupt_warning_never_fails_a_strict_project(
         warnings.simplefilter("error")
         warn_cache_corrupt("pytest-kisys: discarding corrupt entry x")
     assert "CacheCorruptWarning: pytest-kisys: discarding corrupt entry x" in capsys.readouterr().err
+
+
+def _kisys_scan(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_kisys", "scan", str(root), *args],
+        capture_output=True, text=True, timeout=120, check=False, cwd=root,
+    )
+
+
+def test_fifo_and_dev_zero_symlink_neither_hang_nor_exhaust_memory(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": SHELL})
+    os.mkfifo(root / "evil.py")  # outside a git work tree: found by the directory walk
+    (root / "zero.txt").symlink_to("/dev/zero")
+    proc = _kisys_scan(root, "--scan", "code,secrets", "--json")  # old code: hung, timed out
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert {f["rule_id"] for f in report["findings"]} >= {"B602"}
+    assert report["inconclusive"] == []  # non-regular files are not project files
+
+
+def test_file_over_the_size_cap_is_inconclusive_not_clean(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    with (root / "huge.txt").open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: costs no disk
+    result = _secrets(root)
+    assert result.status == "inconclusive"  # type: ignore[attr-defined]
+    [item] = result.inconclusive  # type: ignore[attr-defined]
+    assert item.item == "huge.txt"
+    assert "byte limit" in item.reason

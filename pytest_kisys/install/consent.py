@@ -121,6 +121,9 @@ class TerminalConsent:
 
     def _converse(self, request: ConsentRequest, stdin: TextIO) -> ConsentAnswer:
         out = self.write or _stdout_writer()
+        # Keys typed before the question was shown (an Enter, a "y" meant for something
+        # else) are not consent: throw them away first.
+        flush_pending_input(stdin)
         out(render(request) + "\n")
         while True:
             out("Install these packages? [y]es / [n]o / [d]etails: ")
@@ -161,6 +164,22 @@ def _stdout_writer() -> Callable[[str], None]:
         stream.flush()
 
     return write
+
+
+def flush_pending_input(stdin: TextIO) -> None:
+    """Discard what was typed at the terminal but not read yet (no-op for a non-terminal)."""
+    try:
+        fileno = stdin.fileno()
+    except (OSError, ValueError):
+        return
+    if not os.isatty(fileno):
+        return
+    import termios
+
+    try:
+        termios.tcflush(fileno, termios.TCIFLUSH)
+    except termios.error:
+        return
 
 
 def _read_line(stdin: TextIO, timeout: float) -> str | None:

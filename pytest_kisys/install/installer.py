@@ -71,6 +71,8 @@ from pytest_kisys.install.resolver import dependency_graph
 from pytest_kisys.install.resolver import Resolution
 from pytest_kisys.install.resolver import Resolver
 from pytest_kisys.install.resolver import ResolverOptions
+from pytest_kisys.install.signals import deferred_interrupts
+from pytest_kisys.install.signals import terminate_as_interrupt
 from pytest_kisys.install.snapshot import dist_infos
 from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.uv_backend import find_uv
@@ -182,11 +184,13 @@ class Installer:
         """Vet and install ``requests`` as one batch; never raises for a failed batch.
 
         ``KeyboardInterrupt`` is the exception: the environment is restored first, then it
-        propagates. Everything else that goes wrong is in :attr:`BatchResult.error`.
+        propagates. SIGTERM and SIGHUP count as Ctrl-C here (:mod:`.signals`). Everything else
+        that goes wrong is in :attr:`BatchResult.error`.
         """
         batch = _Batch(started=time.monotonic())
         try:
-            result = self._install(list(requests), batch)
+            with terminate_as_interrupt():
+                result = self._install(list(requests), batch)
         except KisysError as exc:
             result = self._finish(batch, error=str(exc))
         finally:
@@ -547,7 +551,9 @@ class Installer:
         batch: _Batch,
     ) -> tuple[InstalledItem, ...]:
         """Install ``keep`` under a snapshot; roll back on any failure, interrupt included."""
-        snapshot = Snapshot.take(env, replace=[i.name for i in keep if i.change != "new"])
+        snapshot = Snapshot.take(
+            env, replace=[i.name for i in keep if i.change != "new"], planned=[i.name for i in keep]
+        )
         completed = False
         try:
             self._say(f"installing {len(keep)} package(s) with {backend.name}")
@@ -562,11 +568,13 @@ class Installer:
             self._verify(keep, env)
             completed = True
         finally:
-            if not completed:
-                actions = snapshot.rollback()
-                batch.notes.extend(f"rollback: {line}" for line in actions)
-                batch.notes.append("rolled back")
-            snapshot.discard()
+            # A second Ctrl-C (or SIGTERM) waits until the environment is whole again.
+            with deferred_interrupts():
+                if not completed:
+                    actions = snapshot.rollback()
+                    batch.notes.extend(f"rollback: {line}" for line in actions)
+                    batch.notes.append("rolled back")
+                snapshot.discard()
         if is_running_interpreter(self.python):
             _activate(snapshot)
         return tuple(

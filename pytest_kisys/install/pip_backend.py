@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import tempfile
 import time
@@ -12,6 +13,7 @@ import time
 from pytest_kisys.install import pipcmd
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.install.signals import guarded
 
 
 def pinned_requirements(items: Sequence[PlannedItem]) -> str:
@@ -50,6 +52,7 @@ class PipBackend:
         self.retries = retries
         self.timeout = timeout
         self._warm: tuple[str, subprocess.Popen[str], float] | None = None
+        self._warm_tmp: str | None = None
 
     def command(self, python: str, requirements: str) -> list[str]:
         """The pip command installing the requirements file at ``requirements``."""
@@ -78,28 +81,39 @@ class PipBackend:
         if os.name != "posix" or self._warm is not None:
             return
         command = self.command(python, "/dev/stdin")
+        # Its own TMPDIR: a pip that is killed unused leaves pip-build-tracker-* and
+        # pip-install-* directories behind, which go with this directory.
+        self._warm_tmp = tempfile.mkdtemp(prefix="kisys-pip-tmp-")
+        env = {**pipcmd.child_env(), "TMPDIR": self._warm_tmp}
         self._warm = (
             python,
             subprocess.Popen(
-                command,
+                guarded(command),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=pipcmd.child_env(),
+                env=env,
             ),
             time.monotonic(),
         )
 
+    def _drop_warm_tmp(self) -> None:
+        if self._warm_tmp is not None:
+            shutil.rmtree(self._warm_tmp, ignore_errors=True)
+            self._warm_tmp = None
+
     def discard(self) -> None:
-        """End a pre-started pip that was not used (end of input: it installs nothing)."""
+        """End a pre-started pip that was not used; nothing of it stays in TMPDIR."""
         if self._warm is None:
+            self._drop_warm_tmp()
             return
         _, process, _ = self._warm
         self._warm = None
         if process.poll() is None:
             process.kill()
         process.communicate()
+        self._drop_warm_tmp()
 
     def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
         """Install ``items`` into the environment of ``python`` in one pip process."""
@@ -113,7 +127,10 @@ class PipBackend:
                 warm = self._warm
                 if warm is not None and warm[0] == python and warm[1].poll() is None:
                     self._warm = None
-                    return _finish_warm(warm[1], pinned, command, self.timeout)
+                    try:
+                        return _finish_warm(warm[1], pinned, command, self.timeout)
+                    finally:
+                        self._drop_warm_tmp()
                 self.discard()
                 return pipcmd.run(command, env=pipcmd.child_env(), timeout=self.timeout)
 

@@ -62,10 +62,15 @@ def run(
     timeout: float | None = None,
     stdin_text: str | None = None,
 ) -> BackendOutcome:
-    """Run one installer process; output is captured, never shown to the user directly."""
+    """Run one installer process; output is captured, never shown to the user directly.
+
+    The process dies with kisys (:func:`~pytest_kisys.install.signals.guarded`).
+    """
+    from pytest_kisys.install.signals import guarded
+
     started = time.monotonic()
     proc = subprocess.run(
-        list(command),
+        guarded(command),
         input=stdin_text,
         stdin=None if stdin_text is not None else subprocess.DEVNULL,
         capture_output=True,

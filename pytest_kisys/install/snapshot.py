@@ -120,10 +120,18 @@ class Snapshot:
     entries: dict[Path, frozenset[str]]
     backup_dir: Path | None = None
     backups: dict[str, list[Path]] = field(default_factory=dict)
+    # What this batch may change (canonical names); None: anything. Rollback leaves the rest,
+    # which another process may have installed meanwhile, alone.
+    planned: frozenset[str] | None = None
 
     @classmethod
-    def take(cls, env: TargetEnv, replace: Iterable[str] = ()) -> Snapshot:
-        """Record the environment and back up the distributions named in ``replace``."""
+    def take(
+        cls, env: TargetEnv, replace: Iterable[str] = (), planned: Iterable[str] | None = None
+    ) -> Snapshot:
+        """Record the environment and back up the distributions named in ``replace``.
+
+        ``planned`` names every distribution the batch installs; rollback touches only those.
+        """
         prefix = Path(os.path.normpath(env.prefix))
         scripts = prefix / ("Scripts" if os.name == "nt" else "bin")
         site_dirs = env.site_dirs
@@ -134,6 +142,7 @@ class Snapshot:
             dists=dist_infos(site_dirs),
             # Leftover scanning covers site-packages only: a shared bin/ may get other files.
             entries={d: _entries(d) for d in site_dirs},
+            planned=None if planned is None else frozenset(canonicalize_name(n) for n in planned),
         )
         for name in replace:
             snap._back_up(canonicalize_name(name))
@@ -178,9 +187,14 @@ class Snapshot:
         """Undo everything since the snapshot; returns a line per action taken."""
         actions: list[str] = []
         now = dist_infos(self.site_dirs)
+        foreign: set[Path] = set()  # what other processes installed meanwhile: kept
         for name, info in sorted(now.items()):
             old = self.dists.get(name)
             if old is not None and old.path == info.path and old.version == info.version:
+                continue
+            if self.planned is not None and name not in self.planned:
+                foreign |= self._top_level(info)
+                actions.append(f"kept {name} {info.version}: not installed by this batch")
                 continue
             self._remove_dist(info)
             if old is None:
@@ -191,6 +205,8 @@ class Snapshot:
             current = now.get(name)
             if current is not None and current.path == old.path and current.version == old.version:
                 continue
+            if self.planned is not None and name not in self.planned:
+                continue
             if self._restore(name):
                 actions.append(f"restored {name} {old.version}")
             else:
@@ -199,9 +215,20 @@ class Snapshot:
         for directory, before in self.entries.items():
             for entry in sorted(_entries(directory) - before):
                 path = directory / entry
+                if path in foreign:
+                    continue
                 _remove_path(path)
                 actions.append(f"removed leftover {path}")
         return actions
+
+    def _top_level(self, info: DistInfo) -> set[Path]:
+        """The site-directory entries a distribution's files live under (and its dist-info)."""
+        tops = {info.path}
+        for path in record_files(info):
+            for site in self.site_dirs:
+                if _inside(path, site) and path != site:
+                    tops.add(site / path.relative_to(site).parts[0])
+        return tops
 
     def _remove_dist(self, info: DistInfo) -> None:
         parents: set[Path] = set()

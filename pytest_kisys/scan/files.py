@@ -12,9 +12,58 @@ from collections.abc import Iterable
 import os
 from pathlib import Path
 import shutil
+import stat
 import subprocess
 
+from pytest_kisys.errors import ScanError
 from pytest_kisys.settings import Settings
+
+
+# Larger files are not read: their check is inconclusive for them (never "clean"), and a
+# symlink to /dev/zero or a huge generated file cannot exhaust memory.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+class TooLarge(ScanError):
+    """A file is over :data:`MAX_FILE_BYTES`; the check says so for that file."""
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` reaches a regular file (a FIFO, device or socket is never scanned)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, never blocking on a FIFO, at most ``limit``.
+
+    Raises :class:`TooLarge` past ``limit`` and :class:`ScanError` for anything that is not a
+    readable regular file (it may have been swapped since the listing).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ScanError(f"cannot read {path.name}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ScanError(f"{path.name} is not a regular file")
+        if st.st_size > limit:
+            raise TooLarge(f"{st.st_size} bytes, over the {limit} byte limit: not scanned")
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"grew over the {limit} byte limit while read: not scanned")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ScanError(f"cannot read {path.name}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 EXCLUDED_DIR_NAMES = frozenset(
@@ -78,7 +127,8 @@ def _walk(root: Path) -> list[str]:
             if not _excluded_dir(d, top=top) and not (here / d / "pyvenv.cfg").exists()
         )
         for name in filenames:
-            found.append((here / name).relative_to(root).as_posix())
+            if is_regular(here / name):
+                found.append((here / name).relative_to(root).as_posix())
     return found
 
 
@@ -103,7 +153,7 @@ def project_files(
     else:
         # git does not know about virtualenvs kept inside the tree but not ignored; drop them.
         venvs = {str(Path(p).parent.as_posix()) for p in listed if p.endswith("/pyvenv.cfg")}
-        found = [p for p in listed if not _in_excluded_dir(p, venvs) and (root / p).is_file()]
+        found = [p for p in listed if not _in_excluded_dir(p, venvs) and is_regular(root / p)]
     skipped = _relative_excludes(root, exclude)
     return sorted(
         p for p in found if not any(p == s or p.startswith(s + "/") for s in skipped)

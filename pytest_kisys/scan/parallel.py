@@ -27,7 +27,10 @@ import time
 from typing import Any
 
 from pytest_kisys.errors import ScanError
+from pytest_kisys.install.signals import PARENT_ENV
 from pytest_kisys.scan.cache import FileResultCache
+from pytest_kisys.scan.files import read_capped
+from pytest_kisys.scan.files import TooLarge
 
 
 # A worker costs 0.3-0.6 s of CPU to start (interpreter and scanner imports). Another one only
@@ -96,7 +99,7 @@ def run_workers(
     deadline = time.monotonic() + timeout
     # A scanner's deprecation warnings are not the project's: never let them fail a worker
     # (for a stand-in command without -I; the real one passes -W ignore).
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", PARENT_ENV: str(os.getpid())}
     procs = []
     try:
         for chunk in chunks:
@@ -161,19 +164,27 @@ def scan_files_cached(
 ) -> CachedScan:
     """Scan ``files`` with ``job`` in workers, reusing and refilling ``cache`` per file.
 
-    Every file is read first (an unreadable one raises :class:`ScanError` before any worker
-    starts); only the cache misses go to the workers, split by size over at most ``workers``
-    processes (:func:`pool_size`: small trees get one).
+    Every file is read first, within ``timeout`` like the scan itself (an unreadable one raises
+    :class:`ScanError` before any worker starts; one over the size cap is a failed file); only
+    the cache misses go to the workers, split by size over at most ``workers`` processes
+    (:func:`pool_size`: small trees get one).
     """
+    deadline = time.monotonic() + timeout
     results: dict[str, list[dict[str, Any]]] = {}
     contents: dict[str, bytes] = {}
     keys: dict[str, str] = {}
     misses: list[str] = []
+    failed: list[tuple[str, str]] = []
     for rel in files:
+        if time.monotonic() > deadline:
+            raise ScanError(f"{job} did not finish within {timeout:g} s (reading the files)")
         try:
-            content = (root / rel).read_bytes()
-        except OSError as exc:
-            raise ScanError(f"cannot read {rel}: {exc.strerror}") from exc
+            content = read_capped(root / rel)
+        except TooLarge as exc:
+            failed.append((rel, str(exc)))
+            continue
+        except ScanError as exc:
+            raise ScanError(f"cannot read {rel}: {exc}") from exc
         contents[rel] = content
         keys[rel] = cache.key(rel, content)
         hit = cache.get(keys[rel])
@@ -181,15 +192,16 @@ def scan_files_cached(
             misses.append(rel)
         else:
             results[rel] = hit
-    failed: list[tuple[str, str]] = []
     if misses:
         pool = pool_size(job, sum(len(contents[rel]) for rel in misses), workers)
         chunks = split_by_size(misses, lambda rel: len(contents[rel]), pool)
-        for chunk in run_workers(job, options, chunks, timeout=timeout):
+        left = max(0.1, deadline - time.monotonic())
+        for chunk in run_workers(job, options, chunks, timeout=left):
             for rel, found, reason in chunk:
                 if found is None:
                     failed.append((rel, reason))
                     continue
                 results[rel] = found
                 cache.put(keys[rel], found)
-    return CachedScan(results, contents, failed, cache_hits=len(files) - len(misses))
+    hits = len(files) - len(misses) - len(failed)
+    return CachedScan(results, contents, failed, cache_hits=hits)

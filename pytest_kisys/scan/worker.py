@@ -77,6 +77,9 @@ def run_task(task: dict[str, Any]) -> list[Any]:
 
 def main() -> int:
     """Read the task from stdin, write the result to stdout."""
+    from pytest_kisys.install.signals import die_with_parent
+
+    die_with_parent()
     task = json.loads(sys.stdin.read())
     json.dump(run_task(task), sys.stdout)
     return 0
