@@ -229,6 +229,9 @@ def test_unused_prestarted_pip_leaves_nothing_in_tmpdir(
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     backend = PipBackend(index_url="http://127.0.0.1:9/simple")
     backend.prewarm(throwaway_venv.python)
-    time.sleep(2)  # let pip get as far as creating its temporary directories
+    deadline = time.monotonic() + 60
+    while not list(tmpdir.rglob("pip-build-tracker-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # pip creates its directories, then waits for the requirements
+    assert list(tmpdir.rglob("pip-build-tracker-*"))
     backend.discard()
     assert sorted(p.name for p in tmpdir.iterdir()) == []

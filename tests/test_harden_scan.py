@@ -233,3 +233,19 @@ def test_file_over_the_size_cap_is_inconclusive_not_clean(tmp_path: Path) -> Non
     [item] = result.inconclusive  # type: ignore[attr-defined]
     assert item.item == "huge.txt"
     assert "byte limit" in item.reason
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[tool.bandit]\ntests = ["B999"]\n',
+        '[tool.bandit]\ntests = ["B602", "B6O2"]\n',
+        '[tool.bandit]\nexclude_dirs = ["/"]\n',
+    ],
+)
+def test_bandit_configuration_typo_is_inconclusive(tmp_path: Path, table: str) -> None:
+    root = tmp_path / "proj"
+    write(root, {"app.py": SHELL, "pyproject.toml": table})
+    result = run_check("code", settings(root), scanner=BanditScanner(use_git=False))
+    assert result.status == "inconclusive"
+    assert "tool.bandit" in " ".join(i.reason for i in result.inconclusive)

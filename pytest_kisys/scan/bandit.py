@@ -164,6 +164,7 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
 
     from bandit.core import config as b_config
     from bandit.core import docs_utils
+    from bandit.core import extension_loader
     from bandit.core import manager as b_manager
 
     options, rel_paths = task
@@ -172,6 +173,13 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
     logging.getLogger("bandit").setLevel(logging.CRITICAL)
     conf = b_config.BanditConfig(config_file=options.config_file)
     profile = {"include": set(options.tests), "exclude": set(options.skips)}
+    # bandit only logs a warning for an unknown id; a typo must not read as "checked, clean".
+    unknown = sorted(
+        t for t in profile["include"] | profile["exclude"]
+        if t != "B001" and not extension_loader.MANAGER.check_id(t)
+    )
+    if unknown:
+        raise SystemExit(f"[tool.bandit] names unknown bandit test id(s): {', '.join(unknown)}")
     root = Path(options.root)
     by_abs = {str(root / rel): rel for rel in rel_paths}
     # bandit tokenises every file only to find "# nosec" comments (its pattern is
@@ -186,6 +194,9 @@ def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[
         mgr = b_manager.BanditManager(
             conf, "file", False, profile=profile, quiet=True, ignore_nosec=ignore_nosec
         )
+        if not mgr.b_ts.tests:
+            raise SystemExit("[tool.bandit] tests/skips leave no test to run (bandit: "
+                             "\"No tests would be run, please check the profile.\")")
         # Set the list directly: discover_files would apply exclude_dirs to absolute paths too.
         mgr.files_list = group
         mgr.run_tests()
@@ -300,12 +311,15 @@ class BanditScanner:
         table = read_tool_bandit(root)
         options = self._options(root, table)
         exclude_dirs = [str(x) for x in table.get("exclude_dirs", ()) or ()]
-        files = [
-            p for p in python_files(
-                project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+        sources = python_files(
+            project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+        )
+        files = [p for p in sources if not _excluded_by_bandit(p, exclude_dirs)]
+        if sources and not files:
+            raise ScanError(
+                f"[tool.bandit] exclude_dirs {exclude_dirs} leaves none of the project's "
+                f"{len(sources)} Python file(s) to check"
             )
-            if not _excluded_by_bandit(p, exclude_dirs)
-        ]
         version = bandit_version()
         cache = FileResultCache(
             settings.resolved_cache_dir(), TOOL, version,
