@@ -37,6 +37,7 @@ from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import scan_files_cached
 from pytest_kisys.scan.prefilter import build_filter
 from pytest_kisys.scan.prefilter import CandidateFilter
+from pytest_kisys.scan.severity import secret_severity
 from pytest_kisys.scan.textdecode import decode_source
 from pytest_kisys.scan.textdecode import Undecodable
 from pytest_kisys.settings import Settings
@@ -234,7 +235,7 @@ class SecretsScanner:
         baselined: list[Finding] = []
         for rel in sorted(per_file):
             for item in per_file[rel]:
-                finding = self._finding(rel, item, names)
+                finding = self._finding(rel, item, names, settings)
                 if (rel, item["hashed_secret"], item["type"]) in known:
                     baselined.append(finding)
                 else:
@@ -259,13 +260,18 @@ class SecretsScanner:
         return known
 
     @staticmethod
-    def _finding(rel: str, item: Mapping[str, Any], names: Mapping[str, str]) -> Finding:
+    def _finding(
+        rel: str, item: Mapping[str, Any], names: Mapping[str, str], settings: Settings
+    ) -> Finding:
         rule = names.get(item["type"], item["type"].replace(" ", ""))
+        severity = secret_severity(
+            rule, rel, settings.secrets_severity, settings.secrets_test_paths
+        )
         return Finding(
             tool=TOOL,
             rule_id=rule,
             rule_name=item["type"],
-            severity="high",
+            severity=severity,
             confidence=_CONFIDENCE.get(rule, "high"),
             path=rel,
             line=int(item["line"]),
