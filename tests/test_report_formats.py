@@ -72,7 +72,8 @@ def test_sarif_validates_against_the_official_schema(tmp_path: Path) -> None:
     bandit = log["runs"][0]
     results = {r["ruleId"]: r for r in bandit["results"]}
     assert results["B602"]["locations"][0]["physicalLocation"]["region"] == {"startLine": 5}
-    assert results["B602"]["partialFingerprints"] == {"kisysFingerprint/v1": "aaaa000011112222"}
+    assert results["B602"]["partialFingerprints"] == {
+        "primaryLocationLineHash": "aaaa000011112222:1", "kisysFingerprint/v1": "aaaa000011112222"}
     assert results["B311"]["suppressions"][0]["justification"] == "ignore: accepted: not crypto"
     rules = bandit["tool"]["driver"]["rules"]
     assert rules[results["B602"]["ruleIndex"]]["properties"]["security-severity"] == "8.0"

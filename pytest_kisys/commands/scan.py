@@ -31,9 +31,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--report", type=Path, default=None, metavar="FILE", help="write the JSON report to FILE"
     )
     parser.add_argument("--sarif", type=Path, default=None, metavar="FILE", help="write SARIF 2.1.0")
+    parser.add_argument(
+        "--sarif-split", type=Path, default=None, metavar="DIR",
+        help="also write one SARIF file per tool into DIR",
+    )
     parser.add_argument("--sbom", type=Path, default=None, metavar="FILE", help="write CycloneDX")
     parser.add_argument(
-        "--scan", default=None, metavar="LIST", help="checks to run: all, none or code,deps,secrets"
+        "--scan", default=None, metavar="LIST",
+        help="checks to run: all, none or code,deps,secrets (code:bandit, code:semgrep)",
     )
     parser.add_argument(
         "--fail-on", default=None, metavar="LEVEL", help="low, medium, high, critical or never"
@@ -91,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
             from pytest_kisys.report.sarif import build_sarif
 
             write_json(args.sarif, build_sarif(results, settings))
+        if args.sarif_split is not None:
+            from pytest_kisys.report.sarif import split_sarif
+
+            for name, log in split_sarif(results, settings).items():
+                write_json(args.sarif_split / name, log)
         if args.sbom is not None:
             from pytest_kisys.report.cyclonedx import build_sbom
 

@@ -73,6 +73,13 @@ class ReportPlugin:
             ("SARIF", self.settings.sarif, lambda: _sarif(checks, self.settings)),
             ("SBOM", self.settings.sbom, lambda: _sbom(checks, self.settings)),
         ]
+        split = self.settings.sarif_split
+        if split is not None:
+            from pytest_kisys.report.sarif import split_sarif
+
+            folder = split if split.is_absolute() else self.settings.rootdir / split
+            for name, log in split_sarif(checks, self.settings).items():
+                jobs.append((f"SARIF {name}", folder / name, lambda log=log: log))
         for label, path, build in jobs:
             if path is None:
                 continue
