@@ -7,9 +7,6 @@ so callers can tell "could not check" apart from "checked and found nothing".
 
 from __future__ import annotations
 
-import sys
-import warnings
-
 
 class KisysError(Exception):
     """Base class of every error pytest-kisys raises on purpose."""
@@ -41,15 +38,3 @@ class StageError(KisysError):
 
 class CacheCorruptWarning(UserWarning):
     """A cache file was unreadable and has been discarded."""
-
-
-def warn_cache_corrupt(message: str) -> None:
-    """Warn that a damaged cache entry was discarded, without ever failing the run.
-
-    A project's ``filterwarnings = error`` turns warnings into exceptions; a damaged cache must
-    cost a rescan, not the run, so the warning then goes to stderr instead.
-    """
-    try:
-        warnings.warn(message, CacheCorruptWarning, stacklevel=3)
-    except CacheCorruptWarning:
-        print(f"CacheCorruptWarning: {message}", file=sys.stderr)

@@ -149,11 +149,17 @@ class Settings:
         return self.sources.get(name, "default")
 
     def resolved_cache_dir(self) -> Path:
-        """The on-disk cache directory: ``cache_dir`` or ``$XDG_CACHE_HOME/pytest-kisys``."""
+        """The on-disk cache directory: ``cache_dir`` or ``$XDG_CACHE_HOME/pytest-kisys``.
+
+        One that cannot be used (a file, under a file, unreadable) is replaced for this run by
+        a temporary directory, with a :class:`~pytest_kisys.errors.CacheCorruptWarning`.
+        """
+        from pytest_kisys.cachedir import usable_cache_dir
+
         if self.cache_dir is not None:
-            return self.cache_dir
+            return usable_cache_dir(self.cache_dir)
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "pytest-kisys"
+        return usable_cache_dir(Path(base) / "pytest-kisys")
 
     def effective_workers(self) -> int:
         """Worker processes for parallel scans and stages (``max_workers``, else the CPU count)."""

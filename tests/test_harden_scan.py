@@ -196,7 +196,7 @@ def test_corrupt_warning_never_fails_a_strict_project(
 ) -> None:
     import warnings
 
-    from pytest_kisys.errors import warn_cache_corrupt
+    from pytest_kisys.cachedir import warn_cache_corrupt
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -18,6 +18,7 @@ import time
 
 import filelock
 
+from pytest_kisys.cachedir import warn_cache_corrupt
 from pytest_kisys.errors import InstallError
 
 
@@ -25,9 +26,22 @@ LOCK_NAME = ".pytest-kisys.lock"
 
 
 def lock_path(site_dir: Path, cache_dir: Path) -> Path:
-    """Where the lock for the environment owning ``site_dir`` lives."""
+    """Where the lock for the environment owning ``site_dir`` lives.
+
+    A directory where the lock file should be (nobody's lock: it cannot be one) is removed
+    when empty, with a warning; otherwise the cache-directory lock is used.
+    """
     if os.access(site_dir, os.W_OK):
-        return site_dir / LOCK_NAME
+        path = site_dir / LOCK_NAME
+        if not (path.is_dir() and not path.is_symlink()):
+            return path
+        try:
+            path.rmdir()
+        except OSError:
+            warn_cache_corrupt(f"pytest-kisys: {path} is a directory; locking in {cache_dir}")
+        else:
+            warn_cache_corrupt(f"pytest-kisys: discarded {path}, an empty directory, not a lock")
+            return path
     digest = hashlib.sha256(str(site_dir).encode()).hexdigest()[:16]
     cache_dir.mkdir(parents=True, exist_ok=True)
     return cache_dir / f"env-{digest}.lock"

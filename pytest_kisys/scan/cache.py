@@ -31,12 +31,11 @@ import importlib.metadata
 import json
 import os
 from pathlib import Path
-import shutil
 import tempfile
 import time
 from typing import Any
 
-from pytest_kisys.errors import warn_cache_corrupt
+from pytest_kisys.cachedir import discard_cache_entry
 
 
 # Entries stored a little ahead of this clock are clock skew between machines sharing a cache;
@@ -87,15 +86,7 @@ def code_identity(distribution: str) -> str:
 
 
 def _discard(path: Path, why: str) -> None:
-    """Warn about and remove a damaged cache entry (a file, or a directory in its place)."""
-    warn_cache_corrupt(f"pytest-kisys: discarding {why} scan cache entry {path}")
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        return  # a read-only cache: the entry is ignored all the same
+    discard_cache_entry(path, f"pytest-kisys: discarding {why} scan cache entry {path}")
 
 
 def _read_json(path: Path) -> Any:

@@ -14,8 +14,8 @@ import json
 import os
 from pathlib import Path
 import tempfile
-import warnings
 
+from pytest_kisys.cachedir import discard_cache_entry
 from pytest_kisys.errors import CacheCorruptWarning
 from pytest_kisys.vet.interface import ProjectSignals
 
@@ -40,14 +40,14 @@ class SignalCache:
         """The cached signals, or None when absent, expired (unless ``any_age``) or corrupt."""
         path = self.path_for(index_url, name)
         try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            raw = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             self._discard(path, f"unreadable ({exc.strerror})")
             return None
         try:
-            data = json.loads(raw)
+            data = json.loads(raw)  # bytes: non-UTF-8 content is a ValueError like bad JSON
             signals = ProjectSignals.from_json(data["signals"])
             if data["index_url"] != index_url or data["name"] != name:
                 raise ValueError("key mismatch")
@@ -68,20 +68,17 @@ class SignalCache:
             "name": signals.name,
             "signals": signals.to_json(),
         }
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        except OSError:
+            return  # an unusable cache directory costs speed only (it was warned about)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(payload, handle)
             os.replace(tmp, path)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
-            raise
 
     def _discard(self, path: Path, why: str) -> None:
-        warnings.warn(
-            f"pytest-kisys: discarding {why} index cache file {path}",
-            CacheCorruptWarning,
-            stacklevel=3,
-        )
-        path.unlink(missing_ok=True)
+        discard_cache_entry(path, f"pytest-kisys: discarding {why} index cache file {path}")
