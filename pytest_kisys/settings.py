@@ -208,8 +208,10 @@ def _number(kind: type[int] | type[float]) -> Converter:
             raise _bad(key, where, raw, noun)
         try:
             value = kind(raw.strip()) if isinstance(raw, str) else kind(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise _bad(key, where, raw, noun) from None
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise _bad(key, where, raw, noun)  # "inf" seconds overflow every timer
         if isinstance(raw, float) and kind is int and raw != int(raw):
             raise _bad(key, where, raw, noun)
         if value < 0 or value != value:  # negative or NaN
@@ -258,10 +260,8 @@ def to_project_names(raw: Any, key: str, where: str) -> tuple[str, ...]:
                 f"kisys: {name!r} in {key!r} ({where}) is not a valid project name: "
                 f"expected {allowed}"
             )
-        canonical = canonicalize_name(name)
-        if canonical not in out:
-            out.append(canonical)
-    return tuple(out)
+        out.append(canonicalize_name(name))
+    return tuple(dict.fromkeys(out))  # order kept, no repeats, linear
 
 
 def _scan(raw: Any, key: str, where: str) -> frozenset[str]:
@@ -573,6 +573,69 @@ def read_pyproject(rootdir: Path) -> dict[str, RawValue]:
     return {name: RawValue(value, where, rootdir) for name, value in table.items()}
 
 
+# kisys.yaml holds settings and a few dozen stages: these bounds are far above any real file
+# and far below what exhausts memory (YAML aliases can make a small file expand without limit).
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 100
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` outside quotes (cheap, before parsing)."""
+    depth = deepest = 0
+    quote = ""
+    for char in text:
+        if char == "\n":
+            quote = ""  # an apostrophe in a comment does not hide the rest of the file
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def check_yaml_shape(node: Any, path: Path) -> None:
+    """Refuse duplicate keys, and documents deeper or larger (aliases expanded) than the caps."""
+    import yaml
+
+    if node is None:
+        return
+    stack: list[tuple[Any, int]] = [(node, 1)]
+    seen = 0
+    while stack:
+        current, depth = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            raise ConfigError(
+                f"kisys: {path} expands to more than {MAX_YAML_NODES} values (YAML aliases "
+                "repeat what they point to); write the values out, or use fewer aliases"
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"kisys: {path}:{current.start_mark.line + 1} is nested deeper than "
+                f"{MAX_YAML_DEPTH} levels"
+            )
+        if isinstance(current, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key_node, value_node in current.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    line = key_node.start_mark.line + 1
+                    if key_node.value in keys:
+                        raise ConfigError(
+                            f"kisys: duplicate key {key_node.value!r} in {path}:{line} "
+                            f"(first at line {keys[key_node.value]}); each key may appear once"
+                        )
+                    keys[key_node.value] = line
+                stack.append((key_node, depth + 1))
+                stack.append((value_node, depth + 1))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in current.value)
+
+
 def read_yaml(rootdir: Path) -> dict[str, RawValue]:
     """``rootdir/kisys.yaml`` as raw values with ``kisys.yaml:LINE`` sources (empty if absent)."""
     path = rootdir / "kisys.yaml"
@@ -582,8 +645,15 @@ def read_yaml(rootdir: Path) -> dict[str, RawValue]:
 
     try:
         text = path.read_text(encoding="utf-8")
+        if _flow_depth(text) > MAX_YAML_DEPTH:
+            raise RecursionError  # refused before PyYAML's recursive parser spends seconds on it
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        check_yaml_shape(node, path)
         data = yaml.safe_load(text)
+    except RecursionError as exc:
+        raise ConfigError(
+            f"kisys: {path} is nested too deeply to read (at most {MAX_YAML_DEPTH} levels)"
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -729,9 +799,8 @@ def resolve(
                 sources["trace"] = "env OTEL_TRACES_EXPORTER"
             continue
         if key.name in _MERGED_KEYS:
-            merged: list[str] = []
-            for value, _raw in reversed(converted):
-                merged.extend(name for name in value if name not in merged)
+            # Order-preserving union in linear time (a 20k-entry allow list took seconds).
+            merged = dict.fromkeys(name for value, _raw in reversed(converted) for name in value)
             values[key.name] = tuple(merged)
             sources[key.name] = " + ".join(raw.where for _v, raw in converted)
         else:

@@ -231,6 +231,10 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+# Far above any real condition; keeps the recursive descent (and evaluation) off Python's limit.
+MAX_DEPTH = 64
+
+
 class _Parser:
     """Recursive descent over the token list, one method per grammar rule."""
 
@@ -238,6 +242,15 @@ class _Parser:
         self.text = text
         self.tokens = tokens
         self.index = 0
+        self.depth = 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ConditionError(
+                f"'if' expression nests more than {MAX_DEPTH} levels of parentheses or 'not': "
+                f"{self.text[:60]!r}..."
+            )
 
     def parse(self) -> _Node:
         if not self.tokens:
@@ -274,7 +287,10 @@ class _Parser:
 
     def _not(self) -> _Node:
         if self._take("not"):
-            return _Not(self._not())
+            self._deeper()
+            node = _Not(self._not())
+            self.depth -= 1
+            return node
         return self._compare()
 
     def _compare(self) -> _Node:
@@ -296,8 +312,10 @@ class _Parser:
         if token.kind in ("true", "false"):
             return _Bool(token.kind == "true")
         if token.text == "(":
+            self._deeper()
             node = self._or()
             if not self._take(")"):
                 raise ConditionError(f"missing ')' in {self.text!r}")
+            self.depth -= 1
             return node
         raise ConditionError(f"unexpected {token.text!r} at position {token.pos} in {self.text!r}")

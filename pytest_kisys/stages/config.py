@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import difflib
+import math
 from typing import Any
 
 from pytest_kisys.stages.command import run_command
@@ -93,13 +94,19 @@ def _parse_one(name: str, spec: Mapping[str, Any], source: str) -> Stage:
     shell = _bool(spec, "shell", fail)
     run = _run(spec.get("run"), shell, fail)
     condition = spec.get("if")
+    matrix = _matrix(spec.get("matrix"), fail)
     if condition is not None:
         if not isinstance(condition, str):
             raise fail(f"'if' must be a string expression, got {type(condition).__name__}")
         try:
-            Condition.parse(condition, settings_names=settings_names())
+            parsed = Condition.parse(condition, settings_names=settings_names())
         except ConditionError as error:
             raise fail(f"bad 'if': {error}") from error
+        for ref in parsed.refs:
+            space, _, key = ref.partition(".")
+            if space == "matrix" and key not in matrix:
+                known = ", ".join(f"matrix.{k}" for k in matrix) or "none: the stage has no matrix"
+                raise fail(f"bad 'if': {ref!r} is not a matrix key of this stage ({known})")
     severity = spec.get("severity", "high")
     if severity not in SEVERITIES:
         raise fail(f"'severity' must be one of {', '.join(SEVERITIES)}, got {severity!r}")
@@ -113,7 +120,7 @@ def _parse_one(name: str, spec: Mapping[str, Any], source: str) -> Stage:
         always=_bool(spec, "always", fail),
         retry=_retry(spec.get("retry"), fail),
         timeout=float(timeout) if timeout is not None else None,
-        matrix=_matrix(spec.get("matrix"), fail),
+        matrix=matrix,
         run=run,
         shell=shell,  # nosec B604 - a Stage field, not a subprocess call
         cwd=_optional_str(spec, "cwd", fail),
@@ -193,6 +200,10 @@ def _retry(value: Any, fail: _Fail) -> Retry:
     return Retry(attempts=int(attempts), base=float(base), cap=float(cap))
 
 
+# A stage matrix runs every combination as its own stage; past this it is a typo, not a plan.
+MAX_MATRIX = 256
+
+
 def _matrix(value: Any, fail: _Fail) -> dict[str, tuple[str, ...]]:
     if value is None:
         return {}
@@ -213,6 +224,13 @@ def _matrix(value: Any, fail: _Fail) -> dict[str, tuple[str, ...]]:
         ):
             raise fail(f"'matrix.{key}' must be a non-empty list of strings or numbers")
         matrix[key] = tuple(str(v) for v in values)
+    combinations = math.prod(len(v) for v in matrix.values())
+    if combinations > MAX_MATRIX:
+        raise fail(
+            f"'matrix' expands to {combinations} stages ("
+            + " x ".join(f"{len(v)} {k}" for k, v in matrix.items())
+            + f"); at most {MAX_MATRIX} are allowed"
+        )
     return matrix
 
 
