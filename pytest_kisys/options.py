@@ -13,6 +13,17 @@ FAIL_ON = ("low", "medium", "high", "critical", "never")
 BACKENDS = ("pip", "uv", "auto")
 ON_DENIED = ("skip", "error")
 AUDIT_SERVICES = ("pypi", "osv")
+# Name parts of environment variables whose values are masked in every output (mask_env).
+DEFAULT_MASK_ENV = (
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+    "AUTH",
+)
 
 
 class Option:

@@ -45,6 +45,9 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
     redactor = session_redactor(settings, os.environ)
     config.stash[REDACTOR_KEY] = redactor
     pm.register(MaskingPlugin(config, redactor), "kisys-masking")
+    from pytest_kisys.secrets.plugin import SecretsPlugin
+
+    pm.register(SecretsPlugin(settings, redactor), "kisys-secrets")
     # Subsystem roles are registered below, one line each, only when their feature is on.
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry

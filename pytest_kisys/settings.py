@@ -24,6 +24,7 @@ from pathlib import Path
 import re
 from typing import Any
 from typing import Literal
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 import pytest
@@ -37,10 +38,11 @@ from pytest_kisys.options import ON_DENIED
 from pytest_kisys.options import Option
 from pytest_kisys.options import OPTIONS
 from pytest_kisys.options import OPTIONS_BY_NAME
-from pytest_kisys.secrets.interface import parse_uri
-from pytest_kisys.secrets.interface import SecretRef
-from pytest_kisys.secrets.interface import UriError
-from pytest_kisys.secrets.redact import DEFAULT_MASK_ENV
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.secrets.interface import SecretRef
+from pytest_kisys.options import DEFAULT_MASK_ENV
 
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -441,6 +443,9 @@ def _mask_env(raw: Any, key: str, where: str) -> tuple[str, ...]:
 
 
 def _secrets(raw: Any, key: str, where: str) -> dict[str, SecretRef]:
+    from pytest_kisys.secrets.interface import parse_uri
+    from pytest_kisys.secrets.interface import UriError
+
     if not isinstance(raw, Mapping):
         raise _bad(key, where, raw, "a table of name = source URI")
     refs: dict[str, SecretRef] = {}

@@ -162,6 +162,7 @@ class Failure(enum.Enum):
     UNREACHABLE = "backend unreachable"
     DENIED = "access denied"
     NO_CREDENTIALS = "no credentials"
+    NOT_CONFIGURED = "client not configured"
     NOT_FOUND = "secret not found"
     MISSING_KEY = "key not in secret"
     BAD_VALUE = "value is not text"

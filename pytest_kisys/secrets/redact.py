@@ -37,22 +37,13 @@ from typing import Any
 from urllib.parse import quote
 from urllib.parse import quote_plus
 
+from pytest_kisys.options import DEFAULT_MASK_ENV
+
 
 MASK = "***"
 # Shorter values would mask ordinary words and numbers everywhere; they are masked only as a
 # whole text (an attribute value, an environment value printed alone).
 MIN_SUBSTRING_LENGTH = 6
-# Name parts of environment variables whose values are masked (configurable with mask_env).
-DEFAULT_MASK_ENV = (
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "API_KEY",
-    "PRIVATE_KEY",
-    "CREDENTIAL",
-    "AUTH",
-)
 ENTROPY_THRESHOLD = 4.5
 _MIN_ENTROPY_RUN = 20
 

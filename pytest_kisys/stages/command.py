@@ -15,8 +15,8 @@ import shlex
 import signal
 import subprocess
 
+from pytest_kisys.options import DEFAULT_MASK_ENV
 from pytest_kisys.secrets.masking import redactor_of
-from pytest_kisys.secrets.redact import DEFAULT_MASK_ENV
 from pytest_kisys.secrets.redact import is_secret_name
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.stages.model import StageContext
