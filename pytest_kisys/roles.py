@@ -45,9 +45,9 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
     redactor = session_redactor(settings, os.environ)
     config.stash[REDACTOR_KEY] = redactor
     pm.register(MaskingPlugin(config, redactor), "kisys-masking")
-    from pytest_kisys.secrets.plugin import SecretsPlugin
+    from pytest_kisys.secrets import plugin as secrets_plugin
 
-    pm.register(SecretsPlugin(settings, redactor), "kisys-secrets")
+    secrets_plugin.register(config, settings, redactor)
     # Subsystem roles are registered below, one line each, only when their feature is on.
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry

@@ -1,7 +1,8 @@
 """The ``kisys-secrets`` role: the session-scoped ``kisys_secrets`` fixture.
 
-Registered only while kisys is on, so the fixture does not exist otherwise; its backends are
-imported on first use of their scheme.
+This module is registered as a plugin only while kisys is on, so the fixture does not exist
+otherwise. The store lives in ``config.stash[STORE_KEY]``, one per process (each xdist worker
+has its own); backends are imported on first use of their scheme.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from pytest_kisys.secrets.store import SecretStore
 from pytest_kisys.settings import Settings
 
 
-class SecretsPlugin:
-    """Holds this process's :class:`SecretStore` (one per xdist worker)."""
+STORE_KEY: pytest.StashKey[SecretStore] = pytest.StashKey()
 
-    def __init__(self, settings: Settings, redactor: Redactor) -> None:
-        self.store = SecretStore(settings.secrets, redactor)
 
-    @pytest.fixture(scope="session")
-    def kisys_secrets(self) -> SecretStore:
-        """The configured secrets: ``kisys_secrets["name"]``, ``.get(name)``, ``.resolve(uri)``,
-        ``.mask(value)``. Values are fetched on first use, once per session, and masked."""
-        return self.store
+def register(config: pytest.Config, settings: Settings, redactor: Redactor) -> None:
+    """Make this process's store and register the fixture."""
+    import sys
+
+    config.stash[STORE_KEY] = SecretStore(settings.secrets, redactor)
+    config.pluginmanager.register(sys.modules[__name__], "kisys-secrets")
+
+
+@pytest.fixture(scope="session")
+def kisys_secrets(request: pytest.FixtureRequest) -> SecretStore:
+    """The configured secrets: ``kisys_secrets["name"]``, ``.get(name)``, ``.resolve(uri)``,
+    ``.mask(value)``. Values are fetched on first use, once per session, and masked."""
+    return request.config.stash[STORE_KEY]
