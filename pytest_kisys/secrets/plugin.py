@@ -7,8 +7,11 @@ has its own); backends are imported on first use of their scheme.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from pytest_kisys.secrets.interface import Scheme
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.secrets.store import SecretStore
 from pytest_kisys.settings import Settings
@@ -22,6 +25,11 @@ def register(config: pytest.Config, settings: Settings, redactor: Redactor) -> N
     import sys
 
     config.stash[STORE_KEY] = SecretStore(settings.secrets, redactor)
+    # env: secrets are in this process already: masked from the start (collection ids, stage
+    # output), without waiting for a test to ask for them.
+    for name, ref in settings.secrets.items():
+        if ref.scheme is Scheme.ENV and os.environ.get(ref.location):
+            redactor.register(os.environ[ref.location], name)
     config.pluginmanager.register(sys.modules[__name__], "kisys-secrets")
 
 
