@@ -41,8 +41,13 @@ MUST_NOT_APPEAR = {
     **ENV_SECRET,
     "fetched": FETCHED,
     "bandit": BANDIT_PLANT,
+    "stage password": "stage-pw-Value-3",
 }
 
+STAGE_SCRIPT = (
+    "import os; print('stage says', os.environ['STAGE_ONLY'], os.environ['LEAK_SOURCE']); "
+    "print('password=stage-pw-Value-3'); raise SystemExit(3)"
+)
 PROJECT_TOML = """
 [tool.kisys]
 scan = "code,secrets"
@@ -57,7 +62,7 @@ source = "env:LEAK_SOURCE"
 
 [[tool.kisys.stages]]
 name = "leaky"
-run = [{python!r}, "-c", "import os; print('stage says', os.environ['STAGE_ONLY'], os.environ['LEAK_SOURCE']); print('password=stage-pw-Value-3'); raise SystemExit(3)"]
+run = [{python!r}, "-c", {script!r}]
 severity = "low"
 """
 
@@ -65,7 +70,8 @@ TESTS = """
 import logging, os, warnings
 import pytest
 
-P = {k: os.environ[k] for k in ("PLANT_AWS_KEY_ID", "PLANT_GITHUB", "PLANT_PEM", "PLANT_ENTROPY", "PLANT_URL")}
+KEYS = ("PLANT_AWS_KEY_ID", "PLANT_GITHUB", "PLANT_PEM", "PLANT_ENTROPY", "PLANT_URL")
+P = {k: os.environ[k] for k in KEYS}
 NAMED = os.environ["MY_LEAK_TOKEN"]
 SOURCE = os.environ["LEAK_SOURCE"]
 
@@ -107,7 +113,7 @@ def test_no_planted_value_reaches_the_terminal_or_any_file(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("KISYS_CACHE_DIR", str(pytester.path / "kisys-cache"))
-    pytester.makepyprojecttoml(PROJECT_TOML.format(python=sys.executable))
+    pytester.makepyprojecttoml(PROJECT_TOML.format(python=sys.executable, script=STAGE_SCRIPT))
     pytester.makepyfile(test_leak=TESTS)
     (pytester.path / "out").mkdir()
     (pytester.path / "app.py").write_text(f'password = "{BANDIT_PLANT}"\n')
