@@ -41,6 +41,7 @@ from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import pool_size
+from pytest_kisys.secrets.redact import redact_shapes
 from pytest_kisys.settings import Settings
 
 
@@ -224,7 +225,8 @@ def _compact(result: Mapping[str, Any]) -> dict[str, Any]:
         "check_id": str(result["check_id"]),
         "line": int(result["start"]["line"]),
         "severity": str(extra.get("severity", "WARNING")).upper(),
-        "message": " ".join(str(extra.get("message", "")).split())[:1000],
+        # Rule messages may interpolate the matched code ($PASSWORD): masked before caching.
+        "message": redact_shapes(" ".join(str(extra.get("message", "")).split()))[:1000],
         "cwe": _cwe(metadata),
         "confidence": confidence if confidence in ("low", "medium", "high") else "medium",
         "help_url": _help_url(metadata),
