@@ -50,7 +50,7 @@ STAGE_SCRIPT = (
 )
 PROJECT_TOML = """
 [tool.kisys]
-scan = "code,secrets"
+scan = "code"
 fail_on = "never"
 
 [tool.kisys.index]
@@ -112,6 +112,9 @@ def test_no_planted_value_reaches_the_terminal_or_any_file(
     for name, value in {**AWS_ENV, **PLANTED, **NAMED, **ENV_SECRET}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    # The inner run is a main process even when this test runs on an xdist worker.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KISYS_CACHE_DIR", str(pytester.path / "kisys-cache"))
     pytester.makepyprojecttoml(PROJECT_TOML.format(python=sys.executable, script=STAGE_SCRIPT))
     pytester.makepyfile(test_leak=TESTS)
