@@ -1,149 +1,243 @@
-"""Session checks: kisys against bandit + detect-secrets + pip-audit run one after another.
+"""Session checks: kisys against the scanners' own CLIs run one after another, same tree.
 
-On a copy of an installed package's source (default: pip, about 150,000 lines of Python):
+On a copy of an installed package's source (default: pip, about 150,000 lines of Python), or a
+``--lines N`` slice of it, each repetition runs, interleaved:
 
-1. **cold**: ``run_checks`` with an empty cache against the three CLIs
-   (``bandit -r DIR -f json -q``, ``detect-secrets scan --all-files -n`` in DIR,
-   ``pip-audit -f json -s osv --osv-url ...``), goal <= 0.5x their summed wall time;
-2. **warm**: ``run_checks`` again on the unchanged tree, goal <= 0.05x;
-3. **demo**: ``pytest --kisys`` on ``examples/demo`` against plain pytest followed by the three
-   CLIs on the demo.
+1. **all checks** (issue 19): the three CLIs one after another (``bandit -r . -f json -q``,
+   ``detect-secrets scan --all-files -n``, ``pip-audit -f json -s osv --osv-url ...``), then
+   ``run_checks`` cold (empty cache) and warm (unchanged tree). Goal cold <= 0.25x on pip's
+   source, <= 0.5x at 10k lines.
+2. **code, both scanners** (issue 18): ``bandit -r .`` then ``semgrep scan --json --config
+   RULES`` (plain semgrep, as a user runs it), then the kisys ``code`` check with bandit and
+   semgrep cold and warm. Goals cold <= 0.6x, warm <= 0.05x.
 
-pip-audit (ours and the peer) asks a loopback OSV server (``tests/support/osv_server.py``):
-the public PyPI per-version endpoint is not reachable from this machine. Both audit the same
-environment (this interpreter's). One run, ratios printed.
+Findings are compared too: bandit's CLI results against kisys's bandit findings (kisys leaves
+``assert`` out of test files), semgrep's against kisys's semgrep findings.
 
-    python benchmarks/bench_scan.py [--tree DIR] [--skip-demo]
+pip-audit (ours and the peer) asks a loopback OSV server (``tests/support/osv_server.py``).
+Wall and CPU time (this process plus its children) for every run, the load average before
+each repetition, and min-max over the repetitions.
+
+    python benchmarks/bench_scan.py [--tree DIR] [--lines N] [--repeat N] [--rules FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+from collections import Counter
+import json
 import os
 from pathlib import Path
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pytest_kisys.scan.bandit import is_test_file  # noqa: E402
+from pytest_kisys.scan.interface import CheckResult  # noqa: E402
+from pytest_kisys.scan.runner import run_check  # noqa: E402
 from pytest_kisys.scan.runner import run_checks  # noqa: E402
+from pytest_kisys.scan.semgrep import semgrep_env  # noqa: E402
 from pytest_kisys.settings import Settings  # noqa: E402
 from tests.support.osv_server import DEFAULT_RECORDS  # noqa: E402
 from tests.support.osv_server import serve  # noqa: E402
 
 
 BIN = Path(sys.executable).parent
+RULES = Path(__file__).resolve().parent / "data" / "semgrep-rules.yml"
 
 
-def _count_lines(tree: Path) -> tuple[int, int, int]:
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Timer:
+    """Wall and CPU (self + children) of one block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), _cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = _cpu() - self.cpu
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[Timer, str]:
+    with Timer() as t:
+        proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return t, proc.stdout
+
+
+def _tree(source: Path, dest: Path, lines: int | None) -> None:
+    if lines is None:
+        shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        return
+    total = 0
+    for path in sorted(source.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        count = len(path.read_bytes().splitlines())
+        if total + count > lines and total:
+            continue
+        target = dest / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        total += count
+        if total >= lines * 0.98:
+            break
+
+
+def _count(tree: Path) -> str:
     files = [p for p in tree.rglob("*") if p.is_file()]
     py = [p for p in files if p.suffix == ".py"]
     lines = sum(len(p.read_bytes().splitlines()) for p in py)
-    return len(files), len(py), lines
+    return f"{len(files)} files, {len(py)} .py, {lines} lines of Python"
 
 
-def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
-    return time.perf_counter() - start
+def _bandit_keys(stdout: str) -> set[tuple[str, int, str]]:
+    return {(r["filename"][2:], r["line_number"], r["test_id"]) for r in json.loads(stdout)["results"]}
 
 
-def _clis(tree: Path, osv_url: str, env: dict[str, str]) -> dict[str, float]:
-    return {
-        "bandit": _timed([str(BIN / "bandit"), "-r", ".", "-f", "json", "-q"], tree, env),
-        "detect-secrets": _timed(
-            [str(BIN / "detect-secrets"), "scan", "--all-files", "-n"], tree, env
-        ),
-        "pip-audit": _timed(
-            [sys.executable, "-m", "pip_audit", "-f", "json", "--progress-spinner", "off",
-             "-s", "osv", "--osv-url", osv_url, "--skip-editable"],
-            tree,
-            env,
-        ),
-    }
+def _semgrep_keys(stdout: str) -> Counter[tuple[str, int, str]]:
+    return Counter((r["path"], r["start"]["line"], r["check_id"]) for r in json.loads(stdout)["results"])
 
 
-def _kisys(settings: Settings) -> tuple[float, str]:
-    start = time.perf_counter()
-    results = run_checks(settings)
-    wall = time.perf_counter() - start
-    summary = ", ".join(
-        f"{r.tool} {r.status} {len(r.findings)}f/{r.items_checked} ({r.duration_s:.1f}s)"
-        for r in results
-    )
-    return wall, summary
+def _of_tool(result: CheckResult, tool: str) -> list[Any]:
+    return [f for top in result.findings for f in (top, *top.merged) if f.tool == tool]
+
+
+def _compare(label: str, cli: Counter[tuple[str, int, str]], ours: Counter[tuple[str, int, str]],
+             leave_out: str | None = None) -> None:
+    if leave_out:
+        cli = Counter({k: v for k, v in cli.items() if not (k[2] == leave_out and is_test_file(k[0]))})
+    same = cli == ours
+    print(f"  findings {label}: CLI {sum(cli.values())}, kisys {sum(ours.values())}: "
+          f"{'identical' if same else 'DIFFERENT'}")
+    if not same:
+        print(f"    only CLI: {sorted((cli - ours).elements())[:10]}")
+        print(f"    only kisys: {sorted((ours - cli).elements())[:10]}")
+
+
+def _ratio(label: str, ours: list[Timer], peer: list[Timer], goal: float) -> None:
+    walls = [o.wall / p.wall for o, p in zip(ours, peer, strict=True)]
+    cpus = [o.cpu / p.cpu for o, p in zip(ours, peer, strict=True)]
+    print(f"{label}: kisys {min(o.wall for o in ours):.2f}-{max(o.wall for o in ours):.2f} s wall "
+          f"({min(o.cpu for o in ours):.2f}-{max(o.cpu for o in ours):.2f} s CPU) vs "
+          f"{min(p.wall for p in peer):.2f}-{max(p.wall for p in peer):.2f} s wall "
+          f"({min(p.cpu for p in peer):.2f}-{max(p.cpu for p in peer):.2f} s CPU): "
+          f"ratio wall {min(walls):.3f}-{max(walls):.3f}, CPU {min(cpus):.3f}-{max(cpus):.3f} "
+          f"(goal <= {goal})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", type=Path, default=None, help="source tree to copy")
-    parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--lines", type=int, default=None, help="copy about N lines of it")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rules", type=Path, default=RULES, help="local semgrep rules")
+    parser.add_argument("--only", choices=("all", "code"), default=None)
     args = parser.parse_args()
     source = args.tree or Path(__import__("pip").__file__).parent
     server, thread = serve(DEFAULT_RECORDS)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cold_goal = 0.25 if args.lines is None else 0.5
+    runs: dict[str, list[Timer]] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="kisys-bench-scan-") as tmp:
-            tree = Path(tmp) / "tree"
-            shutil.copytree(source, tree, ignore=shutil.ignore_patterns("__pycache__"))
-            files, py, lines = _count_lines(tree)
-            print(f"tree: copy of {source}: {files} files, {py} .py, {lines} lines of Python")
-            print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-            settings = Settings(
-                rootdir=tree,
-                cache_dir=Path(tmp) / "cache",
-                audit_service="osv",
-                osv_url=server.url,
-                scan_timeout=1800,
-            )
-            clis = _clis(tree, f"{server.url}/v1/query", env)
-            peer = sum(clis.values())
-            print("CLIs one after another: " + ", ".join(f"{k} {v:.2f}s" for k, v in clis.items())
-                  + f" = {peer:.2f}s")
-            cold, summary = _kisys(settings)
-            print(f"kisys cold: {cold:.2f}s ({summary})")
-            print(f"  ratio cold/CLIs = {cold / peer:.3f} (goal <= 0.5)")
-            warm, summary = _kisys(settings)
-            print(f"kisys warm: {warm:.3f}s ({summary})")
-            print(f"  ratio warm/CLIs = {warm / peer:.4f} (goal <= 0.05)")
-            no_prefilter = dataclasses.replace(settings, cache_dir=Path(tmp) / "cache2")
-            from pytest_kisys.scan.runner import run_check
-            from pytest_kisys.scan.secrets import SecretsScanner
-
-            start = time.perf_counter()
-            run_check("secrets", no_prefilter, scanner=SecretsScanner(prefilter=False))
-            print(f"secrets check without the pre-filter (cold): {time.perf_counter() - start:.2f}s"
-                  f" vs detect-secrets CLI {clis['detect-secrets']:.2f}s")
-            if not args.skip_demo:
-                _demo(Path(tmp), server.url, env)
+        with tempfile.TemporaryDirectory(prefix="kisys-bench-scan-") as tmp_name:
+            tmp = Path(tmp_name)
+            tree = tmp / "tree"
+            _tree(source, tree, args.lines)
+            shutil.copy2(args.rules, tmp / "rules.yml")
+            print(f"tree: {source} ({_count(tree)}); {os.cpu_count()} CPUs")
+            sg_env = {**semgrep_env(tmp), **env}
+            osv = f"{server.url}/v1/query"
+            for rep in range(args.repeat):
+                print(f"repetition {rep + 1}: load average {os.getloadavg()}")
+                base = Settings(rootdir=tree, cache_dir=tmp / f"cache{rep}", audit_service="osv",
+                                osv_url=server.url, scan_timeout=3600)
+                if args.only in (None, "all"):
+                    _all_checks(tree, base, osv, env, runs, rep)
+                if args.only in (None, "code"):
+                    both = Settings(rootdir=tree, cache_dir=tmp / f"code{rep}", scan_timeout=3600,
+                                    semgrep_rules=(tmp / "rules.yml",))
+                    _code_checks(tree, both, tmp / "rules.yml", sg_env, runs, rep)
+            print(f"load average at the end: {os.getloadavg()}")
+            if "clis" in runs:
+                _ratio("all checks cold", runs["all-cold"], runs["clis"], cold_goal)
+                _ratio("all checks warm", runs["all-warm"], runs["clis"], 0.05)
+            if "bandit+semgrep" in runs:
+                _ratio("code (bandit+semgrep) cold", runs["code-cold"], runs["bandit+semgrep"], 0.6)
+                _ratio("code (bandit+semgrep) warm", runs["code-warm"], runs["bandit+semgrep"], 0.05)
+                _ratio("bandit alone cold", runs["bandit-cold"], runs["bandit"], cold_goal)
     finally:
         server.shutdown()
         thread.join(timeout=5)
     return 0
 
 
-def _demo(tmp: Path, osv_base: str, env: dict[str, str]) -> None:
-    demo = tmp / "demo"
-    shutil.copytree(ROOT / "examples" / "demo", demo)
-    # Deny the demo's two missing packages: the benchmark must not install into this venv.
-    deny = ["--kisys-deny", "tabulate", "--kisys-deny", "colorama"]
-    kisys_env = {**env, "KISYS_CACHE_DIR": str(tmp / "demo-cache"), "KISYS_AUDIT_SERVICE": "osv",
-                 "KISYS_OSV_URL": osv_base}
-    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    plain = _timed([*pytest_cmd, "-p", "no:kisys", "--continue-on-collection-errors"], demo, env)
-    clis = _clis(demo, f"{osv_base}/v1/query", env)
-    peer = plain + sum(clis.values())
-    cold = _timed([*pytest_cmd, "--kisys", *deny], demo, kisys_env)
-    warm = _timed([*pytest_cmd, "--kisys", *deny], demo, kisys_env)
-    print(f"demo: plain pytest {plain:.2f}s + CLIs {sum(clis.values()):.2f}s = {peer:.2f}s; "
-          f"pytest --kisys cold {cold:.2f}s ({cold / peer:.2f}x), warm {warm:.2f}s "
-          f"({warm / peer:.2f}x)")
+def _all_checks(tree: Path, settings: Settings, osv: str, env: dict[str, str],
+                runs: dict[str, list[Timer]], rep: int) -> None:
+    bandit, bandit_out = _run([str(BIN / "bandit"), "-r", ".", "-f", "json", "-q"], tree, env)
+    secrets, _ = _run([str(BIN / "detect-secrets"), "scan", "--all-files", "-n"], tree, env)
+    audit, _ = _run([sys.executable, "-m", "pip_audit", "-f", "json", "--progress-spinner", "off",
+                     "-s", "osv", "--osv-url", osv, "--skip-editable"], tree, env)
+    peer = Timer()
+    peer.wall = bandit.wall + secrets.wall + audit.wall
+    peer.cpu = bandit.cpu + secrets.cpu + audit.cpu
+    runs.setdefault("clis", []).append(peer)
+    print(f"  CLIs: bandit {bandit.wall:.2f} s, detect-secrets {secrets.wall:.2f} s, "
+          f"pip-audit {audit.wall:.2f} s = {peer.wall:.2f} s wall, {peer.cpu:.2f} s CPU")
+    for label in ("all-cold", "all-warm"):
+        with Timer() as t:
+            results = run_checks(settings)
+        runs.setdefault(label, []).append(t)
+        print(f"  kisys {label}: {t.wall:.2f} s wall, {t.cpu:.2f} s CPU (" + ", ".join(
+            f"{r.tool} {r.status} {len(r.findings)}f {r.duration_s:.1f}s" for r in results) + ")")
+        if rep == 0 and label == "all-cold":
+            code = next(r for r in results if r.kind == "code")
+            ours = Counter((f.path, f.line, f.rule_id) for f in _of_tool(code, "bandit"))
+            _compare("bandit", Counter(_bandit_keys(bandit_out)), ours, leave_out="B101")
+
+
+def _code_checks(tree: Path, settings: Settings, rules: Path, sg_env: dict[str, str],
+                 runs: dict[str, list[Timer]], rep: int) -> None:
+    bandit, bandit_out = _run([str(BIN / "bandit"), "-r", ".", "-f", "json", "-q"], tree, sg_env)
+    semgrep, semgrep_out = _run([str(BIN / "semgrep"), "scan", "--json", "--config", str(rules),
+                                 "--metrics=off", "--disable-version-check"], tree, sg_env)
+    peer = Timer()
+    peer.wall, peer.cpu = bandit.wall + semgrep.wall, bandit.cpu + semgrep.cpu
+    runs.setdefault("bandit+semgrep", []).append(peer)
+    runs.setdefault("bandit", []).append(bandit)
+    print(f"  bandit -r {bandit.wall:.2f} s ({bandit.cpu:.2f} CPU) + semgrep --config "
+          f"{semgrep.wall:.2f} s ({semgrep.cpu:.2f} CPU) = {peer.wall:.2f} s")
+    for label in ("code-cold", "code-warm"):
+        with Timer() as t:
+            result = run_check("code", settings)
+        runs.setdefault(label, []).append(t)
+        print(f"  kisys {label}: {t.wall:.2f} s wall, {t.cpu:.2f} s CPU ({result.tool} "
+              f"{result.status}, {len(result.findings)} findings, {result.cache_hits} cache hits)")
+        if rep == 0 and label == "code-cold":
+            _compare("semgrep", _semgrep_keys(semgrep_out),
+                     Counter((f.path, f.line, f.rule_id) for f in _of_tool(result, "semgrep")))
+            _compare("bandit", Counter(_bandit_keys(bandit_out)),
+                     Counter((f.path, f.line, f.rule_id) for f in _of_tool(result, "bandit")),
+                     leave_out="B101")
+    only_bandit = Settings(rootdir=tree, cache_dir=settings.resolved_cache_dir() / "b",
+                           scan=frozenset({"code", "code:bandit"}), scan_timeout=3600)
+    with Timer() as t:
+        run_check("code", only_bandit)
+    runs.setdefault("bandit-cold", []).append(t)
+    print(f"  kisys bandit alone cold: {t.wall:.2f} s wall, {t.cpu:.2f} s CPU")
 
 
 if __name__ == "__main__":
