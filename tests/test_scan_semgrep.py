@@ -229,3 +229,38 @@ def test_scan_selection_and_registry_configs_are_refused(tmp_path: Path) -> None
     for bad in ("auto", "p/python", "https://semgrep.dev/c/r"):
         with pytest.raises(ConfigError, match="never uses the semgrep registry"):
             settings(semgrep_rules=[bad])
+
+
+def test_pytest_kisys_with_semgrep_rules_reports_everywhere(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pytest_kisys.record  # noqa: F401 - shared with the in-process run
+    import pytest_kisys.scan.plugin  # noqa: F401
+
+    monkeypatch.setenv("KISYS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    pytester.makepyprojecttoml(
+        '[tool.pytest.ini_options]\n\n[tool.kisys]\nsemgrep_rules = ["rules.yml"]\n'
+        'code_rule_pairs = { "no-eval" = "B307" }\n')
+    pytester.makefile(".yml", rules=RULES)
+    pytester.makepyfile(test_app="def test_ok():\n    assert True\n", app=APP)
+    result = pytester.runpytest("--kisys", "-p", "no:cacheprovider", "--kisys-scan", "code",
+                                "--kisys-report", "report.json", "--kisys-sarif", "out.sarif",
+                                "--kisys-sarif-split", "sarif")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 16
+    result.stdout.fnmatch_lines([
+        "bandit+semgrep * (code): *",
+        "  high     bandit B602 app.py:5  * ?also semgrep shell-true?  ?id *?",
+        "*semgrep planted-call app.py:10*",
+        "::notice file=app.py,line=10,title=semgrep planted-call (low)::*",
+    ])
+    report = json.loads((pytester.path / "report.json").read_text())
+    (code,) = report["checks"]
+    assert set(code["tool_versions"]) == {"bandit", "semgrep"}
+    eval_line = [f for f in code["findings"] if f["line"] == 6]
+    assert [f["rule_ids"] for f in eval_line] == [{"semgrep": "no-eval", "bandit": "B307"}]
+    sarif = json.loads((pytester.path / "out.sarif").read_text())
+    assert [r["automationDetails"]["id"] for r in sarif["runs"]] == ["kisys/code/", "kisys/code-semgrep/"]
+    assert sorted(p.name for p in (pytester.path / "sarif").iterdir()) == [
+        "kisys-code-semgrep.sarif", "kisys-code.sarif"]
