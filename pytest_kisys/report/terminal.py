@@ -48,11 +48,11 @@ def render_check(result: CheckResult, settings: Settings, *, verbose: bool = Fal
     for finding in shown:
         where = f"{finding.path}:{finding.line}" if finding.path else (finding.package or "")
         red = finding.at_or_above(settings.fail_on)
-        rule = finding.rule_id if len(result.tools) < 2 else f"{finding.tool} {finding.rule_id}"
+        label = finding.rule_id if len(result.tools) < 2 else f"{finding.tool} {finding.rule_id}"
         also = "".join(f" [also {m.tool} {m.rule_id}]" for m in finding.merged)
         lines.append(
             (
-                f"  {finding.severity:<8} {rule:<10} {where}  {finding.message}{also}"
+                f"  {finding.severity:<8} {label:<10} {where}  {finding.message}{also}"
                 f"  [id {finding.fingerprint}]",
                 {"red": red},
             )

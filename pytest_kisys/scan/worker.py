@@ -50,8 +50,8 @@ def run_task(task: dict[str, Any]) -> list[Any]:
         import bandit
 
         check_scanner_module(bandit, root)
-        from pytest_kisys.scan.bandit import BanditOptions
-        from pytest_kisys.scan.bandit import scan_files_with_bandit
+        from pytest_kisys.scan.bandit_worker import BanditOptions
+        from pytest_kisys.scan.bandit_worker import scan_files_with_bandit
 
         raw = task["options"]
         options = BanditOptions(
