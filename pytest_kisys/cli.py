@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import importlib
+import os
 import sys
 from typing import NamedTuple
 
@@ -64,7 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    code: int = importlib.import_module(verb.module).run(args)
+    try:
+        code: int = importlib.import_module(verb.module).run(args)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"kisys {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # "kisys vet --json | head": the reader left. Python would print a traceback when it
+        # flushes stdout at exit; point stdout at /dev/null and exit like a SIGPIPE'd tool.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return code
 
 

@@ -56,8 +56,9 @@ def progress(line):
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after pip wrote the files
 
 installer = Installer(settings, python=python, consent=FixedConsent(False), progress=progress)
+import_name = "kisys_fixture_alpha" if mode == "slow-check" else None
 try:
-    result = installer.install([InstallRequest({alpha!r}, mode)])
+    result = installer.install([InstallRequest({alpha!r}, mode, import_name=import_name)])
 except KeyboardInterrupt as exc:
     print("INTERRUPTED", exc, flush=True)
     sys.exit(130)
@@ -235,3 +236,35 @@ def test_unused_prestarted_pip_leaves_nothing_in_tmpdir(
     assert list(tmpdir.rglob("pip-build-tracker-*"))
     backend.discard()
     assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+
+def test_ctrl_c_during_a_slow_wheel_check_acts_at_once(
+    driver: Path,
+    throwaway_venv: Venv,
+    install_index: PackageIndex,
+    tmp_path: Path,
+    isolated_pip: dict[str, str],
+) -> None:
+    before = throwaway_venv.freeze()
+    wheel = f"/files/{ALPHA.replace('-', '_')}-1.2-py3-none-any.whl"
+    proc = _start(driver, throwaway_venv, install_index, tmp_path, "slow-check", _env(isolated_pip))
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("progress: vetting"):
+                install_index.set_fault("delay", path=wheel, seconds=40)
+            if line.startswith("progress: checking that"):
+                time.sleep(1)  # the import-name check is downloading the wheel now
+                os.kill(proc.pid, signal.SIGINT)
+                interrupted = time.monotonic()
+                break
+        rest, err = proc.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+    finally:
+        install_index.clear_faults()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, rest + err
+    assert took < 15, f"Ctrl-C took {took:.1f} s to act"  # it waited for the 40 s download
+    assert throwaway_venv.freeze() == before

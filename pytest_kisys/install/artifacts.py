@@ -8,7 +8,6 @@ run is never counted as passed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.install.interface import PlannedItem
 
 
@@ -77,6 +77,9 @@ def check_import_names(
 
     with tempfile.TemporaryDirectory(prefix="kisys-wheels-") as tmp:
         directory = Path(tmp)
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(wanted)))) as pool:
-            futures = {name: pool.submit(check, entry, directory) for name, entry in wanted.items()}
-            return {name: future.result() for name, future in futures.items()}
+        # Ctrl-C stops waiting at once: a slow download is abandoned, not waited for.
+        verdicts = interruptible_map(
+            lambda entry: check(entry, directory), list(wanted.values()), workers=8,
+            name="kisys-wheel-check",
+        )
+        return dict(zip(wanted, verdicts, strict=True))

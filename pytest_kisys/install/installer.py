@@ -438,6 +438,7 @@ class Installer:
         }
         if not wanted:
             return
+        self._say(f"checking that {len(wanted)} wheel(s) provide the imports asked for")
         verdicts = artifacts.check_import_names(
             {name: (items[name], module) for name, module in wanted.items() if module},
             cert=self.settings.index.cert,

@@ -22,6 +22,7 @@ import importlib
 import os
 from pathlib import Path
 import re
+import sys
 import sysconfig
 from typing import Any
 
@@ -153,7 +154,13 @@ class KisysCollect:
             importlib.invalidate_caches()
             self.outcome = ResolveOutcome(worker=True)
             return
-        self.outcome = self.pipeline.run(spec_from_config(early_config))
+        try:
+            self.outcome = self.pipeline.run(spec_from_config(early_config))
+        except KeyboardInterrupt:
+            # Before the session exists pytest would print a raw traceback. The installer has
+            # rolled back already: say so in one line and exit like an interrupted shell job.
+            sys.stderr.write("kisys: interrupted; nothing was installed, the environment is as it was\n")
+            raise SystemExit(130) from None
 
     # -- xdist --------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 import datetime as dt
 from html.parser import HTMLParser
 import json
@@ -33,6 +32,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.errors import IndexClientError
 from pytest_kisys.vet.cache import SignalCache
 from pytest_kisys.vet.interface import ProjectSignals
@@ -149,10 +149,11 @@ class HttpIndexClient:
         if len(missing) == 1:
             results[missing[0]] = self.lookup(missing[0])
         elif missing:
-            workers = min(MAX_CONCURRENCY, len(missing))
-            with ThreadPoolExecutor(workers, thread_name_prefix="kisys-index") as pool:
-                for name, signals in zip(missing, pool.map(self.lookup, missing), strict=True):
-                    results[name] = signals
+            # Ctrl-C stops waiting at once instead of joining slow lookups.
+            answers = interruptible_map(
+                self.lookup, missing, workers=MAX_CONCURRENCY, name="kisys-index"
+            )
+            results.update(zip(missing, answers, strict=True))
         return results
 
     def lookup(self, name: str) -> ProjectSignals:

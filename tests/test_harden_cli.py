@@ -1,0 +1,46 @@
+"""Issue 15 items 21 and 26: ``kisys`` verbs end in one line, never a traceback, when the reader
+of their output goes away or the user presses Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def _kisys(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest_kisys", *args]
+
+
+def test_vet_json_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
+    names = " ".join(f"kisys-unknown-{n}" for n in range(300))
+    proc = subprocess.run(
+        f"{' '.join(_kisys('vet', '--offline', '--json', '--cache-dir', str(tmp_path)))} {names}"
+        " | head -c 1",
+        shell=True, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.stdout == "["
+    assert "Traceback" not in proc.stderr
+    assert "BrokenPipeError" not in proc.stderr
+
+
+def test_ctrl_c_in_kisys_vet_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/simple"
+        proc = subprocess.Popen(
+            _kisys("vet", "some-package", "--index-url", url, "--timeout", "60",
+                   "--cache-dir", str(tmp_path)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(3)  # started, and waiting for the index
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "kisys vet: interrupted"
