@@ -1,7 +1,7 @@
 """The project's own exception hierarchy.
 
 Every subsystem translates the narrow exceptions of the libraries it drives
-(httpx, subprocess, yaml, bandit, ...) into one of these with ``raise ... from``
+(urllib3, subprocess, yaml, bandit, ...) into one of these with ``raise ... from``
 so callers can tell "could not check" apart from "checked and found nothing".
 """
 

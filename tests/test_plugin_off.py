@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 
-HEAVY = ("bandit", "detect_secrets", "pip_audit", "opentelemetry", "httpx", "yaml")
+HEAVY = ("bandit", "detect_secrets", "pip_audit", "opentelemetry", "httpx", "urllib3", "yaml")
 
 _PROBE = textwrap.dedent(
     """

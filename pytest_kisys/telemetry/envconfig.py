@@ -13,6 +13,7 @@ from dataclasses import field
 from urllib.parse import unquote
 
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.proxies import env_proxies
 
 
 SAMPLERS = (
@@ -134,9 +135,5 @@ def read_trace_env(environ: Mapping[str, str]) -> TraceEnv:
         certificate=_signal_or_generic(environ, "CERTIFICATE"),
         client_certificate=_signal_or_generic(environ, "CLIENT_CERTIFICATE"),
         client_key=_signal_or_generic(environ, "CLIENT_KEY"),
-        proxies={
-            name.lower(): value
-            for name, value in environ.items()
-            if name.lower() in ("http_proxy", "https_proxy", "no_proxy")
-        },
+        proxies=env_proxies(environ),
     )

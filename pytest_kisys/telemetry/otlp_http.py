@@ -18,7 +18,6 @@ import gzip
 import http.client
 import ssl
 import time
-from urllib.parse import SplitResult
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -28,28 +27,11 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from pytest_kisys._version import __version__
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.proxies import proxy_for
 from pytest_kisys.telemetry.otlp_proto import encode_request
 
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def proxy_for(endpoint: SplitResult, proxies: Mapping[str, str]) -> SplitResult | None:
-    """The proxy URL for ``endpoint`` from lower-cased ``*_proxy`` variables, or None."""
-    host = endpoint.hostname or ""
-    if host in _LOOPBACK:
-        return None
-    for entry in proxies.get("no_proxy", "").split(","):
-        suffix = entry.strip().lstrip(".").lower()
-        if suffix == "*" or (suffix and (host == suffix or host.endswith("." + suffix))):
-            return None
-    url = proxies.get(f"{endpoint.scheme}_proxy", "").strip()
-    if not url:
-        return None
-    return urlsplit(url if "://" in url else f"http://{url}")
-
-
 class OtlpHttpSpanExporter(SpanExporter):
     """Posts OTLP protobuf to ``endpoint``; ``last_error`` says why the last export failed."""
 

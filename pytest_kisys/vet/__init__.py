@@ -2,6 +2,6 @@
 
 Public interface: :mod:`pytest_kisys.vet.interface` (``VetRequest``, ``Decision``,
 ``parse_requirement``, ...), the :class:`~pytest_kisys.vet.vetter.Vetter` and the pure policy
-:func:`~pytest_kisys.vet.policy.decide`. Nothing heavy is imported here; httpx is imported only
+:func:`~pytest_kisys.vet.policy.decide`. Nothing heavy is imported here; urllib3 is imported only
 when an index lookup actually happens. See docs/security-model.md.
 """

@@ -1,6 +1,6 @@
-"""The package-index client: PEP 691/503 simple pages plus the PyPI-style JSON API over httpx.
+"""The package-index client: PEP 691/503 simple pages plus the PyPI-style JSON API over urllib3.
 
-One shared :class:`httpx.Client` (keep-alive, connection pool) is used from a small thread pool
+One shared connection pool (keep-alive, :mod:`pytest_kisys.vet.http`) is used from a small thread pool
 so that many projects are looked up concurrently. Each request is bounded by the configured
 timeout; a body is read in chunks under a wall-clock deadline and a size cap, so a slow-drip or
 endless response cannot hang the run. Connection errors and 5xx answers are retried
@@ -19,7 +19,6 @@ import datetime as dt
 from html.parser import HTMLParser
 import json
 import random
-import ssl
 import time
 from typing import Any
 from typing import TYPE_CHECKING
@@ -35,12 +34,16 @@ from packaging.version import Version
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.errors import IndexClientError
 from pytest_kisys.vet.cache import SignalCache
+from pytest_kisys.vet.http import Failure
+from pytest_kisys.vet.http import get
+from pytest_kisys.vet.http import HttpFailure
+from pytest_kisys.vet.http import make_pool
 from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.pipconfig import redact
 
 
 if TYPE_CHECKING:
-    import httpx
+    import urllib3
 
 
 SIMPLE_ACCEPT = (
@@ -96,7 +99,8 @@ def api_root(simple_url: str) -> str | None:
 class HttpIndexClient:
     """Looks projects up on one index; implements :class:`~pytest_kisys.vet.interface.IndexClient`.
 
-    :param transport: an httpx transport to use instead of the network (tests, proxies).
+    :param transport: a urllib3 ``PoolManager`` to send requests through instead of the one
+        built here (tests, custom networking).
     :param cache: optional :class:`SignalCache`; fresh entries are served without a request.
     """
 
@@ -107,12 +111,10 @@ class HttpIndexClient:
         cert: str | None = None,
         timeout: float = 10.0,
         retries: int = 2,
-        transport: httpx.BaseTransport | None = None,
+        transport: urllib3.PoolManager | None = None,
         cache: SignalCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        import httpx  # only when a vet actually needs the network
-
         # Requests use the URL as given (credentials included); everything shown, logged or
         # cached uses the redacted form.
         self._base = index_url.rstrip("/")
@@ -122,17 +124,7 @@ class HttpIndexClient:
         self._cache = cache
         self._clock = clock
         self._origin = urllib.parse.urlsplit(self._base)[:2]
-        verify: ssl.SSLContext | bool = True
-        if cert:
-            verify = ssl.create_default_context(cafile=cert)
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            verify=verify,
-            transport=transport,
-            limits=httpx.Limits(max_connections=MAX_CONCURRENCY, max_keepalive_connections=MAX_CONCURRENCY),
-            headers={"User-Agent": "pytest-kisys (vetting; +https://example.invalid/pytest-kisys)"},
-        )
+        self._pool = transport or make_pool(self._base, cert=cert, maxsize=MAX_CONCURRENCY)
 
     # -- public
 
@@ -178,7 +170,7 @@ class HttpIndexClient:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._client.close()
+        self._pool.clear()
 
     # -- fetching
 
@@ -299,21 +291,17 @@ class HttpIndexClient:
     # -- HTTP with retries, redirect policy, deadline and size cap
 
     def _get(self, url: str, accept: str) -> tuple[int, str, bytes]:
-        import httpx
-
         attempt = 0
         while True:
             try:
                 status, ctype, body = self._get_following(url, accept)
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            except HttpFailure as exc:
+                if exc.kind is not Failure.CONNECT:  # timeouts are not retried
+                    raise IndexClientError(f"{url}: {exc}") from exc
                 if attempt >= self.retries:
                     raise IndexClientError(
                         f"{url}: connection failed after {attempt + 1} attempts ({exc})"
                     ) from exc
-            except httpx.TimeoutException as exc:
-                raise IndexClientError(f"{url}: no answer within the {self.timeout:g} s timeout") from exc
-            except httpx.HTTPError as exc:
-                raise IndexClientError(f"{url}: {type(exc).__name__}: {exc}") from exc
             else:
                 if status < 500 or attempt >= self.retries:
                     if status >= 500:
@@ -337,21 +325,5 @@ class HttpIndexClient:
         raise IndexClientError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     def _get_once(self, url: str, accept: str) -> tuple[int, str, bytes, str | None]:
-        deadline = time.monotonic() + self.timeout
-        with self._client.stream("GET", url, headers={"Accept": accept}) as response:
-            if response.is_redirect:
-                return response.status_code, "", b"", response.headers.get("location", "")
-            if response.status_code != 200:
-                return response.status_code, "", b"", None
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise IndexClientError(f"{url}: response larger than {MAX_BODY_BYTES} bytes")
-                if time.monotonic() > deadline:
-                    raise IndexClientError(
-                        f"{url}: response still arriving after the {self.timeout:g} s timeout"
-                    )
-                chunks.append(chunk)
-            return 200, response.headers.get("content-type", ""), b"".join(chunks), None
+        answer = get(self._pool, url, accept=accept, timeout=self.timeout, max_bytes=MAX_BODY_BYTES)
+        return answer.status, answer.content_type, answer.body, answer.location

@@ -74,26 +74,30 @@ def parse_source(body: bytes, url: str) -> set[str]:
 
 
 def fetch(url: str, timeout: float, cert: str | None = None) -> bytes:
-    """Download ``url`` with a size cap; raises ``IndexClientError``."""
-    import ssl
+    """Download ``url`` (redirects followed) with a size cap; raises ``IndexClientError``."""
+    from urllib.parse import urljoin
 
-    import httpx
+    from pytest_kisys.vet.http import get
+    from pytest_kisys.vet.http import HttpFailure
+    from pytest_kisys.vet.http import make_pool
 
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=cert) if cert else True
+    pool = make_pool(url, cert=cert)
+    target = url
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, verify=verify) as client:
-            with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise IndexClientError(f"{url} answered HTTP {response.status_code}")
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_SOURCE_BYTES:
-                        raise IndexClientError(f"{url}: larger than {MAX_SOURCE_BYTES} bytes")
-                    chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise IndexClientError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    return b"".join(chunks)
+        for _ in range(6):
+            answer = get(pool, target, accept="*/*", timeout=timeout, max_bytes=MAX_SOURCE_BYTES)
+            if answer.location is None:
+                break
+            target = urljoin(target, answer.location)
+        else:
+            raise IndexClientError(f"{url}: too many redirects")
+    except HttpFailure as exc:
+        raise IndexClientError(f"{url}: {exc}") from exc
+    finally:
+        pool.clear()
+    if answer.status != 200:
+        raise IndexClientError(f"{url} answered HTTP {answer.status}")
+    return answer.body
 
 
 def write_overlay(cache_dir: Path, names: set[str], url: str) -> Path:

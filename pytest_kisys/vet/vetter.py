@@ -38,7 +38,7 @@ from pytest_kisys.vet.whitelist import Whitelist
 
 
 if TYPE_CHECKING:
-    import httpx
+    import urllib3
 
     from pytest_kisys.record import RunRecord
 
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 class Vetter:
     """Vets requests against ``settings``; one shared index client for its whole life.
 
-    :param transport: httpx transport for the index client (tests, custom networking).
+    :param transport: urllib3 ``PoolManager`` for the index client (tests, custom networking).
     :param clock: time source (POSIX seconds), injectable for cache-expiry tests.
     :param record: run record to append decisions to (``record.add("decisions", d)``).
     :param echo: called with one readable line per decision (wire to the terminal with ``-v``).
@@ -59,7 +59,7 @@ class Vetter:
         self,
         settings: Settings,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: urllib3.PoolManager | None = None,
         clock: Callable[[], float] = time.time,
         record: RunRecord | None = None,
         echo: Callable[[str], None] | None = None,
@@ -161,7 +161,7 @@ class Vetter:
         """
         self.typosquat_of("kisys-warm-up")
         if not self.settings.offline:
-            import pytest_kisys.vet.indexclient  # noqa: F401  (imports httpx)
+            import pytest_kisys.vet.indexclient  # noqa: F401  (imports urllib3)
 
     def vet(self, requests: Sequence[VetRequest]) -> list[Decision]:
         """Decisions for ``requests``, in order; logged, recorded and echoed."""
