@@ -31,6 +31,7 @@ VERBS: dict[str, Verb] = {
     "scan": Verb("pytest_kisys.commands.scan", "run the code, dependency and secret checks"),
     "stages": Verb("pytest_kisys.commands.stages", "show the workflow stage graph (text or --dot)"),
     "db": Verb("pytest_kisys.commands.db", "refresh or show the known-malicious list"),
+    "tools": Verb("pytest_kisys.commands.tools", "show, create, update or remove the scanners' environment"),
 }
 
 

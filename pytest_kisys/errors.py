@@ -38,3 +38,11 @@ class StageError(KisysError):
 
 class CacheCorruptWarning(UserWarning):
     """A cache file was unreadable and has been discarded."""
+
+
+class ToolError(ScanError):
+    """A scanner is not available: not installed here and no kisys tool environment for it.
+
+    A :class:`ScanError`, so the check it belongs to is inconclusive; the message is one line
+    saying how to prepare the tools.
+    """

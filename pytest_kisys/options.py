@@ -9,6 +9,7 @@ from __future__ import annotations
 
 
 LEVELS = ("paranoid", "balanced", "autonomous")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
 FAIL_ON = ("low", "medium", "high", "critical", "never")
 BACKENDS = ("pip", "uv", "auto")
 ON_DENIED = ("skip", "error")

@@ -32,20 +32,20 @@ import pytest
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.options import AUDIT_SERVICES
 from pytest_kisys.options import BACKENDS
+from pytest_kisys.options import DEFAULT_MASK_ENV
 from pytest_kisys.options import FAIL_ON
 from pytest_kisys.options import LEVELS
 from pytest_kisys.options import ON_DENIED
 from pytest_kisys.options import Option
 from pytest_kisys.options import OPTIONS
 from pytest_kisys.options import OPTIONS_BY_NAME
+from pytest_kisys.options import SEVERITIES
 
 
 if TYPE_CHECKING:
     from pytest_kisys.secrets.interface import SecretRef
-from pytest_kisys.options import DEFAULT_MASK_ENV
 
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 SCANS = ("code", "deps", "secrets")
 CODE_TOOLS = ("bandit", "semgrep")
 """The code scanners ``code:<tool>`` selects; plain ``code`` means every one that is set up."""

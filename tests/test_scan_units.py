@@ -166,12 +166,17 @@ def test_worker_deadline_is_a_scan_error() -> None:
         run_workers("bandit", {"root": "."}, [["a.py"]], timeout=0.01)
 
 
-def test_installed_set_in_process_matches_the_subprocess_listing() -> None:
+def test_audited_set_in_process_matches_the_subprocess_listing() -> None:
     import sys
 
-    from pytest_kisys.scan.pip_audit import installed_set
+    from pytest_kisys.scan.pip_audit import audited_distributions
 
     # Another name of this venv's interpreter takes the subprocess path: same set expected.
     bindir = Path(sys.executable).parent
     alias = next(p for p in (bindir / "python3", bindir / "python") if str(p) != sys.executable)
-    assert installed_set(sys.executable, 60) == installed_set(str(alias), 60)
+    here = audited_distributions(sys.executable, 60)
+    there = audited_distributions(str(alias), 60)
+    assert here.pins == there.pins
+    assert here.editable == there.editable == ("pytest-kisys",)
+    assert any(pin.startswith("pytest==") for pin in here.pins)
+    assert not any(pin.startswith("pytest-kisys==") for pin in here.pins)

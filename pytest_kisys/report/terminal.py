@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_kisys.options import SEVERITIES
 from pytest_kisys.scan.interface import CheckResult
 from pytest_kisys.scan.interface import SEVERITY_RANK
 from pytest_kisys.settings import Settings
-from pytest_kisys.settings import SEVERITIES
 
 
 Line = tuple[str, dict[str, Any]]
@@ -31,7 +31,8 @@ def render_check(result: CheckResult, settings: Settings, *, verbose: bool = Fal
     """The lines for one check."""
     version = f" {result.tool_version}" if result.tool_version else ""
     cached = f", {result.cache_hits} cached" if result.cache_hits else ""
-    scope = f"{result.items_checked} checked{cached}, {result.duration_s:.2f}s"
+    where = f" in {result.subject}" if result.subject else ""
+    scope = f"{result.items_checked} checked{where}{cached}, {result.duration_s:.2f}s"
     head = f"{result.tool}{version} ({result.kind}): "
     if result.inconclusive:
         lines: list[Line] = [(head + f"INCONCLUSIVE ({scope})", {"red": True, "bold": True})]

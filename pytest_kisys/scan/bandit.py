@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 import tomllib
 from typing import Any
+from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.bandit_worker import _text_hash
@@ -34,7 +35,12 @@ from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
 from pytest_kisys.scan.parallel import CachedScan
 from pytest_kisys.scan.parallel import scan_files_cached
-from pytest_kisys.settings import Settings
+
+
+if TYPE_CHECKING:
+    # Type only: scan workers import this module in the tool environment, without pytest.
+    from pytest_kisys.settings import Settings
+    from pytest_kisys.tools import ToolCommand
 
 
 TOOL = "bandit"
@@ -46,11 +52,6 @@ _ENTRY_FORMAT = "masked-text-2"
 RESULT_FIELDS = frozenset({"test_id", "test_name", "severity", "confidence", "text", "line"})
 
 
-def bandit_version() -> str:
-    """The installed bandit version."""
-    from importlib.metadata import version
-
-    return version("bandit")
 
 
 def read_tool_bandit(root: Path) -> dict[str, Any]:
@@ -160,7 +161,10 @@ class BanditScanner:
                 f"[tool.bandit] exclude_dirs {exclude_dirs} leaves none of the project's "
                 f"{len(sources)} Python file(s) to check"
             )
-        version = bandit_version()
+        from pytest_kisys.tools import locate
+
+        tool = locate("bandit", settings)
+        version = tool.version
         cache = FileResultCache(
             settings.resolved_cache_dir(), TOOL, version,
             [options.tests, options.skips, _ENTRY_FORMAT], required=RESULT_FIELDS,
@@ -169,6 +173,7 @@ class BanditScanner:
         scanned = scan_files_cached(
             "bandit", dataclasses.asdict(options), root, files, cache,
             workers=settings.effective_workers(), timeout=settings.scan_timeout,
+            command=tool.worker(),
         )
         inconclusive = [
             Inconclusive(TOOL, rel, f"bandit could not scan it: {reason}")
@@ -189,14 +194,14 @@ class BanditScanner:
                     (baselined if _baseline_key(finding.path, raw) in known else keep).append(
                         finding
                     )
-                return self._output(version, keep, inconclusive, baselined, files, scanned)
+                return self._output(tool, keep, inconclusive, baselined, files, scanned)
         return self._output(
-            version, [f for f, _ in findings], inconclusive, baselined, files, scanned
+            tool, [f for f, _ in findings], inconclusive, baselined, files, scanned
         )
 
     def _output(
         self,
-        version: str,
+        tool: ToolCommand,
         findings: list[Finding],
         inconclusive: list[Inconclusive],
         baselined: list[Finding],
@@ -204,12 +209,13 @@ class BanditScanner:
         scanned: CachedScan,
     ) -> ScanOutput:
         return ScanOutput(
-            tool_version=version,
+            tool_version=tool.version,
             findings=tuple(findings),
             inconclusive=tuple(inconclusive),
             baselined=tuple(baselined),
             items_checked=len(files),
             cache_hits=scanned.cache_hits,
+            tool_source=tool.source.value,
         )
 
     def _findings(

@@ -14,9 +14,14 @@ from pathlib import Path
 import shutil
 import stat
 import subprocess
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    # Type only: scan workers import this module in the tool environment, without pytest.
+    from pytest_kisys.settings import Settings
 
 from pytest_kisys.errors import ScanError
-from pytest_kisys.settings import Settings
 
 
 # Larger files are not read: their check is inconclusive for them (never "clean"), and a

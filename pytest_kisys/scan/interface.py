@@ -17,9 +17,14 @@ import hashlib
 from typing import Any
 from typing import Literal
 from typing import Protocol
+from typing import TYPE_CHECKING
 
-from pytest_kisys.settings import Settings
-from pytest_kisys.settings import SEVERITIES
+from pytest_kisys.options import SEVERITIES
+
+
+if TYPE_CHECKING:
+    # Type only: scan workers import this module in the tool environment, without pytest.
+    from pytest_kisys.settings import Settings
 
 
 CheckKind = Literal["code", "deps", "secrets"]
@@ -149,6 +154,8 @@ class ScanOutput:
     baselined: tuple[Finding, ...] = ()
     items_checked: int = 0
     cache_hits: int = 0
+    subject: str = ""
+    tool_source: str = ""
     tool_versions: Mapping[str, str] = field(default_factory=dict)
     """Version of each tool, when a check runs more than one (``code``: bandit and semgrep)."""
 
@@ -160,6 +167,8 @@ class CheckResult:
     ``findings`` are the ones that count (after baseline and ``ignore``); ``suppressed`` the
     ones that do not; ``expired_ignores`` the ``ignore`` ids whose expiry date has passed and
     that therefore stopped applying. Telemetry reads ``findings`` for span events.
+    ``subject`` says what was checked when it is not the project tree (``the environment of
+    /venv/bin/python``); ``tool_source`` where the tool ran from (``kisys tool environment``).
     """
 
     kind: str
@@ -173,6 +182,8 @@ class CheckResult:
     cache_hits: int = 0
     duration_s: float = 0.0
     timings: Mapping[str, float] = field(default_factory=dict)
+    subject: str = ""
+    tool_source: str = ""
     tool_versions: Mapping[str, str] = field(default_factory=dict)
     """Version of each tool of the check (one entry per tool it ran)."""
 
@@ -219,6 +230,8 @@ class CheckResult:
             "suppressed": [s.to_json() for s in self.suppressed],
             "expired_ignores": list(self.expired_ignores),
             "items_checked": self.items_checked,
+            "subject": self.subject,
+            "tool_source": self.tool_source,
             "cache_hits": self.cache_hits,
             "duration_s": round(self.duration_s, 4),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},

@@ -161,13 +161,15 @@ def scan_files_cached(
     *,
     workers: int,
     timeout: float,
+    command: Sequence[str] = WORKER_COMMAND,
 ) -> CachedScan:
     """Scan ``files`` with ``job`` in workers, reusing and refilling ``cache`` per file.
 
     Every file is read first, within ``timeout`` like the scan itself (an unreadable one raises
     :class:`ScanError` before any worker starts; one over the size cap is a failed file); only
     the cache misses go to the workers, split by size over at most ``workers`` processes
-    (:func:`pool_size`: small trees get one).
+    (:func:`pool_size`: small trees get one), each started with
+    ``command`` (:meth:`pytest_kisys.tools.ToolCommand.worker`: the interpreter that has the scanner).
     """
     deadline = time.monotonic() + timeout
     results: dict[str, list[dict[str, Any]]] = {}
@@ -196,7 +198,7 @@ def scan_files_cached(
         pool = pool_size(job, sum(len(contents[rel]) for rel in misses), workers)
         chunks = split_by_size(misses, lambda rel: len(contents[rel]), pool)
         left = max(0.1, deadline - time.monotonic())
-        for chunk in run_workers(job, options, chunks, timeout=left):
+        for chunk in run_workers(job, options, chunks, timeout=left, command=command):
             for rel, found, reason in chunk:
                 if found is None:
                     failed.append((rel, reason))

@@ -1,10 +1,13 @@
-"""Dependency check: pip-audit as a subprocess (``-f json``) over the environment running the tests.
+"""Dependency check: pip-audit as a subprocess (``-f json``) over the environment under test only.
 
-pip-audit has no public Python API, so it runs as ``python -m pip_audit`` from this interpreter
-(where it is installed as a dependency of pytest-kisys) with ``PIPAPI_PYTHON_LOCATION``
-pointing at the audited interpreter: by default the one running the tests, or whatever
-``PIPAPI_PYTHON_LOCATION`` already says. ``--skip-editable`` keeps the project under test
-(installed editable) out of the audit.
+pip-audit has no public Python API, so it runs as ``python -m pip_audit`` from wherever
+:func:`pytest_kisys.tools.locate` finds it: the environment under test, or kisys's tool
+environment. Either way it is handed exactly the distributions of the audited interpreter,
+pinned in a requirements file (``-r FILE --no-deps --disable-pip``), so the tool
+environment's own packages are never audited and the audited environment needs no pip. The
+audited interpreter is the one running the tests (with an overlay on its path, what the tests
+import), or whatever ``PIPAPI_PYTHON_LOCATION`` says. Editable installs (the project under
+test) are left out, as ``--skip-editable`` does.
 
 Failing closed: pip-audit prints "No known vulnerabilities found" and exits 0 when it skipped
 every dependency, and exits 1 both for "vulnerabilities found" and for a crash. So the exit
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
@@ -28,6 +32,9 @@ import subprocess
 import sys
 import tempfile
 from typing import Any
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import digest
@@ -36,23 +43,20 @@ from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
-from pytest_kisys.settings import Settings
+from pytest_kisys.tools.interface import ToolCommand
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.settings import Settings
 
 
 TOOL = "pip-audit"
 EDITABLE_REASON = "distribution marked as editable"
 _LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json, sys;"
-    "json.dump(sorted({(d.metadata['Name'] or '').lower() + '==' + (d.version or '')"
-    " for d in m.distributions()}), sys.stdout)"
+    "json.dump([[d.metadata['Name'] or '', d.version or '', d.read_text('direct_url.json') or '']"
+    " for d in m.distributions()], sys.stdout)"
 )
-
-
-def pip_audit_version() -> str:
-    """The installed pip-audit version."""
-    from importlib.metadata import version
-
-    return version("pip-audit")
 
 
 def audited_python() -> str:
@@ -60,21 +64,57 @@ def audited_python() -> str:
     return os.environ.get("PIPAPI_PYTHON_LOCATION") or sys.executable
 
 
-def installed_set(python: str, timeout: float) -> list[str]:
-    """``name==version`` of every distribution importable by ``python`` (the cache key)."""
+@dataclass(frozen=True)
+class Audited:
+    """The distributions to audit: ``name==version`` lines (first on the path wins), editables left out."""
+
+    python: str
+    pins: tuple[str, ...]
+    editable: tuple[str, ...]
+
+    @property
+    def subject(self) -> str:
+        """How the report names what was audited."""
+        return f"the environment of {self.python}"
+
+
+def _is_editable(direct_url: str) -> bool:
+    try:
+        data = json.loads(direct_url) if direct_url else {}
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool((data.get("dir_info") or {}).get("editable"))
+
+
+def _audited(python: str, listed: list[list[str]]) -> Audited:
+    pins: dict[str, str] = {}
+    editable: set[str] = set()
+    for name, version, direct_url in listed:
+        key = canonicalize_name(name)
+        if not key:
+            continue
+        if _is_editable(direct_url):
+            # Any editable copy is the project under test (its build tree may also be on the path).
+            editable.add(key)
+        # A shadowed copy later on the path is not what the tests import.
+        pins.setdefault(key, f"{key}=={version}")
+    kept = tuple(sorted(pin for key, pin in pins.items() if key not in editable))
+    return Audited(python, kept, tuple(sorted(editable)))
+
+
+def audited_distributions(python: str, timeout: float) -> Audited:
+    """The distributions importable by ``python``, in path order (in process for this one)."""
     if python == sys.executable:
-        # The interpreter running the tests: no subprocess needed (same code as below).
         import importlib.metadata as metadata
 
-        return sorted(
-            {
-                (d.metadata["Name"] or "").lower() + "==" + (d.version or "")
-                for d in metadata.distributions()
-            }
-        )
+        listed = [
+            [d.metadata["Name"] or "", d.version or "", d.read_text("direct_url.json") or ""]
+            for d in metadata.distributions()
+        ]
+        return _audited(python, listed)
     try:
         proc = subprocess.run(
-            [python, "-c", _LIST_DISTRIBUTIONS],
+            [python, "-I", "-c", _LIST_DISTRIBUTIONS],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -88,20 +128,23 @@ def installed_set(python: str, timeout: float) -> list[str]:
         listed = json.loads(proc.stdout)
     except ValueError as exc:
         raise ScanError(f"cannot list the distributions of {python}: not JSON") from exc
-    return [str(x) for x in listed]
+    return _audited(python, [[str(x) for x in row] for row in listed])
 
 
-def audit_command(settings: Settings, output: Path) -> list[str]:
-    """The pip-audit command line for ``settings`` writing JSON to ``output``."""
+def audit_command(
+    settings: Settings, output: Path, requirements: Path, tool: ToolCommand | None = None
+) -> list[str]:
+    """The pip-audit command line for ``settings`` auditing ``requirements`` into ``output``."""
     command = [
-        sys.executable,
-        "-m",
-        "pip_audit",
+        *(tool.module("pip_audit") if tool is not None else [sys.executable, "-m", "pip_audit"]),
+        "--requirement",
+        str(requirements),
+        "--no-deps",
+        "--disable-pip",
         "--format",
         "json",
         "--output",
         str(output),
-        "--skip-editable",
         "--progress-spinner",
         "off",
         "--desc",
@@ -201,46 +244,56 @@ class PipAuditScanner:
 
     def scan(self, settings: Settings) -> ScanOutput:
         """Audit the environment of :func:`audited_python` (or the ``python`` given)."""
+        from pytest_kisys.tools import locate
+
         python = self.python or audited_python()
-        version = pip_audit_version()
+        audited = audited_distributions(python, settings.scan_timeout)
+        tool = locate("pip-audit", settings)
         cache = EnvResultCache(settings.resolved_cache_dir(), settings.cache_ttl)
-        installed = installed_set(python, settings.scan_timeout)
-        key = digest([python, installed, settings.audit_service, settings.osv_url, version])
-        cached = cache.get(key, binding=installed)
-        if cached is not None and not consistent(cached, installed):
+        key = digest(
+            [python, list(audited.pins), settings.audit_service, settings.osv_url, tool.version]
+        )
+        cached = cache.get(key, binding=list(audited.pins)) if audited.pins else None
+        if cached is not None and not consistent(cached, audited.pins):
             cached = None  # an entry that reports on packages that are not installed
-        if cached is None:
+        if not audited.pins:
+            payload: dict[str, Any] = {"dependencies": []}
+        elif cached is None:
             if settings.offline:
                 raise ScanError(
                     "offline mode: pip-audit needs an advisory service and no fresh cached "
                     "audit of this environment exists"
                 )
-            payload = self._run(settings, python)
+            payload = self._run(settings, audited, tool)
         else:
             payload = cached
-        findings, inconclusive, audited = parse_report(payload)
-        if audited == 0:
+        findings, inconclusive, count = parse_report(payload)
+        if count == 0:
             inconclusive.append(
                 Inconclusive(TOOL, "environment", f"pip-audit audited no dependency of {python}")
             )
         if not inconclusive and cached is None:
-            cache.put(key, payload, binding=installed)
+            cache.put(key, payload, binding=list(audited.pins))
         return ScanOutput(
-            tool_version=version,
+            tool_version=tool.version,
             findings=tuple(findings),
             inconclusive=tuple(inconclusive),
-            items_checked=audited,
-            cache_hits=0 if cached is None else audited,
+            items_checked=count,
+            cache_hits=0 if cached is None else count,
+            subject=audited.subject,
+            tool_source=tool.source.value,
         )
 
-    def _run(self, settings: Settings, python: str) -> dict[str, Any]:
+    def _run(self, settings: Settings, audited: Audited, tool: ToolCommand) -> dict[str, Any]:
         env = dict(self.env if self.env is not None else os.environ)
-        env["PIPAPI_PYTHON_LOCATION"] = python
+        env.pop("PIPAPI_PYTHON_LOCATION", None)  # the requirements file says what is audited
         with tempfile.TemporaryDirectory(prefix="kisys-audit-") as tmp:
             output = Path(tmp) / "audit.json"
+            requirements = Path(tmp) / "audited.txt"
+            requirements.write_text("\n".join(audited.pins) + "\n", encoding="utf-8")
             try:
                 proc = subprocess.run(
-                    audit_command(settings, output),
+                    audit_command(settings, output, requirements, tool),
                     capture_output=True,
                     text=True,
                     timeout=settings.scan_timeout,

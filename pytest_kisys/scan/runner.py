@@ -104,6 +104,8 @@ def run_check(
         expired_ignores=tuple(expired),
         items_checked=output.items_checked,
         cache_hits=output.cache_hits,
+        subject=output.subject,
+        tool_source=output.tool_source,
         duration_s=time.perf_counter() - started,
         tool_versions=output.tool_versions,
     )

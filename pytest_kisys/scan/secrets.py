@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 from typing import cast
+from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import FileResultCache
@@ -40,7 +41,11 @@ from pytest_kisys.scan.prefilter import CandidateFilter
 from pytest_kisys.scan.severity import secret_severity
 from pytest_kisys.scan.textdecode import decode_source
 from pytest_kisys.scan.textdecode import Undecodable
-from pytest_kisys.settings import Settings
+
+
+if TYPE_CHECKING:
+    # Type only: scan workers import this module in the tool environment, without pytest.
+    from pytest_kisys.settings import Settings
 
 
 TOOL = "detect-secrets"
@@ -58,15 +63,10 @@ class SecretsOptions:
     """What a worker needs to configure detect-secrets identically in every process."""
 
     root: str
-    config: Mapping[str, Any]
+    config: Mapping[str, Any] | None  # None: every plugin of the installed detect-secrets
     prefilter: bool = True
 
 
-def detect_secrets_version() -> str:
-    """The installed detect-secrets version."""
-    from importlib.metadata import version
-
-    return version("detect-secrets")
 
 
 def _line_sets(rel: str, text: str) -> Iterator[list[str]]:
@@ -124,6 +124,7 @@ def _scan_one(rel: str, text: str, prefilter: CandidateFilter | None) -> list[di
                             "type": secret.type,
                             "hashed_secret": secret.secret_hash,
                             "line": secret.line_number,
+                            "plugin": type(plugin).__name__,
                         },
                     )
         if found:
@@ -140,7 +141,7 @@ def scan_files_for_secrets(task: tuple[SecretsOptions, list[str]]) -> list[tuple
     options, rel_paths = task
     root = Path(options.root)
     out: list[tuple[str, Any, str]] = []
-    with transient_settings(dict(options.config)):
+    with transient_settings(dict(settings_config(None) if options.config is None else options.config)):
         # Files come from our own listing (regular files only); relative names keep the
         # filters' path rules (exclude-files regexes, lock files) as the CLI applies them.
         get_settings().disable_filters(_INVALID_FILE_FILTER)
@@ -159,26 +160,29 @@ def scan_files_for_secrets(task: tuple[SecretsOptions, list[str]]) -> list[tuple
     return out
 
 
-def settings_config(baseline: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The detect-secrets settings: the baseline's plugins and filters, else every plugin."""
+def baseline_config(baseline: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The baseline's plugins and filters; None (every plugin) without a baseline that names them."""
     if baseline is not None and "plugins_used" in baseline:
         config: dict[str, Any] = {"plugins_used": baseline["plugins_used"]}
         if "filters_used" in baseline:
             config["filters_used"] = baseline["filters_used"]
+        return config
+    return None
+
+
+def settings_config(baseline: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The detect-secrets settings: the baseline's plugins and filters, else every plugin.
+
+    Imports detect-secrets: call it in a worker, never in the test process.
+    """
+    config = baseline_config(baseline)
+    if config is not None:
         return config
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
     mapping: Mapping[str, Any] = get_mapping_from_secret_type_to_class()
     names = sorted(cls.__name__ for cls in mapping.values())
     return {"plugins_used": [{"name": name} for name in names]}
-
-
-def plugin_names() -> Mapping[str, str]:
-    """Secret type (``"Secret Keyword"``) to plugin class name (``"KeywordDetector"``)."""
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-
-    mapping: Mapping[str, Any] = get_mapping_from_secret_type_to_class()
-    return {t: cls.__name__ for t, cls in mapping.items()}
 
 
 class SecretsScanner:
@@ -211,31 +215,36 @@ class SecretsScanner:
         """Scan the project's files under ``settings.rootdir``."""
         root = settings.rootdir.resolve()
         baseline_path, baseline = self._baseline(settings, root)
-        config = settings_config(baseline)
+        from pytest_kisys.tools import locate
+
+        tool = locate("detect-secrets", settings)
+        config = baseline_config(baseline)
         options = SecretsOptions(root=str(root), config=config, prefilter=self.prefilter)
-        version = detect_secrets_version()
+        version = tool.version
+        # Results name their plugin ("rules": 2); entries from before that are not reused.
+        key_config = {"plugins": config or "all", "rules": 2}
         cache = FileResultCache(
-            settings.resolved_cache_dir(), TOOL, version, config,
+            settings.resolved_cache_dir(), TOOL, version, key_config,
             required=("type", "hashed_secret", "line"),
         )
         skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
         listed = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
         files = [p for p in listed if p != skip]
         # Always out of process: detect-secrets keeps global settings and plugin caches.
-        payload = {"root": options.root, "config": dict(options.config), "prefilter": options.prefilter}
+        payload = {"root": options.root, "config": config, "prefilter": options.prefilter}
         scanned = scan_files_cached(
             "secrets", payload, root, files, cache,
             workers=settings.effective_workers(), timeout=settings.scan_timeout,
+            command=tool.worker(),
         )
         per_file = scanned.results
         inconclusive = [Inconclusive(TOOL, rel, reason) for rel, reason in scanned.failed]
         known = self._known(baseline)
-        names = plugin_names()
         findings: list[Finding] = []
         baselined: list[Finding] = []
         for rel in sorted(per_file):
             for item in per_file[rel]:
-                finding = self._finding(rel, item, names, settings)
+                finding = self._finding(rel, item, settings)
                 if (rel, item["hashed_secret"], item["type"]) in known:
                     baselined.append(finding)
                 else:
@@ -247,6 +256,7 @@ class SecretsScanner:
             baselined=tuple(baselined),
             items_checked=len(files),
             cache_hits=scanned.cache_hits,
+            tool_source=tool.source.value,
         )
 
     @staticmethod
@@ -260,10 +270,8 @@ class SecretsScanner:
         return known
 
     @staticmethod
-    def _finding(
-        rel: str, item: Mapping[str, Any], names: Mapping[str, str], settings: Settings
-    ) -> Finding:
-        rule = names.get(item["type"], item["type"].replace(" ", ""))
+    def _finding(rel: str, item: Mapping[str, Any], settings: Settings) -> Finding:
+        rule = str(item.get("plugin") or item["type"].replace(" ", ""))
         severity = secret_severity(
             rule, rel, settings.secrets_severity, settings.secrets_test_paths
         )

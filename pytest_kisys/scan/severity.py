@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import fnmatch
 
-from pytest_kisys.settings import SEVERITIES
+from pytest_kisys.options import SEVERITIES
 
 
 SECRET_SEVERITY: Mapping[str, str] = {

@@ -13,6 +13,9 @@ import sys
 from typing import Any
 
 
+PLUGIN_PATH_MARKER = "kisys-plugin-path"
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
@@ -31,6 +34,8 @@ def isolate_from(root: str) -> None:
         for entry in sys.path
         if not _inside(os.path.realpath(entry or os.curdir), root)
         or any(part in ("site-packages", "dist-packages") for part in entry.split(os.sep))
+        # The tool environment's link to pytest_kisys (pytest_kisys.tools.env.plugin_path).
+        or os.path.isfile(os.path.join(entry, PLUGIN_PATH_MARKER))
     ]
 
 

@@ -1,0 +1,80 @@
+"""What ``pip install pytest-kisys`` adds to a fresh venv: the documented figure, and no plugins.
+
+The dependencies come from wheels repacked from this environment (tests/support/wheelhouse.py)
+and pytest-kisys from a wheel built from this checkout, installed with ``--no-index``: the
+same distributions pip would take from the index, without the network.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.pkgindex import isolated_pip_env
+from tests.support.wheelhouse import wheelhouse
+
+
+ROOT = Path(__file__).resolve().parent.parent
+_LIST = (
+    "import importlib.metadata as m, json, sys; json.dump(sorted("
+    "[[d.metadata['Name'], sorted(e.name for e in d.entry_points if e.group == 'pytest11')]"
+    " for d in m.distributions()]), sys.stdout)"
+)
+
+
+def documented_footprint() -> int:
+    """The figure in docs/installing.md (``<!-- footprint: N -->``)."""
+    text = (ROOT / "docs" / "installing.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- footprint: (\d+) -->", text)
+    assert match, "docs/installing.md has no <!-- footprint: N --> marker"
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> list[list[object]]:
+    """A venv without pip, then pytest-kisys installed into it from local wheels only."""
+    base = tmp_path_factory.mktemp("footprint")
+    env = isolated_pip_env()
+    requires = importlib.metadata.requires("pytest-kisys") or []
+    runtime = [r for r in requires if "extra ==" not in r]
+    wheels = base / "wheels"
+    wheelhouse(runtime, wheels)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "--no-index", "-w", str(wheels), str(ROOT)],
+        check=True, env=env, capture_output=True,
+    )
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-compile", "--no-index",
+         "--find-links", str(wheels), "pytest-kisys"],
+        check=True, env=env, capture_output=True,
+    )
+    listed = subprocess.run([python, "-I", "-c", _LIST], capture_output=True, text=True, check=True)
+    result: list[list[object]] = json.loads(listed.stdout)
+    return result
+
+
+def test_pip_install_adds_the_documented_number_of_distributions(
+    fresh_install: list[list[object]],
+) -> None:
+    names = sorted(str(name) for name, _ in fresh_install)
+    assert len(names) == documented_footprint(), names
+    assert len(names) <= 15
+    assert "pytest" in names
+    assert "pytest-kisys" in names
+    for heavy in ("rich", "requests", "httpx", "anyio", "bandit", "detect-secrets", "pip-audit"):
+        assert heavy not in names
+
+
+def test_no_third_party_pytest_plugin_comes_with_it(fresh_install: list[list[object]]) -> None:
+    plugins = {str(name): group for name, group in fresh_install if group}
+    assert plugins == {"pytest-kisys": ["kisys"]}
