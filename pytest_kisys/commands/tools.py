@@ -41,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _status(env: ToolEnvironment) -> int:
     from pytest_kisys.tools import TOOLS
-    from pytest_kisys.tools.locate import in_environment
+    from pytest_kisys.tools.lookup import in_environment
 
     listed = env.status()
     if not listed or not listed[0].current:

@@ -13,7 +13,7 @@ from pytest_kisys.tools.interface import ToolCommand
 from pytest_kisys.tools.interface import TOOLS
 from pytest_kisys.tools.interface import ToolSource
 from pytest_kisys.tools.interface import ToolSpec
-from pytest_kisys.tools.locate import locate
+from pytest_kisys.tools.lookup import locate
 
 
 __all__ = ["TOOLS", "ToolCommand", "ToolEnvironment", "ToolSource", "ToolSpec", "locate"]
