@@ -1,14 +1,26 @@
-"""Cost of pytest-kisys installed but off: 2,000 trivial tests, off vs ``-p no:kisys``.
+"""What being installed costs: pytest in a venv with pytest-kisys against one without it.
 
-Runs both variants alternately in one process (so machine noise hits both), several rounds,
-and reports the median wall time of each and their ratio (goal: <= 1.01).
+Three fresh venvs (``python -m venv --without-pip``, then pip ``--no-index`` from wheels
+repacked from this environment, so no network and identical versions):
 
-    python benchmarks/bench_off.py [--tests 2000] [--rounds 9]
+* ``without``: pytest alone (pytest's own dependencies);
+* ``with kisys``: ``pip install pytest-kisys`` (a wheel of this checkout), kisys off;
+* ``with kisys, old deps``: the same plus httpx (anyio) and platformdirs, which the previous
+  dependency set brought and which register pytest plugins of their own.
+
+Each runs the same suite of trivial tests (``-p no:cacheprovider``), whole processes timed,
+the variants interleaved round by round so machine noise hits all of them. Reported: median
+wall and CPU (user + system of the child) per variant, min-max, ratios against ``without``
+(goal <= 1.01), and the load average before and after.
+
+    python benchmarks/bench_off.py [--tests 2000 5000] [--rounds 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import os
 from pathlib import Path
 import resource
 import statistics
@@ -18,11 +30,51 @@ import tempfile
 import time
 
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.pkgindex import isolated_pip_env  # noqa: E402
+from tests.support.wheelhouse import wheelhouse  # noqa: E402
+
+
+OLD_EXTRAS = ("httpx", "platformdirs")
+
+
 def _make_suite(root: Path, count: int) -> None:
     per_file = 100
+    root.mkdir(parents=True)
     for index in range(0, count, per_file):
-        body = "".join(f"def test_{n}():\n    pass\n\n" for n in range(per_file))
+        body = "".join(f"def test_{n}():\n    pass\n\n" for n in range(min(per_file, count - index)))
         (root / f"test_trivial_{index // per_file:03d}.py").write_text(body)
+
+
+def _venvs(base: Path) -> dict[str, str]:
+    env = isolated_pip_env()
+    wheels = base / "wheels"
+    runtime = [r for r in importlib.metadata.requires("pytest-kisys") or [] if "extra ==" not in r]
+    wheelhouse([*runtime, *OLD_EXTRAS], wheels)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         "-w", str(wheels), str(ROOT)],
+        check=True, env=env, capture_output=True,
+    )
+    wanted = {
+        "without": ["pytest"],
+        "with kisys": ["pytest-kisys"],
+        "with kisys, old deps": ["pytest-kisys", *OLD_EXTRAS],
+    }
+    pythons = {}
+    for name, packages in wanted.items():
+        venv = base / name.replace(" ", "_").replace(",", "")
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-index",
+             "--find-links", str(wheels), *packages],
+            check=True, env=env, capture_output=True,
+        )
+        pythons[name] = python
+    return pythons
 
 
 def _cpu_children() -> float:
@@ -30,45 +82,67 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(root: Path, extra: list[str]) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of one pytest run."""
+def _run(python: str, suite: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one whole pytest process."""
     cpu_before = _cpu_children()
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *extra],
-        cwd=root,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=suite, check=True, stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start, _cpu_children() - cpu_before
 
 
+def _plugins(python: str) -> str:
+    code = (
+        "import importlib.metadata as m; print(','.join(sorted(e.name for d in m.distributions()"
+        " for e in d.entry_points if e.group == 'pytest11')) or '-')"
+    )
+    listed = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, check=True)
+    return listed.stdout.strip()
+
+
 def main() -> int:
-    """Run the comparison and print a small table."""
+    """Build the venvs, run every suite size, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--tests", type=int, nargs="+", default=[2000, 5000])
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    variants = {"installed, off": [], "-p no:kisys": ["-p", "no:kisys"]}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        _make_suite(root, args.tests)
-        for extra in variants.values():  # warm-up: bytecode caches, page cache
-            _run(root, extra)
-        wall: dict[str, list[float]] = {name: [] for name in variants}
-        cpu: dict[str, list[float]] = {name: [] for name in variants}
-        for _ in range(args.rounds):
-            for name, extra in variants.items():
-                seconds, cpu_seconds = _run(root, extra)
-                wall[name].append(seconds)
-                cpu[name].append(cpu_seconds)
-    print(f"{args.tests} trivial tests, {args.rounds} rounds (alternating), medians")
-    print(f"  {'variant':<16} {'wall s':>8} {'cpu s':>8}")
-    for name in variants:
-        print(f"  {name:<16} {statistics.median(wall[name]):8.3f} {statistics.median(cpu[name]):8.3f}")
-    for label, samples in (("wall", wall), ("cpu", cpu)):
-        ratio = statistics.median(samples["installed, off"]) / statistics.median(samples["-p no:kisys"])
-        print(f"  ratio off / -p no:kisys ({label}) = {ratio:.3f}  (goal <= 1.01)")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="kisys-bench-off-") as tmp:
+        base = Path(tmp)
+        pythons = _venvs(base)
+        for name, python in pythons.items():
+            print(f"{name:<22} pytest11 plugins: {_plugins(python)}")
+        for count in args.tests:
+            suite = base / f"suite{count}"
+            _make_suite(suite, count)
+            for python in pythons.values():  # warm-up: bytecode, page cache
+                _run(python, suite)
+            wall: dict[str, list[float]] = {name: [] for name in pythons}
+            cpu: dict[str, list[float]] = {name: [] for name in pythons}
+            for _ in range(args.rounds):
+                for name, python in pythons.items():
+                    seconds, cpu_seconds = _run(python, suite)
+                    wall[name].append(seconds)
+                    cpu[name].append(cpu_seconds)
+            print(f"\n{count} trivial tests, {args.rounds} rounds interleaved; median [min-max]")
+            print(f"  {'variant':<22} {'wall s':>22} {'cpu s':>22} {'wall x':>7} {'cpu x':>7}")
+            base_wall = statistics.median(wall["without"])
+            base_cpu = statistics.median(cpu["without"])
+            for name in pythons:
+                w, c = wall[name], cpu[name]
+                print(
+                    f"  {name:<22} {statistics.median(w):7.3f} [{min(w):.3f}-{max(w):.3f}]"
+                    f" {statistics.median(c):7.3f} [{min(c):.3f}-{max(c):.3f}]"
+                    f" {statistics.median(w) / base_wall:7.3f} {statistics.median(c) / base_cpu:7.3f}"
+                )
+    load_after = os.getloadavg()
+    print(
+        f"\nload average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f},"
+        f" after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (2 cores, shared)"
+    )
+    print("goal: 'with kisys' <= 1.01x 'without'")
     return 0
 
 

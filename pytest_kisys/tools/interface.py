@@ -34,6 +34,9 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec("bandit", "bandit", "bandit"),
         ToolSpec("detect-secrets", "detect-secrets", "detect_secrets"),
         ToolSpec("pip-audit", "pip-audit", "pip_audit"),
+        # Not in the shipped lock (large, optional): found in the environment under test only,
+        # or in a tool environment built from a lock that has it.
+        ToolSpec("semgrep", "semgrep", "semgrep"),
     )
 }
 
