@@ -59,6 +59,7 @@ class CodeScanner:
                 inconclusive=output.inconclusive, baselined=output.baselined,
                 items_checked=output.items_checked, cache_hits=output.cache_hits,
                 tool_versions={self.tools[0]: output.tool_version},
+                tool_source=output.tool_source,
             )
         with ThreadPoolExecutor(len(self.tools), thread_name_prefix="kisys-code") as pool:
             futures = {t: pool.submit(self._one, t, settings) for t in self.tools}
@@ -79,6 +80,8 @@ class CodeScanner:
             items_checked=max(o.items_checked for o in outputs.values()),
             cache_hits=sum(o.cache_hits for o in outputs.values()),
             tool_versions={t: outputs[t].tool_version for t in self.tools},
+            # Where each ran from, when not all from the same place: "bandit: kisys tool environment".
+            tool_source=_sources({t: outputs[t].tool_source for t in self.tools}),
         )
 
     def _one(self, tool: str, settings: Settings) -> ScanOutput:
@@ -87,3 +90,11 @@ class CodeScanner:
         except (ScanError, OSError) as exc:
             reason = f"check could not run: {exc}"
             return ScanOutput(tool_version="", inconclusive=(Inconclusive(tool, tool, reason),))
+
+
+def _sources(by_tool: dict[str, str]) -> str:
+    """One source when every tool ran from the same place, else ``tool: source`` pairs."""
+    known = {t: s for t, s in by_tool.items() if s}
+    if len(set(known.values())) <= 1:
+        return next(iter(known.values()), "")
+    return ", ".join(f"{t}: {s}" for t, s in known.items())
