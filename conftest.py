@@ -29,4 +29,5 @@ pytest_plugins = [
     "tests.support.moto_server",
     "tests.support.vault_server",
     "tests.support.keyvault_server",
+    "tests.support.dashboard",
 ]

@@ -30,6 +30,9 @@ VERBS: dict[str, Verb] = {
     "install": Verb("pytest_kisys.commands.install", "vet and install packages in one consented batch"),
     "scan": Verb("pytest_kisys.commands.scan", "run the code, dependency and secret checks"),
     "stages": Verb("pytest_kisys.commands.stages", "show the workflow stage graph (text or --dot)"),
+    "dashboard": Verb(
+        "pytest_kisys.commands.dashboard", "serve the run history: REST API, WebSocket and web page"
+    ),
     "db": Verb("pytest_kisys.commands.db", "refresh or show the known-malicious list"),
     "tools": Verb("pytest_kisys.commands.tools", "show, create, update or remove the scanners' environment"),
 }

@@ -46,3 +46,7 @@ class ToolError(ScanError):
     A :class:`ScanError`, so the check it belongs to is inconclusive; the message is one line
     saying how to prepare the tools.
     """
+
+
+class HistoryError(KisysError):
+    """The history store could not be opened, migrated, written or read."""

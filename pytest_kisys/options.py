@@ -280,6 +280,32 @@ OPTIONS: tuple[Option, ...] = (
         env="KISYS_COST_PER_CPU_HOUR",
     ),
     Option(
+        "history",
+        "record this run in the history store that kisys dashboard reads",
+        "true or false",
+        env="KISYS_HISTORY",
+    ),
+    Option(
+        "history_url",
+        "history store (default: SQLite at <rootdir>/.kisys/history.db)",
+        "a SQLAlchemy URL (sqlite:///PATH, postgresql+psycopg://...) or a file path",
+        env="KISYS_HISTORY_URL",
+    ),
+    Option(
+        "history_keep",
+        "runs the history store keeps (0: all)",
+        "a whole number >= 0",
+        env="KISYS_HISTORY_KEEP",
+    ),
+    Option(
+        "html",
+        "write a self-contained HTML report of this run to PATH",
+        "a file path",
+        flag="--kisys-html",
+        env="KISYS_HTML",
+        metavar="PATH",
+    ),
+    Option(
         "import_map",
         "import name -> project name overrides",
         "a table of import name = project name",

@@ -142,6 +142,10 @@ class Settings:
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     mask_env: tuple[str, ...] = DEFAULT_MASK_ENV
     mask: bool = True
+    history: bool = True
+    history_url: str | None = None
+    history_keep: int = 200
+    html: Path | None = None
     rootdir: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -517,6 +521,10 @@ _CONVERTERS: Mapping[str, Converter] = {
     'trace_keep': _opt_str(_TRACE_KEEP, 'all, failed or slow:SECONDS'),
     'trace_phases': to_bool,
     'cost_per_cpu_hour': _number(float),
+    'history': to_bool,
+    'history_url': _opt_str(re.compile(r"\S+"), 'a SQLAlchemy URL or a file path'),
+    'history_keep': _number(int),
+    'html': _path,
     'import_map': _import_map,
     'ignore': _ignore,
     'baseline': _baseline,
@@ -528,7 +536,7 @@ _CONVERTERS: Mapping[str, Converter] = {
 }
 KEYS = OPTIONS
 KEYS_BY_NAME = OPTIONS_BY_NAME
-_PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir", "sarif_split"}
+_PATH_KEYS = {"report", "sarif", "sbom", "log_file", "cache_dir", "sarif_split", "html"}
 
 _MERGED_KEYS = {"allow", "deny"}  # union across every tier: config lists plus this run's flags
 

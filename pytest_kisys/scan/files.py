@@ -87,6 +87,7 @@ EXCLUDED_DIR_NAMES = frozenset(
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
+        ".kisys",  # the run history (binary SQLite), not the project's code
     }
 )
 
