@@ -185,22 +185,28 @@ def test_events_arrive_while_the_run_is_going(live: Live) -> None:
     assert every >= {"run.started", "trace.span.created", "trace.span.ended", "scan.completed",
                      "secret.detected", "cost.calculated", "run.finished"}
     seqs = [e["seq"] for e in live.events]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
     finished = live.events[-1]["data"]["run"]
-    assert finished["outcomes"]["failed"] == 1 and finished["outcomes"]["passed"] == 2
+    assert finished["outcomes"]["failed"] == 1
+    assert finished["outcomes"]["passed"] == 2
 
 
 def test_rest_endpoints_describe_the_run(live: Live) -> None:
     get = live.server.get
     runs = get("/api/runs").json()
-    assert runs["total"] == 1 and runs["items"][0]["name"].startswith("proj ")
+    assert runs["total"] == 1
+    assert runs["items"][0]["name"].startswith("proj ")
     run = get(f"/api/runs/{live.run_id}").json()
-    assert run["status"] == "finished" and run["exit_status"] == 1
-    assert run["outcomes"]["skipped"] == 1 and run["total"] == 4
+    assert run["status"] == "finished"
+    assert run["exit_status"] == 1
+    assert run["outcomes"]["skipped"] == 1
+    assert run["total"] == 4
     assert run["slowest"][0]["nodeid"] == "test_live.py::test_zz_waits_for_the_dashboard"
     stages = {s["name"]: s for s in get("/api/workflows").json()["items"]}
     assert {"tests", "scan.code", "scan.secrets"} <= set(stages)
-    assert stages["tests"]["status"] == "failed" and stages["tests"]["duration"] > 0
+    assert stages["tests"]["status"] == "failed"
+    assert stages["tests"]["duration"] > 0
     traces = get("/api/traces", params={"run": live.run_id}).json()
     assert {t["kind"] for t in traces["items"]} == {"session", "stage", "test"}
     code = get("/api/scans", params={"run": live.run_id}).json()
@@ -208,10 +214,12 @@ def test_rest_endpoints_describe_the_run(live: Live) -> None:
     assert all(f["new"] is None for f in code["items"])  # a first run has no previous run
     # Filters and paging.
     only_low = get("/api/scans", params={"severity": "low"}).json()
-    assert only_low["items"] and all(f["severity"] == "low" for f in only_low["items"])
+    assert only_low["items"]
+    assert all(f["severity"] == "low" for f in only_low["items"])
     assert get("/api/scans", params={"path": "nowhere/"}).json()["total"] == 0
     first, second = (get("/api/scans", params={"limit": 1, "offset": n}).json() for n in (0, 1))
-    assert first["total"] == code["total"] >= 2 and first["items"][0] != second["items"][0]
+    assert first["total"] == code["total"] >= 2
+    assert first["items"][0] != second["items"][0]
     assert get("/api/scans", params={"check": "secrets"}).json()["total"] == 0  # secrets have their own
     secrets = get("/api/secrets").json()["items"]
     assert {s["type"] for s in secrets} >= {"GitHub Token", "AWS Access Key"}
@@ -222,7 +230,8 @@ def test_rest_endpoints_describe_the_run(live: Live) -> None:
     assert get("/api/decisions").json()["items"] == []  # nothing needed installing
     assert get("/api/vulnerabilities").json()["total"] == 0
     trends = get("/api/trends").json()["items"]
-    assert trends[0]["id"] == live.run_id and trends[0]["findings"] >= 4
+    assert trends[0]["id"] == live.run_id
+    assert trends[0]["findings"] >= 4
     assert get("/api/runs", params={"limit": "many"}).status_code == 400
     assert get("/api/runs/nope").status_code == 404
 
@@ -271,8 +280,10 @@ def test_page_in_headless_chromium(live: Live, browser: Any, tmp_path: Path) -> 
     run_name = live.server.get("/api/runs").json()["items"][0]["name"]
     body = browser.find_element("tag name", "body").text
     assert run_name in body
-    assert "B602" in body and "GitHub Token" in body
-    assert "slow" in body and "test_live.py" in body  # cost by marker and by module
+    assert "B602" in body
+    assert "GitHub Token" in body
+    assert "slow" in body
+    assert "test_live.py" in body
     assert browser.find_element("id", "live").text == "live"  # the WebSocket is connected
     assert _console_errors(browser) == []
     png = browser.get_screenshot_as_png()
@@ -283,14 +294,16 @@ def test_page_in_headless_chromium(live: Live, browser: Any, tmp_path: Path) -> 
 
 def test_html_report_offline_in_headless_chromium(live: Live, browser: Any) -> None:
     html = live.html.read_text()
-    assert "Content-Security-Policy" in html and "static/app.js" not in html
+    assert "Content-Security-Policy" in html
+    assert "static/app.js" not in html
     browser.get_log("browser")
     browser.get_log("performance")
     browser.get(live.html.as_uri())
     _wait_for_page(browser)
     body = browser.find_element("tag name", "body").text
     assert live.server.get("/api/runs").json()["items"][0]["name"] in body
-    assert "B602" in body and "GitHub Token" in body
+    assert "B602" in body
+    assert "GitHub Token" in body
     assert _console_errors(browser) == []
     requested = []
     for entry in browser.get_log("performance"):

@@ -1,0 +1,222 @@
+"""The history stores for real: the stdlib SQLite file and SQLAlchemy on a throwaway PostgreSQL
+cluster (Alembic migrations, retention, schema revisions), recording inside pytest runs
+(history off, an unwritable store, xdist), and the dashboard's token off loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from pytest_kisys.errors import HistoryError
+from pytest_kisys.history import open_store
+from pytest_kisys.history import schema
+from pytest_kisys.history.interface import Batch
+from pytest_kisys.history.interface import Event
+from pytest_kisys.history.sqlite_store import SQLiteStore
+from tests.support.dashboard import dashboard
+from tests.support.dashboard import Postgres
+from tests.support.osv_server import AuditEnvs
+from tests.support.osv_server import OSVServer
+from tests.test_dashboard_live import run_env
+from tests.test_dashboard_live import write_project
+
+
+def run_row(run_id: str, started: float) -> dict[str, object]:
+    return {
+        "id": run_id, "name": run_id, "project": "/p", "host": "h", "kisys_version": "0", "started": started,
+        "ended": None, "status": "running", "exit_status": None, "outcomes": "{}", "tests": 0,
+        "findings": 0, "duration": None, "cost_seconds": 0.0, "money": None, "settings": "{}",
+    }
+
+
+def fill(store: object, runs: int) -> None:
+    for n in range(runs):
+        rid = f"run{n:03d}"
+        store.start_run(run_row(rid, 1000.0 + n))  # type: ignore[attr-defined]
+        store.write(rid, Batch(  # type: ignore[attr-defined]
+            rows={"tests": ({"nodeid": "t.py::a", "module": "t.py", "outcome": "passed", "started": 1.0,
+                             "duration": 0.5, "markers": "[]"},)},
+            events=(Event("run.started", 1.0, {"n": n}),),
+            run={"status": "finished"},
+        ))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_store_records_and_keeps_the_newest_runs(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'h.db'}"
+    else:
+        pg: Postgres = request.getfixturevalue("postgres")
+        url = pg.url()
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("DROP DATABASE IF EXISTS keep_test"))
+            conn.execute(sa.text("CREATE DATABASE keep_test"))
+        engine.dispose()
+        url = pg.url("keep_test")
+    store = open_store(url)
+    try:
+        fill(store, 5)
+        assert store.prune(3) == 2
+        assert store.prune(3) == 0
+    finally:
+        store.close()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM runs ORDER BY started"))]
+        assert ids == ["run002", "run003", "run004"]
+        assert conn.execute(sa.text("SELECT count(*) FROM tests")).scalar_one() == 3
+        assert conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 3
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == schema.HEAD
+    engine.dispose()
+
+
+def test_alembic_upgrades_a_file_the_stdlib_store_created(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "h.db").close()
+    from pytest_kisys.history.sa_store import connect as sa_connect
+    from pytest_kisys.history.sa_store import current_revision
+
+    engine = sa_connect(f"sqlite:///{tmp_path / 'h.db'}")
+    with engine.connect() as conn:
+        assert current_revision(conn) == schema.HEAD
+    engine.dispose()
+    # And the other way round: a file Alembic created is taken as is by the stdlib store.
+    sa_connect(f"sqlite:///{tmp_path / 'b.db'}").dispose()
+    store = SQLiteStore(tmp_path / "b.db")
+    fill(store, 1)
+    store.close()
+
+
+def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "h.db").close()
+    with sqlite3.connect(tmp_path / "h.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'kisys9999'")
+    with pytest.raises(HistoryError, match="kisys9999.*newer than this kisys knows"):
+        SQLiteStore(tmp_path / "h.db")
+
+
+def test_unusable_url_is_a_history_error_naming_it() -> None:
+    with pytest.raises(HistoryError, match="not usable"):
+        open_store("nosuchdialect://user:pw@host/db")
+
+
+# -- recording inside pytest runs ------------------------------------------------------------
+
+
+def test_history_false_records_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    pytester.makepyprojecttoml("[tool.kisys]\nhistory = false\n")
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / ".kisys").exists()
+
+
+def test_default_store_is_under_rootdir(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): assert 0")
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none")
+    result.assert_outcomes(passed=1, failed=1)
+    with sqlite3.connect(pytester.path / ".kisys" / "history.db") as db:
+        [(status, outcomes, tests)] = db.execute("SELECT status, outcomes, tests FROM runs").fetchall()
+    assert status == "finished"
+    assert tests == 2
+    assert json.loads(outcomes)["failed"] == 1
+
+
+def test_unwritable_store_is_one_warning_and_never_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    (pytester.path / "blocker").write_text("a file where the store's directory should be")
+    pytester.makepyprojecttoml('[tool.kisys]\nhistory_url = "blocker/history.db"\n')
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    warnings = [line for line in result.outlines if "not recorded in the history" in line]
+    assert len(warnings) == 1, result.outlines
+    assert "blocker" in warnings[0]
+
+
+# -- PostgreSQL, xdist and the deps check, end to end ----------------------------------------
+
+
+def test_postgres_history_under_xdist_with_vulnerabilities(
+    postgres: Postgres, tmp_path: Path, audit_envs: AuditEnvs, osv_server: OSVServer
+) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS team"))
+        conn.execute(sa.text("CREATE DATABASE team"))
+    admin.dispose()
+    url = postgres.url("team")
+    project = tmp_path / "proj"
+    tests = "\n".join(f"def test_{n}(): pass" for n in range(6))
+    write_project(project, {"test_many.py": tests, "pyproject.toml": "[tool.kisys]\nhistory_keep = 5\n"})
+    env = run_env(tmp_path, KISYS_HISTORY_URL=url, KISYS_AUDIT_SERVICE="osv", KISYS_OSV_URL=osv_server.url,
+                  PIPAPI_PYTHON_LOCATION=audit_envs.vulnerable)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--kisys", "--kisys-scan", "deps", "-n", "2",
+         "-p", "no:cacheprovider", "-q"], cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert "6 passed" in done.stdout, done.stdout + done.stderr
+    assert "not recorded" not in done.stdout
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1  # workers never write
+        assert conn.execute(sa.text("SELECT count(*) FROM tests")).scalar_one() == 6
+        types = {r[0] for r in conn.execute(sa.text("SELECT DISTINCT type FROM events"))}
+    engine.dispose()
+    assert {"run.started", "vulnerability.detected", "scan.completed", "run.finished"} <= types
+    with dashboard(url) as server:
+        [vuln] = server.get("/api/vulnerabilities").json()["items"]
+        assert (vuln["package"], vuln["version"], vuln["id"]) == ("kisys-tiny-vuln", "1.0.0", "PYSEC-2099-1")
+        assert vuln["fix_versions"] == ["1.2.0"]
+        assert "CVE-2099-0001" in vuln["aliases"]
+        run = server.get("/api/runs").json()["items"][0]
+        assert run["outcomes"]["passed"] == 6
+        assert run["status"] == "finished"
+    assert "history postgresql+psycopg://postgres@127.0.0.1" in server.output[0]
+
+
+# -- the token off loopback --------------------------------------------------------------------
+
+
+def test_token_required_when_not_bound_to_loopback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    fill_store = SQLiteStore(tmp_path / "h.db")
+    fill(fill_store, 1)
+    fill_store.close()
+    # Bound to every interface (not loopback); the test itself only talks to 127.0.0.1.
+    with dashboard(url, "--host", "0.0.0.0") as server:  # noqa: S104 - the point of the test
+        assert server.get("/api/runs").status_code == 401
+        assert server.get("/").status_code == 401
+        with pytest.raises(InvalidStatus):
+            with connect(server.base.replace("http", "ws") + "/ws", open_timeout=30):
+                pass
+    printed = server.output[0]
+    [token] = re.findall(r"token \(shown once\): (\S+)", printed)
+    assert printed.count(token) == 1
+    with dashboard(url, "--host", "0.0.0.0", "--token", token, token=token) as server:  # noqa: S104
+        assert server.get("/api/runs").status_code == 401
+        assert server.get("/api/runs", params={"token": "wrong"}).status_code == 401
+        ok = server.get("/api/runs", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert ok.json()["total"] == 1
+        assert server.get("/api/runs", params={"token": token}).status_code == 200
+        with connect(server.base.replace("http", "ws") + f"/ws?token={token}&since=0", open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "run.started"
+    assert token not in server.output[0]  # a given token is never printed
