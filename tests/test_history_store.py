@@ -170,7 +170,8 @@ def test_postgres_history_under_xdist_with_vulnerabilities(
                   PIPAPI_PYTHON_LOCATION=audit_envs.vulnerable)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--kisys", "--kisys-scan", "deps", "-n", "2",
-         "-p", "no:cacheprovider", "-q"], cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
+         "-p", "no:cacheprovider", "-q"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert "6 passed" in done.stdout, done.stdout + done.stderr
     assert "not recorded" not in done.stdout

@@ -9,9 +9,9 @@ no write endpoint: anything but GET/HEAD is 405.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable
 from collections.abc import Callable
+import functools
 import hmac
 from typing import Any
 
