@@ -76,14 +76,13 @@ class Reader:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
-    def _count(self, stmt: Any) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one())
-
     def _paged(self, stmt: Any, f: Filters, view: Any) -> dict[str, Any]:
-        total = self._count(stmt)
-        items = [view(r) for r in self._rows(stmt.limit(f.limit).offset(f.offset))]
-        return views.page(items, total, f.limit, f.offset)
+        # One connection for the count and the page; the count without the ORDER BY.
+        counted = sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        with self.engine.connect() as conn:
+            total = int(conn.execute(counted).scalar_one())
+            rows = [dict(r._mapping) for r in conn.execute(stmt.limit(f.limit).offset(f.offset))]
+        return views.page([view(r) for r in rows], total, f.limit, f.offset)
 
     def run_row(self, run_id: str | None) -> dict[str, Any]:
         """The ``runs`` row of ``run_id`` (default: the newest); 404 when there is none."""
@@ -98,7 +97,7 @@ class Reader:
     def runs(self, f: Filters) -> dict[str, Any]:
         """``/api/runs``: newest first."""
         runs = self.t["runs"]
-        return self._paged(sa.select(runs).order_by(runs.c.started.desc(), runs.c.id), f, views.run_view)
+        return self._paged(sa.select(runs).order_by(runs.c.started.desc()), f, views.run_view)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """``/api/runs/{id}``: the run, its outcome counts and slowest tests."""
@@ -195,7 +194,7 @@ class Reader:
             runs.c.money,
             runs.c.tests,
             runs.c.outcomes,
-        ).order_by(runs.c.started.desc(), runs.c.id)
+        ).order_by(runs.c.started.desc())
 
         def view(r: Mapping[str, Any]) -> dict[str, Any]:
             return {**r, "outcomes": json.loads(r["outcomes"] or "{}")}
