@@ -17,8 +17,14 @@ DEFAULT_FILE = Path(".kisys") / "history.db"
 
 
 def history_url(settings: Settings) -> str:
-    """The store of this run: ``history_url``, else ``<rootdir>/.kisys/history.db``."""
+    """The store of this run: ``history_url``, else ``<rootdir>/.kisys/history.db``.
+
+    A relative SQLite file path is relative to ``rootdir``.
+    """
     if settings.history_url:
+        path = sqlite_path(settings.history_url)
+        if path is not None and not path.is_absolute():
+            return f"sqlite:///{settings.rootdir / path}"
         return settings.history_url
     return f"sqlite:///{settings.rootdir / DEFAULT_FILE}"
 
@@ -48,8 +54,8 @@ def open_store(url: str) -> HistoryStore:
     except ImportError as exc:
         from pytest_kisys.errors import HistoryError
 
+        scheme = url.split("://", 1)[0]
         raise HistoryError(
-            f"history_url {url.split('://', 1)[0]}://... needs SQLAlchemy: "
-            "pip install 'pytest-kisys[dashboard]' ({exc})".replace("{exc}", str(exc))
+            f"history_url {scheme}://... needs SQLAlchemy: pip install 'pytest-kisys[dashboard]' ({exc})"
         ) from exc
     return SAStore(url)

@@ -13,6 +13,7 @@ from collections.abc import Generator
 import datetime as dt
 import os
 import platform
+import threading
 import time
 from typing import Any
 import uuid
@@ -52,6 +53,7 @@ class HistoryPlugin:
         self._seen = dict.fromkeys(_SOURCES, 0)
         self._phases: dict[str, dict[str, tuple[str, bool]]] = {}
         self._times: dict[str, list[float]] = {}
+        self._poll_lock = threading.Lock()
         self._marks: dict[str, tuple[str, ...]] = {}
         self._costs: list[tuple[str, float, tuple[str, ...]]] = []
         self._counts = dict.fromkeys(R.OUTCOMES, 0)
@@ -85,7 +87,9 @@ class HistoryPlugin:
         }
         url = history_url(settings)
         opener = (lambda: open_store(url)) if settings.history and not self.worker else None
-        self.recorder = Recorder(run, opener, poll=self._poll, keep=settings.history_keep)
+        self.recorder = Recorder(
+            run, opener, poll=self._poll, keep=settings.history_keep, keep_rows=settings.html is not None
+        )
 
     # -- xdist workers: markers travel with the reports --------------------------------------
 
@@ -168,10 +172,14 @@ class HistoryPlugin:
         self.recorder.update_run(outcomes=R.dumps(self._counts), tests=sum(self._counts.values()))
 
     def _poll(self) -> None:
-        """Record what the run record gained since the last poll (called by the writer thread)."""
+        """Record what the run record gained since the last poll (writer thread, and at the end)."""
         record = self.config.stash.get(RUN_KEY, None)
         if record is None:
             return
+        with self._poll_lock:
+            self._poll_record(record)
+
+    def _poll_record(self, record: Any) -> None:
         now = time.time()
         redact = self.redactor.redact
         for source in _SOURCES:

@@ -31,10 +31,12 @@ class Recorder:
         poll: Callable[[], None] = lambda: None,
         interval: float = 0.5,
         keep: int = 0,
+        keep_rows: bool = True,
     ) -> None:
         self.run: dict[str, Any] = dict(run)
         self.rows: dict[str, list[Row]] = {}
-        """Every row of the run so far, by table (the HTML report reads these)."""
+        """Every row of the run so far, by table, with ``keep_rows`` (the HTML report reads these)."""
+        self._keep_rows = keep_rows
         self.error: str | None = None
         self.url: str | None = None
         self._opener = opener
@@ -52,11 +54,15 @@ class Recorder:
     def add(self, table: str, rows: list[Row]) -> None:
         """Queue rows for ``table``."""
         with self._lock:
-            self._pending.setdefault(table, []).extend(rows)
-            self.rows.setdefault(table, []).extend(rows)
+            if self._opener is not None:
+                self._pending.setdefault(table, []).extend(rows)
+            if self._keep_rows:
+                self.rows.setdefault(table, []).extend(rows)
 
     def emit(self, events: list[Event]) -> None:
         """Queue live events."""
+        if self._opener is None:
+            return  # events only matter to a store
         with self._lock:
             self._events.extend(events)
 

@@ -1,0 +1,89 @@
+"""Pure logic of the history: outcomes from phases, cost grouping, rows and redaction, views."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_kisys.history import history_url
+from pytest_kisys.history import rows as R
+from pytest_kisys.history import sqlite_path
+from pytest_kisys.history import views
+from pytest_kisys.settings import Settings
+from pytest_kisys.telemetry.redact import Redactor
+
+
+@pytest.mark.parametrize(
+    ("phases", "outcome"),
+    [
+        ({"setup": ("passed", False), "call": ("passed", False), "teardown": ("passed", False)}, "passed"),
+        ({"setup": ("passed", False), "call": ("failed", False)}, "failed"),
+        ({"setup": ("failed", False)}, "error"),
+        ({"setup": ("skipped", False)}, "skipped"),
+        ({"setup": ("passed", False), "call": ("skipped", True)}, "xfailed"),
+        ({"setup": ("passed", False), "call": ("passed", True)}, "xpassed"),
+        ({"setup": ("passed", False), "call": ("passed", False), "teardown": ("failed", False)}, "error"),
+    ],
+)
+def test_outcome_of_phases(phases: dict[str, tuple[str, bool]], outcome: str) -> None:
+    assert R.outcome_of(phases) == outcome
+
+
+def test_cost_rows_group_by_module_and_every_marker() -> None:
+    entries = [("a.py::t1", 2.0, ("slow", "db")), ("a.py::t2", 1.0, ()), ("b.py::t", 3.0, ("slow",))]
+    rows = R.cost_rows(entries, 36.0)
+    by = {(r["grp"], r["name"]): r for r in rows}
+    assert by[("module", "a.py")]["seconds"] == 3.0
+    assert by[("module", "b.py")]["seconds"] == 3.0
+    assert by[("marker", "slow")]["seconds"] == 5.0
+    assert by[("marker", "(none)")]["seconds"] == 1.0
+    assert by[("marker", "slow")]["money"] == pytest.approx(5.0 / 3600 * 36.0)
+    assert all(r["money"] is None for r in R.cost_rows(entries, None))
+
+
+def test_install_and_decision_rows_are_redacted() -> None:
+    redact = Redactor(["hunter2-secret-value"]).redact
+    batch = {
+        "backend": "pip",
+        "installed": [{"name": "rich", "version": "13.0", "reasons": []}],
+        "denied": [{"name": "evil", "reason": "token=hunter2-secret-value in the URL", "hint": ""}],
+        "refused": [],
+        "error": None,
+    }
+    rows = R.install_rows(batch, redact)
+    assert [(r["name"], r["action"]) for r in rows] == [("rich", "installed"), ("evil", "denied")]
+    assert "hunter2" not in json.dumps(rows)
+    decision_json = {"name": "rich", "action": "allow", "reasons": ["https://u:pw@host/x"]}
+    [decision] = R.decision_rows(decision_json, redact)
+    assert "pw@" not in decision["data"]
+    assert decision["action"] == "allow"
+
+
+def test_secret_rows_keep_type_file_line_and_hash_only() -> None:
+    check = {"kind": "secrets", "tool": "detect-secrets", "status": "findings", "counts": {"high": 1},
+             "findings": [{"id": "abc123", "tool": "detect-secrets", "rule_id": "GitHubTokenDetector",
+                           "rule_name": "GitHub Token", "severity": "high", "path": "app.py", "line": 3,
+                           "message": "GitHub Token (value not shown)"}]}
+    [row] = R.check_rows(check, str)
+    events = R.check_events(check, [row], 1.0)
+    assert [e.type for e in events] == ["scan.completed", "secret.detected"]
+    assert events[1].data == {"type": "GitHub Token", "path": "app.py", "line": 3, "hash": "abc123"}
+    assert set(views.typed_finding(row)) == {"type", "path", "line", "hash", "check", "new"}
+
+
+def test_new_since_previous_run() -> None:
+    row = {"check_kind": "code", "tool": "bandit", "rule_id": "B1", "rule_name": "", "severity": "low",
+           "path": "a.py", "line": 1, "message": "m", "fingerprint": "f1", "package": None}
+    assert views.finding_view(row, frozenset({"f1"}))["new"] is False
+    assert views.finding_view(row, frozenset({"f2"}))["new"] is True
+    assert views.finding_view(row, None)["new"] is None
+
+
+def test_store_urls(tmp_path: object) -> None:
+    root = Settings().rootdir
+    assert history_url(Settings()) == f"sqlite:///{root / '.kisys' / 'history.db'}"
+    assert history_url(Settings(history_url="h/x.db")) == f"sqlite:///{root / 'h' / 'x.db'}"
+    assert history_url(Settings(history_url="postgresql+psycopg://u@h/db")) == "postgresql+psycopg://u@h/db"
+    assert sqlite_path("sqlite:///:memory:") is None
+    assert sqlite_path("postgresql://h/db") is None
