@@ -132,6 +132,7 @@ def output_paths(settings: Settings) -> list[tuple[str, Path]]:
         ("sarif", settings.sarif),
         ("sbom", settings.sbom),
         ("log_file", settings.log_file),
+        ("html", settings.html),
     ]
     if settings.trace.startswith("file:"):
         named.append(("trace", Path(settings.trace[len("file:"):]).expanduser()))

@@ -11,7 +11,7 @@ from pytest_kisys.history import rows as R
 from pytest_kisys.history import sqlite_path
 from pytest_kisys.history import views
 from pytest_kisys.settings import Settings
-from pytest_kisys.telemetry.redact import Redactor
+from pytest_kisys.secrets.redact import Redactor
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import resources
 import json
-import os
 from pathlib import Path
-import tempfile
 from typing import Any
 
 
@@ -44,13 +42,10 @@ def render(data: Mapping[str, Any]) -> str:
 
 
 def write_html(path: Path, data: Mapping[str, Any]) -> None:
-    """Write the report atomically (a CI upload never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(data))
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the report like every other output file (:func:`pytest_kisys.outputs.write_output`).
+
+    :raises OutputError: naming the path when it cannot be written.
+    """
+    from pytest_kisys.outputs import write_output
+
+    write_output(path, render(data))

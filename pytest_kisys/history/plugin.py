@@ -26,9 +26,11 @@ from pytest_kisys.history import open_store
 from pytest_kisys.history import rows as R
 from pytest_kisys.history.interface import Event
 from pytest_kisys.history.recorder import Recorder
+from pytest_kisys.outputs import OutputError
 from pytest_kisys.record import RUN_KEY
+from pytest_kisys.secrets.masking import redactor_of
+from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
-from pytest_kisys.telemetry.redact import Redactor
 
 
 MARKERS_ATTR = "kisys_markers"
@@ -48,7 +50,8 @@ class HistoryPlugin:
         self.config = config
         self.settings = settings
         self.worker = "PYTEST_XDIST_WORKER" in os.environ
-        self.redactor = Redactor.from_environment(os.environ)
+        # The session's one redactor (secret-looking environment values, fetched secrets...).
+        self.redactor = redactor_of(config) or Redactor()
         self.started = time.time()
         self._seen = dict.fromkeys(_SOURCES, 0)
         self._phases: dict[str, dict[str, tuple[str, bool]]] = {}
@@ -259,6 +262,8 @@ class HistoryPlugin:
         self.recorder.finish()
         if self.settings.html is not None:
             self._write_html()
+            if self.html_error and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR  # as for the other report files
 
     def _write_html(self) -> None:
         from pytest_kisys.dashboard.html import write_html
@@ -269,8 +274,8 @@ class HistoryPlugin:
         target = target if target.is_absolute() else self.settings.rootdir / target
         try:
             write_html(target, bundle(self.recorder.run, self.recorder.rows))
-        except OSError as exc:
-            self.html_error = f"kisys: could not write the HTML report to {target}: {exc}"
+        except OutputError as exc:
+            self.html_error = f"kisys: the HTML report was not written: {exc}"
             return
         self.html_written = str(target)
 
