@@ -87,3 +87,26 @@ def test_store_urls(tmp_path: object) -> None:
     assert history_url(Settings(history_url="postgresql+psycopg://u@h/db")) == "postgresql+psycopg://u@h/db"
     assert sqlite_path("sqlite:///:memory:") is None
     assert sqlite_path("postgresql://h/db") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("192.0.2.7", False), ("::", False), ("example.invalid", False)],  # noqa: S104
+)
+def test_only_loopback_hosts_go_without_a_token(host: str, loopback: bool) -> None:
+    from pytest_kisys.commands.dashboard import is_loopback
+    from pytest_kisys.commands.dashboard import token_for
+
+    assert is_loopback(host) is loopback
+    token, generated = token_for(host, None)
+    assert (token is None) is loopback and generated is not loopback
+    assert token_for(host, "given") == ("given", False)
+
+
+def test_dashboard_verb_names_an_unusable_history(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_kisys.cli import main
+
+    assert main(["dashboard", "--history", "nosuchdialect://user:hunter2@db/x"]) == 2
+    err = capsys.readouterr().err
+    assert "not usable" in err and "hunter2" not in err

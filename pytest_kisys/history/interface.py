@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import get_args
 from typing import Literal
 from typing import Protocol
 
@@ -26,16 +27,7 @@ EventType = Literal[
     "cost.calculated",
     "run.finished",
 ]
-EVENT_TYPES: tuple[EventType, ...] = (
-    "run.started",
-    "trace.span.created",
-    "trace.span.ended",
-    "scan.completed",
-    "vulnerability.detected",
-    "secret.detected",
-    "cost.calculated",
-    "run.finished",
-)
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 Row = Mapping[str, Any]
 
