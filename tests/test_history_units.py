@@ -10,8 +10,8 @@ from pytest_kisys.history import history_url
 from pytest_kisys.history import rows as R
 from pytest_kisys.history import sqlite_path
 from pytest_kisys.history import views
-from pytest_kisys.settings import Settings
 from pytest_kisys.secrets.redact import Redactor
+from pytest_kisys.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,8 @@ def test_only_loopback_hosts_go_without_a_token(host: str, loopback: bool) -> No
 
     assert is_loopback(host) is loopback
     token, generated = token_for(host, None)
-    assert (token is None) is loopback and generated is not loopback
+    assert (token is None) is loopback
+    assert generated is not loopback
     assert token_for(host, "given") == ("given", False)
 
 
@@ -109,4 +110,5 @@ def test_dashboard_verb_names_an_unusable_history(capsys: pytest.CaptureFixture[
 
     assert main(["dashboard", "--history", "nosuchdialect://user:hunter2@db/x"]) == 2
     err = capsys.readouterr().err
-    assert "not usable" in err and "hunter2" not in err
+    assert "not usable" in err
+    assert "hunter2" not in err
