@@ -47,3 +47,31 @@ def test_ctrl_c_in_kisys_vet_is_one_line_and_exit_130(tmp_path: Path) -> None:
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "kisys vet: interrupted"
+
+
+def test_file_index_url_is_refused_by_install_and_vet(tmp_path: Path) -> None:
+    for verb in ("install", "vet"):
+        proc = subprocess.run(
+            _kisys(verb, "numpy", "--index-url", "file:///etc/passwd"),
+            capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        )
+        assert proc.returncode == 2, (verb, proc.stdout, proc.stderr)
+        assert "is not an http:// or https:// URL" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_dev_zero_baseline_is_not_a_regular_file_and_is_not_read(tmp_path: Path) -> None:
+    from pytest_kisys.scan.runner import run_check
+    from pytest_kisys.scan.secrets import SecretsScanner
+    from tests.support.scantree import settings
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "a.txt").write_text("nothing\n")
+    result = run_check(
+        "secrets",
+        settings(root, baseline={"secrets": Path("/dev/zero")}),
+        scanner=SecretsScanner(use_git=False),
+    )
+    assert result.status == "inconclusive"
+    assert "is not a regular file" in result.inconclusive[0].reason

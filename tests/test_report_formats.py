@@ -143,7 +143,9 @@ def test_json_report_shape(tmp_path: Path) -> None:
     assert report["schema"] == "kisys-report/1"
     assert report["decisions"] == [{"name": "tabulate", "decision": "allow"}]
     assert [c["status"] for c in report["checks"]] == ["inconclusive", "findings", "findings"]
-    assert report["verdict"] == {"checks_failed": True, "reasons": ["3 finding(s) at or above 'high'"]}
+    assert report["verdict"] == {
+        "checks_failed": True, "stages_failed": [], "reasons": ["3 finding(s) at or above 'high'"]
+    }
     assert {f["check"] for f in report["findings"]} == {"code", "deps", "secrets"}
     assert report["inconclusive"] == [
         {"check": "code", "tool": "bandit", "item": "broken.py", "reason": "syntax error"}

@@ -234,6 +234,7 @@ def test_json_report_carries_checks_and_verdict(pytester: pytest.Pytester) -> No
     assert report["run"]["exit_status"] == EXIT_CHECKS_FAILED
     assert report["verdict"] == {
         "checks_failed": True,
+        "stages_failed": [],
         "reasons": ["1 finding(s) at or above 'high'"],
     }
     [check] = report["checks"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+import sys
 
 from pytest_kisys.options import LEVELS
 from pytest_kisys.settings import IndexSettings
@@ -47,6 +48,14 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the parsed flags (missing flags keep their defaults)."""
     sources: dict[str, str] = {}
+    url = getattr(args, "index_url", None)
+    if url and not url.startswith(("http://", "https://")):
+        print(
+            f"kisys: --index-url {url!r} is not an http:// or https:// URL of a simple package "
+            "index",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)  # a usage error, like argparse's
     import_map: dict[str, str] = {}
     for item in getattr(args, "import_map", []):
         module, sep, dist = item.partition("=")

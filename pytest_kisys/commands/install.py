@@ -60,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"kisys install: {error}", file=sys.stderr)
         return 2
+    if args.index_url and not args.index_url.startswith(("http://", "https://")):
+        print(
+            f"kisys install: --index-url {args.index_url!r} is not an http:// or https:// URL "
+            "of a simple package index",
+            file=sys.stderr,
+        )
+        return 2
     if args.index_url:
         settings = dataclasses.replace(
             settings, index=dataclasses.replace(settings.index, url=args.index_url)

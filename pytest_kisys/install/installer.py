@@ -127,6 +127,8 @@ class _Batch:
     notes: list[str] = field(default_factory=list)
     # name -> (reason, hint) for items that may not be installed
     blocked_items: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The installer that ran, kept for the result even when the batch ends in an error.
+    backend: str = ""
 
 
 def allow_hint(name: str, settings: Settings) -> str:
@@ -557,6 +559,7 @@ class Installer:
         )
         completed = False
         try:
+            batch.backend = backend.name
             self._say(f"installing {len(keep)} package(s) with {backend.name}")
             with self._ticker(len(keep), backend.name):
                 outcome = backend.install(self.python, keep)
@@ -713,7 +716,7 @@ class Installer:
             refused=tuple(batch.refused),
             satisfied=tuple(batch.satisfied),
             error=error,
-            backend=backend,
+            backend=backend or batch.backend,
             duration=time.monotonic() - batch.started,
             rolled_back="rolled back" in batch.notes,
             learned=learned,

@@ -38,6 +38,11 @@ def build_report(
     """The report document for one run."""
     checks = check_results(record)
     failed, reasons = verdict(checks, settings)
+    stages_failed = _failing_stages(record, settings)
+    reasons = [
+        *reasons,
+        *(f"stage {s.name!r} failed the run: {s.reason or 'no reason given'}" for s in stages_failed),
+    ]
     findings = [
         {"check": c.kind, **f.to_json()} for c in checks for f in c.findings
     ]
@@ -58,7 +63,11 @@ def build_report(
             "executable": sys.executable,
             "platform": sys.platform,
         },
-        "verdict": {"checks_failed": failed, "reasons": reasons},
+        "verdict": {
+            "checks_failed": failed,
+            "stages_failed": [s.name for s in stages_failed],
+            "reasons": reasons,
+        },
         "decisions": [d.to_json() for d in record.decisions],
         "installs": [i.to_json() for i in record.installs],
         "checks": [c.to_json() for c in record.checks],
@@ -67,6 +76,18 @@ def build_report(
         "stages": [s.to_json() for s in record.stages],
         "notes": list(record.notes),
     }
+
+
+def _failing_stages(record: RunRecord, settings: Settings) -> list[Any]:
+    """The recorded config and plugin stages whose failure fails the run."""
+    from pytest_kisys.stages.model import StageResult
+
+    results = [s for s in record.stages if isinstance(s, StageResult)]
+    if not any(s.status == "failed" for s in results):
+        return []
+    from pytest_kisys.stages.plugin import stage_fails_run
+
+    return [s for s in results if stage_fails_run(s, settings)]
 
 
 def write_json(path: Path, document: Any, redactor: Redactor | None = None) -> None:

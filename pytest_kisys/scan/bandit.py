@@ -29,6 +29,7 @@ from pytest_kisys.scan.cache import FileResultCache
 from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
 from pytest_kisys.scan.files import python_files
+from pytest_kisys.scan.files import read_capped
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
@@ -84,9 +85,9 @@ def _excluded_by_bandit(rel_path: str, exclude_dirs: Sequence[str]) -> bool:
 
 def _load_baseline(path: Path, root: Path) -> set[tuple[Any, ...]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_capped(path))  # a regular file of bounded size, never /dev/zero
         results = data["results"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ScanError, ValueError, KeyError, TypeError) as exc:
         raise ScanError(f"bandit baseline {path} could not be read: {exc}") from exc
     keys: set[tuple[Any, ...]] = set()
     for item in results:

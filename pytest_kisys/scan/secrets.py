@@ -31,6 +31,7 @@ from pytest_kisys.errors import ScanError
 from pytest_kisys.scan.cache import FileResultCache
 from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
+from pytest_kisys.scan.files import read_capped
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
@@ -200,12 +201,14 @@ class SecretsScanner:
         path = configured if configured is not None else Path(DEFAULT_BASELINE)
         path = path if path.is_absolute() else root / path
         if not path.is_file():
+            if configured is not None and path.exists():
+                raise ScanError(f"secrets baseline {path} is not a regular file")
             if configured is not None:
                 raise ScanError(f"secrets baseline {path} does not exist")
             return None, None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_capped(path))
+        except (ScanError, ValueError) as exc:
             raise ScanError(f"secrets baseline {path} could not be read: {exc}") from exc
         if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
             raise ScanError(f"secrets baseline {path} is not a detect-secrets baseline")

@@ -55,6 +55,15 @@ _SAMPLED = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
 _TASK_TYPES = {"tests": "test", "collect": "test", "install": "build", "report": "report"}
 
 
+def task_type(stage: str) -> str:
+    """``cicd.pipeline.task.type`` of a stage: ``scan`` for ``scan.code``, the declared name
+    for a matrix expansion (``mx`` for ``mx[3.11]``, never a name cut at the dot)."""
+    if stage in _TASK_TYPES:
+        return _TASK_TYPES[stage]
+    base = stage.partition("[")[0]
+    return base.partition(".")[0] if base.startswith("scan.") else base
+
+
 def make_sampler(name: str, ratio: float) -> sampling.Sampler:
     """The SDK sampler for an ``OTEL_TRACES_SAMPLER`` name (validated by envconfig)."""
     root = name.removeprefix("parentbased_")
@@ -263,7 +272,7 @@ class TelemetryRuntime:
         attrs: dict[str, AttributeValue] = {
             "cicd.pipeline.task.name": name,
             "cicd.pipeline.task.run.id": f"{name}-{next(self._stage_ids)}",
-            "cicd.pipeline.task.type": _TASK_TYPES.get(name, name.partition(".")[0]),
+            "cicd.pipeline.task.type": task_type(name),
         }
         run_url = self.resource.attributes.get("cicd.pipeline.run.url.full")
         if run_url:
