@@ -7,6 +7,7 @@ and sends it real signals.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
 from pathlib import Path
 import signal
@@ -17,6 +18,7 @@ import time
 
 import pytest
 
+from pytest_kisys.settings import Settings
 from tests.support.installindex import ALLOWED
 from tests.support.installindex import ALPHA
 from tests.support.installindex import GAMMA
@@ -268,3 +270,25 @@ def test_ctrl_c_during_a_slow_wheel_check_acts_at_once(
     assert proc.returncode == 130, rest + err
     assert took < 15, f"Ctrl-C took {took:.1f} s to act"  # it waited for the 40 s download
     assert throwaway_venv.freeze() == before
+
+
+@pytest.mark.usefixtures("isolated_pip")
+@pytest.mark.parametrize("offline", [False, True])
+def test_missing_project_is_denied_for_the_right_reason(
+    offline: bool, throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    from pytest_kisys.install.consent import FixedConsent
+    from pytest_kisys.install.installer import Installer
+    from pytest_kisys.install.interface import InstallRequest
+
+    installer = Installer(
+        make_settings(offline=offline), python=throwaway_venv.python, consent=FixedConsent(True)
+    )
+    result = installer.install([InstallRequest("reqeusts", "import reqeusts in test_a.py")])
+    [denied] = result.denied
+    assert "wheels only" not in denied.reason
+    if offline:
+        assert "cannot be vetted offline" in denied.reason
+    else:
+        assert "does not exist on" in denied.reason
+        assert "did you mean requests?" in denied.reason

@@ -283,12 +283,19 @@ class Installer:
             resolution = self._resolve(roots, env, backend)
             warming.result()
         by_name = {root.name: root for root in roots}
-        for requirement, why in resolution.unavailable.items():
-            root = next(
-                r
-                for r in roots
-                if r.request.requirement == requirement or _requirement_text(r.parsed) == requirement
+        unavailable = [
+            (
+                next(
+                    r
+                    for r in roots
+                    if r.request.requirement == requirement
+                    or _requirement_text(r.parsed) == requirement
+                ),
+                why,
             )
+            for requirement, why in resolution.unavailable.items()
+        ]
+        for root, why in self._explain_unavailable(unavailable):
             batch.denied.append(DeniedItem(root.name, None, why, "", (root.request.reason,)))
             by_name.pop(root.name, None)
         items = {item.name: item for item in resolution.items}
@@ -357,6 +364,30 @@ class Installer:
             # uv resolves from wheels only too (--no-build), ten times faster than pip.
             return UvResolver(env, options, backend.uv, backend.config).resolve(requirements)
         return Resolver(env, options).resolve(requirements)
+
+    def _explain_unavailable(
+        self, unavailable: list[tuple[_Root, str]]
+    ) -> list[tuple[_Root, str]]:
+        """The resolver only knows it found no wheel; the vetting engine knows why.
+
+        A project that is not on the index at all, or that cannot be vetted offline, is denied
+        for that reason (with the engine's "did you mean"), not as "no wheel".
+        """
+        if not unavailable:
+            return []
+        from pytest_kisys.vet.interface import VetRequest
+
+        decisions = self._get_vetter().vet(
+            [VetRequest(root.parsed, None, (root.request.reason,)) for root, _ in unavailable]
+        )
+        by_name: dict[str, Decision] = {canonicalize_name(d.name): d for d in decisions}
+        out: list[tuple[_Root, str]] = []
+        for root, why in unavailable:
+            decision = by_name.get(root.name)
+            if decision is not None and decision.action == "block" and decision.reasons:
+                why = "; ".join(decision.reasons)
+            out.append((root, why))
+        return out
 
     def _refuse_changes(
         self,
