@@ -302,6 +302,7 @@ class KisysCollect:
         for node in report.result:
             if not isinstance(node, pytest.Item):
                 continue
+            problems.extend(f"{node.nodeid}: {problem}" for problem in _marker_shape_problems(node))
             for text in _marker_texts(node):
                 try:
                     parse_requirement(text)
@@ -398,4 +399,23 @@ class KisysCollect:
 def _marker_texts(node: pytest.Item) -> Iterable[str]:
     for marker in node.iter_markers("requires"):
         for arg in marker.args:
-            yield str(arg)
+            if isinstance(arg, str):
+                yield arg
+
+
+def _marker_shape_problems(node: pytest.Item) -> Iterable[str]:
+    """``requires(42)``, ``requires(None)`` and ``requires(name=...)`` are mistakes to report,
+    never names to suggest allowing (or arguments to drop silently)."""
+    for marker in node.iter_markers("requires"):
+        for arg in marker.args:
+            if not isinstance(arg, str):
+                yield (
+                    f"@pytest.mark.requires({arg!r}): each argument must be a requirement "
+                    'string such as "numpy>=1.26"'
+                )
+        if marker.kwargs:
+            given = ", ".join(f"{key}=..." for key in marker.kwargs)
+            yield (
+                f"@pytest.mark.requires({given}): keyword arguments are not accepted; pass "
+                'requirement strings, e.g. @pytest.mark.requires("numpy>=1.26")'
+            )
