@@ -41,9 +41,12 @@ def test_ctrl_c_in_kisys_vet_is_one_line_and_exit_130(tmp_path: Path) -> None:
                    "--cache-dir", str(tmp_path)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        time.sleep(3)  # started, and waiting for the index
+        silent.settimeout(120)
+        connection, _ = silent.accept()  # kisys vet is now waiting for the index to answer
+        time.sleep(0.2)
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
+        connection.close()
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "kisys vet: interrupted"
