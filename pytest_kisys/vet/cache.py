@@ -33,7 +33,9 @@ class SignalCache:
 
     def path_for(self, index_url: str, name: str) -> Path:
         """The cache file of one project on one index."""
-        key = hashlib.sha256(f"{index_url}\n{name}".encode()).hexdigest()[:32]
+        # v2: entries carry per-version upload times and the PEP 792 status; v1 files are
+        # never read (they would look like "no upload times known").
+        key = hashlib.sha256(f"v2\n{index_url}\n{name}".encode()).hexdigest()[:32]
         return self.directory / f"{key}.json"
 
     def get(self, index_url: str, name: str, *, any_age: bool = False) -> ProjectSignals | None:

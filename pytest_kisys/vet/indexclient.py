@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
-import datetime as dt
 from html.parser import HTMLParser
 import json
 import random
@@ -24,11 +23,6 @@ from typing import Any
 from typing import TYPE_CHECKING
 import urllib.parse
 
-from packaging.utils import InvalidSdistFilename
-from packaging.utils import InvalidWheelFilename
-from packaging.utils import parse_sdist_filename
-from packaging.utils import parse_wheel_filename
-from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from pytest_kisys.concurrency import interruptible_map
@@ -38,6 +32,12 @@ from pytest_kisys.vet.http import Failure
 from pytest_kisys.vet.http import get
 from pytest_kisys.vet.http import HttpFailure
 from pytest_kisys.vet.http import make_pool
+from pytest_kisys.vet.indexfields import first_uploads
+from pytest_kisys.vet.indexfields import html_status
+from pytest_kisys.vet.indexfields import json_files
+from pytest_kisys.vet.indexfields import json_status
+from pytest_kisys.vet.indexfields import parse_time
+from pytest_kisys.vet.indexfields import version_of
 from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.pipconfig import redact
 
@@ -69,25 +69,6 @@ class _Anchors(HTMLParser):
         href = values.get("href")
         if href:
             self.files.append((href, "data-yanked" in values))
-
-
-def _parse_time(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _version_of(filename: str) -> tuple[str, bool] | None:
-    """(version, is_wheel) from a distribution file name, None when it is not one."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1]), True
-        return str(parse_sdist_filename(filename)[1]), False
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
 
 
 def api_root(simple_url: str) -> str | None:
@@ -187,35 +168,27 @@ class HttpIndexClient:
             )
         if status != 200:
             raise IndexClientError(f"{url} answered HTTP {status}")
-        files = self._files_from_simple(url, ctype, body)
+        files, project_status = self._files_from_simple(url, ctype, body)
         info: dict[str, Any] = {}
         root = api_root(self._base)
         if root is not None:
             info = self._json_api(f"{root}/pypi/{urllib.parse.quote(name)}/json", files)
-        return self._signals(name, files, info)
+        return self._signals(name, files, info, project_status)
 
-    def _files_from_simple(self, url: str, ctype: str, body: bytes) -> list[dict[str, Any]]:
+    def _files_from_simple(
+        self, url: str, ctype: str, body: bytes
+    ) -> tuple[list[dict[str, Any]], tuple[str | None, str | None]]:
         if "json" in ctype:
             data = self._decode_json(url, body)
-            raw_files = data.get("files") if isinstance(data, dict) else None
-            if not isinstance(raw_files, list):
+            if not isinstance(data, dict) or not isinstance(data.get("files"), list):
                 raise IndexClientError(f"{url} sent JSON without a 'files' list")
-            files = []
-            for entry in raw_files:
-                if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
-                    files.append(
-                        {
-                            "filename": entry["filename"],
-                            "yanked": bool(entry.get("yanked", False)),
-                            "upload_time": _parse_time(entry.get("upload-time")),
-                        }
-                    )
-            return files
+            return json_files(data), json_status(data)
         parser = _Anchors()
         try:
-            parser.feed(body.decode("utf-8"))
+            page = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise IndexClientError(f"{url} sent a page that is not UTF-8") from exc
+        parser.feed(page)
         return [
             {
                 "filename": urllib.parse.unquote(urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]),
@@ -223,7 +196,7 @@ class HttpIndexClient:
                 "upload_time": None,
             }
             for href, yanked in parser.files
-        ]
+        ], html_status(page)
 
     def _json_api(self, url: str, files: list[dict[str, Any]]) -> dict[str, Any]:
         """Summary, project URLs and upload times from the PyPI JSON API (optional on mirrors)."""
@@ -241,7 +214,7 @@ class HttpIndexClient:
             for entries in releases.values():
                 for entry in entries if isinstance(entries, list) else ():
                     if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
-                        when = _parse_time(entry.get("upload_time_iso_8601"))
+                        when = parse_time(entry.get("upload_time_iso_8601"))
                         if when is not None:
                             uploads[entry["filename"]] = when
         for item in files:
@@ -250,10 +223,16 @@ class HttpIndexClient:
         info: dict[str, Any] = data["info"]
         return info
 
-    def _signals(self, name: str, files: list[dict[str, Any]], info: dict[str, Any]) -> ProjectSignals:
+    def _signals(
+        self,
+        name: str,
+        files: list[dict[str, Any]],
+        info: dict[str, Any],
+        status: tuple[str | None, str | None] = (None, None),
+    ) -> ProjectSignals:
         versions: dict[str, list[dict[str, Any]]] = {}
         for item in files:
-            parsed = _version_of(item["filename"])
+            parsed = version_of(item["filename"])
             if parsed is None:
                 continue
             item["is_wheel"] = parsed[1]
@@ -279,6 +258,9 @@ class HttpIndexClient:
             project_urls={str(k): str(v) for k, v in urls.items()} if isinstance(urls, dict) else {},
             fetched_at=self._clock(),
             source="network",
+            status=status[0],
+            status_reason=status[1],
+            uploads=first_uploads(files),
         )
 
     @staticmethod

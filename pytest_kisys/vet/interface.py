@@ -92,6 +92,11 @@ class ProjectSignals:
     project_urls: Mapping[str, str] = field(default_factory=dict)
     fetched_at: float = 0.0
     source: Literal["network", "cache", "none"] = "network"
+    status: str | None = None
+    """PEP 792 project status (``active``, ``archived``, ``quarantined``, ``deprecated``)."""
+    status_reason: str | None = None
+    uploads: Mapping[str, float] = field(default_factory=dict)
+    """Version -> time its first file was uploaded (for the release-age cooldown)."""
 
     @property
     def release_count(self) -> int:
@@ -112,6 +117,7 @@ class ProjectSignals:
         """JSON-serialisable form (also the on-disk cache format)."""
         data = asdict(self)
         data["project_urls"] = dict(self.project_urls)
+        data["uploads"] = dict(self.uploads)
         for key in ("versions", "yanked_versions", "wheel_versions"):
             data[key] = list(data[key])
         return data
@@ -135,6 +141,9 @@ class ProjectSignals:
             project_urls=dict(data.get("project_urls") or {}),
             fetched_at=float(data["fetched_at"]),
             source=data.get("source", "network"),
+            status=data.get("status"),
+            status_reason=data.get("status_reason"),
+            uploads={str(k): float(v) for k, v in (data.get("uploads") or {}).items()},
         )
 
 
