@@ -334,5 +334,25 @@ OPTIONS: tuple[Option, ...] = (
         "true or false",
         env="KISYS_MASK",
     ),
+    Option(
+        "min_release_age",
+        "use only files uploaded at least this long ago (0: off)",
+        "a duration such as 7d, 48h, 30m or 2w, or 0",
+        flag="--kisys-min-release-age",
+        env="KISYS_MIN_RELEASE_AGE",
+        metavar="DURATION",
+    ),
+    Option(
+        "release_age_exempt",
+        "projects whose fresh releases may be used",
+        "a list of {name, reason, expires}",
+        ini=False,
+    ),
+    Option(
+        "index_for",
+        "pin a project to one index (dependency confusion)",
+        "a table of project name = index URL",
+        ini=False,
+    ),
 )
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

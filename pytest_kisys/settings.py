@@ -40,6 +40,10 @@ from pytest_kisys.options import Option
 from pytest_kisys.options import OPTIONS
 from pytest_kisys.options import OPTIONS_BY_NAME
 from pytest_kisys.options import SEVERITIES
+from pytest_kisys.vet.release_age import DEFAULT_MIN_RELEASE_AGE
+from pytest_kisys.vet.release_age import DURATION_ALLOWED
+from pytest_kisys.vet.release_age import parse_duration
+from pytest_kisys.vet.release_age import ReleaseAgeExemption
 
 
 if TYPE_CHECKING:
@@ -146,6 +150,11 @@ class Settings:
     history_url: str | None = None
     history_keep: int = 200
     html: Path | None = None
+    min_release_age: float = DEFAULT_MIN_RELEASE_AGE
+    """Seconds a file must have been on the index before it is used (0: cooldown off)."""
+    release_age_exempt: tuple[ReleaseAgeExemption, ...] = ()
+    index_for: Mapping[str, str] = field(default_factory=dict)
+    """Canonical project name -> the one index URL it may come from."""
     rootdir: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -362,32 +371,32 @@ def _import_map(raw: Any, key: str, where: str) -> dict[str, str]:
     return out
 
 
-def _ignore(raw: Any, key: str, where: str) -> tuple[IgnoreRule, ...]:
-    allowed = (
-        "a list of tables with id (finding id, fingerprint or rule), reason, "
-        "and optional expires (YYYY-MM-DD)"
-    )
+def _expiring(
+    raw: Any, key: str, where: str, id_field: str, allowed: str
+) -> list[tuple[str, str, dt.date | None]]:
+    """``(id, reason, expiry)`` of a list of tables with ``id_field``, ``reason`` and an
+    optional ``expires`` date: the shape of ``ignore`` and ``release_age_exempt``."""
     if not isinstance(raw, list):
         raise _bad(key, where, raw, allowed)
-    rules: list[IgnoreRule] = []
+    entries: list[tuple[str, str, dt.date | None]] = []
     for index, entry in enumerate(raw):
         label = f"{key}[{index}]"
         if not isinstance(entry, dict):
             raise _bad(label, where, entry, allowed)
-        unknown = set(entry) - {"id", "reason", "expires"}
+        unknown = set(entry) - {id_field, "reason", "expires"}
         if unknown:
             raise ConfigError(
                 f"kisys: unknown field(s) {sorted(unknown)} in {label} ({where}): "
                 f"expected {allowed}"
             )
-        rule_id = entry.get("id")
+        rule_id = entry.get(id_field)
         if not isinstance(rule_id, str) or not rule_id.strip():
-            raise ConfigError(f"kisys: {label} ({where}) has no id: expected {allowed}")
+            raise ConfigError(f"kisys: {label} ({where}) has no {id_field}: expected {allowed}")
         reason = entry.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(
-                f"kisys: {label} ({where}) ignores {rule_id!r} without a reason: "
-                "every ignore needs reason = \"why this is acceptable\""
+                f"kisys: {label} ({where}) {'ignores' if id_field == 'id' else 'exempts'} "
+                f"{rule_id!r} without a reason: every entry needs reason = \"why this is acceptable\""
             )
         expires = entry.get("expires")
         expiry: dt.date | None = None
@@ -408,8 +417,47 @@ def _ignore(raw: Any, key: str, where: str) -> tuple[IgnoreRule, ...]:
                 f"kisys: {label} ({where}) has an unparseable expires {expires!r}: "
                 "expected a date as YYYY-MM-DD"
             )
-        rules.append(IgnoreRule(rule_id.strip(), reason.strip(), expiry))
-    return tuple(rules)
+        entries.append((rule_id.strip(), reason.strip(), expiry))
+    return entries
+
+
+def _ignore(raw: Any, key: str, where: str) -> tuple[IgnoreRule, ...]:
+    allowed = (
+        "a list of tables with id (finding id, fingerprint or rule), reason, "
+        "and optional expires (YYYY-MM-DD)"
+    )
+    return tuple(IgnoreRule(*entry) for entry in _expiring(raw, key, where, "id", allowed))
+
+
+def _release_age_exempt(raw: Any, key: str, where: str) -> tuple[ReleaseAgeExemption, ...]:
+    allowed = "a list of tables with name (a project), reason, and optional expires (YYYY-MM-DD)"
+    out = []
+    for name, reason, expiry in _expiring(raw, key, where, "name", allowed):
+        (project,) = to_project_names([name], f"{key}.name", where)
+        out.append(ReleaseAgeExemption(project, reason, expiry))
+    return tuple(out)
+
+
+def _duration(raw: Any, key: str, where: str) -> float:
+    if isinstance(raw, bool):
+        raise _bad(key, where, raw, DURATION_ALLOWED)
+    try:
+        return parse_duration(str(raw))
+    except ValueError:
+        raise _bad(key, where, raw, DURATION_ALLOWED) from None
+
+
+def _index_for(raw: Any, key: str, where: str) -> dict[str, str]:
+    allowed = "a table of project name = index URL (http://, https:// or file://)"
+    if not isinstance(raw, dict):
+        raise _bad(key, where, raw, allowed)
+    out: dict[str, str] = {}
+    for name, url in raw.items():
+        (project,) = to_project_names([name], key, where)
+        if not (isinstance(url, str) and re.match(r"^(https?|file)://\S+$", url)):
+            raise _bad(f"{key}.{name}", where, url, "an http://, https:// or file:// index URL")
+        out[project] = url.rstrip("/")
+    return out
 
 
 def _baseline(raw: Any, key: str, where: str) -> dict[str, Path]:
@@ -533,6 +581,9 @@ _CONVERTERS: Mapping[str, Converter] = {
     'secrets': _secrets,
     'mask_env': _mask_env,
     'mask': to_bool,
+    'min_release_age': _duration,
+    'release_age_exempt': _release_age_exempt,
+    'index_for': _index_for,
 }
 KEYS = OPTIONS
 KEYS_BY_NAME = OPTIONS_BY_NAME

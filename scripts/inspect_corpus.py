@@ -1,12 +1,11 @@
 """False-alarm corpus for wheel inspection: the wheels of the most-downloaded projects.
 
-Downloads one wheel per project (the one pip would pick for this interpreter, ``--no-deps
---only-binary :all:``) of the first ``--top`` names of the bundled popular list, plus the
+Downloads one wheel per project (the newest release's best wheel for this interpreter, as
+pip would pick it, from the PEP 691 JSON of ``--index``, hash checked) of the first ``--top`` names of the bundled popular list, plus the
 wheels that carry legitimate ``.pth`` files (setuptools, pytest-cov 5.0.0, zope.interface 6.3),
 inspects each against an empty environment (a fresh venv's view: only the system's commands
 on PATH), and prints every high and medium finding and the counts. Projects without a wheel
-for this interpreter are listed as skipped. pip uses your own pip configuration (index,
-mirrors).
+for this interpreter are listed as skipped.
 
     python scripts/inspect_corpus.py --top 300 --dest /tmp/kisys-corpus [--json out.json]
 """
@@ -15,41 +14,76 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
+import hashlib
 import json
 from pathlib import Path
-import subprocess
-import sys
 import time
+from typing import Any
+import urllib.parse
 
+import httpx
+from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename
 from packaging.utils import parse_wheel_filename
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
 from pytest_kisys.inspect import environment_view
 from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.vet.data import popular_ranks
 
 
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 MUST_INCLUDE = ("setuptools", "pytest-cov==5.0.0", "zope.interface==6.3")
 
 
-def download(requirement: str, dest: Path) -> tuple[str, Path | None, str]:
-    """``(requirement, wheel path or None, pip's last error line)``."""
-    target = dest / canonicalize_name(requirement.split("==")[0])
+def _best_wheel(files: list[dict[str, Any]], pinned: str | None) -> dict[str, Any] | None:
+    """The wheel pip would prefer here: newest (or pinned) version, best-ranked tag."""
+    rank = {tag: i for i, tag in enumerate(sys_tags())}
+    best: tuple[Version, int, dict[str, Any]] | None = None
+    for entry in files:
+        filename = entry.get("filename", "")
+        if not filename.endswith(".whl") or entry.get("yanked"):
+            continue
+        try:
+            _, version, _, tags = parse_wheel_filename(filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if version.is_prerelease or (pinned is not None and str(version) != pinned):
+            continue
+        scores = [rank[t] for t in tags if t in rank]
+        if not scores:
+            continue
+        key = (version, -min(scores), entry)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return best[2] if best else None
+
+
+def download(client: httpx.Client, index: str, requirement: str, dest: Path) -> tuple[str, Path | None, str]:
+    """``(requirement, wheel path or None, why not)``: one wheel from the PEP 691 index."""
+    name, _, pinned = requirement.partition("==")
+    target = dest / canonicalize_name(name)
     target.mkdir(parents=True, exist_ok=True)
     existing = sorted(target.glob("*.whl"))
     if existing:
         return requirement, existing[0], ""
-    proc = subprocess.run(  # noqa: S603 - fixed pip command, names from the bundled list
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet",
-         "--dest", str(target), requirement],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    wheels = sorted(target.glob("*.whl"))
-    last = (proc.stderr.strip().splitlines() or [""])[-1]
-    return requirement, (wheels[0] if wheels else None), last
+    try:
+        page = client.get(f"{index}/{canonicalize_name(name)}/", headers={"Accept": SIMPLE_JSON})
+        page.raise_for_status()
+        entry = _best_wheel(page.json().get("files", []), pinned or None)
+        if entry is None:
+            return requirement, None, "no wheel for this interpreter"
+        url = urllib.parse.urljoin(str(page.url), entry["url"])
+        data = client.get(url).content
+    except (httpx.HTTPError, ValueError) as exc:
+        return requirement, None, f"{type(exc).__name__}: {exc}"
+    if hashlib.sha256(data).hexdigest() != entry.get("hashes", {}).get("sha256"):
+        return requirement, None, "sha256 mismatch"
+    path = target / entry["filename"]
+    path.write_bytes(data)
+    return requirement, path, ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,13 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=300)
     parser.add_argument("--dest", type=Path, default=Path("/tmp/kisys-inspect-corpus"))
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--index", default="https://pypi.org/simple")
     args = parser.parse_args(argv)
     names = list(popular_ranks())[: args.top]
-    requirements = [*MUST_INCLUDE, *(n for n in names if n not in {"setuptools", "pytest-cov", "zope-interface"})]
+    requirements = [
+        *MUST_INCLUDE,
+        *(n for n in names if n not in {"setuptools", "pytest-cov", "zope-interface"}),
+    ]
     args.dest.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        fetched = list(pool.map(lambda r: download(r, args.dest), requirements))
+    with httpx.Client(timeout=120, follow_redirects=True) as client, ThreadPoolExecutor(args.jobs) as pool:
+        fetched = list(
+            pool.map(lambda r: download(client, args.index.rstrip("/"), r, args.dest), requirements)
+        )
     view = environment_view([])
     rows = []
     skipped = []

@@ -191,8 +191,10 @@ class _ImportTimeVisitor(ast.NodeVisitor):
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 self.imports.append((first.value, line))
-            else:
-                self.found.append(Behaviour("decoded-exec", line, f"{name} of a computed module name"))
+            elif self._decoders(first):
+                # A module name computed from a variable is a common plugin idiom; one decoded
+                # from base64 or chr() joins only hides what is imported.
+                self.found.append(Behaviour("decoded-exec", line, f"{name} of a decoded module name"))
         if name in EXEC_CALLS:
             self._exec(node, name, line)
         elif name == "getattr" and node.args and self.dotted(node.args[0]) in BUILTIN_MODULES:
@@ -244,15 +246,19 @@ class _ImportTimeVisitor(ast.NodeVisitor):
         if isinstance(code, ast.Constant) and isinstance(code.value, bytes):
             self.found.append(Behaviour("decoded-exec", line, f"{name} of a bytes literal"))
             return
-        decoders = sorted(
-            {
-                d
-                for sub in ast.walk(code)
-                if isinstance(sub, ast.Call) and (d := self.dotted(sub.func) or "") in DECODERS
-            }
-        )
+        decoders = self._decoders(code)
         what = f"decoded data ({', '.join(decoders)})" if decoders else "computed data"
         self.found.append(Behaviour("decoded-exec", line, f"{name} of {what}"))
+
+    def _decoders(self, node: ast.AST) -> list[str]:
+        """The decoding functions called anywhere inside ``node``."""
+        found = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                name = self.dotted(sub.func) or ""
+                if name in DECODERS or name.endswith((".decode", ".decompress")):
+                    found.add(name)
+        return sorted(found)
 
     # -- os.environ taken whole
 

@@ -63,7 +63,7 @@ _NATIVE_MAGIC = (
 )
 # Windows launcher stubs that setuptools and distlib (inside pip) ship in pure wheels; they
 # cannot run here, so they are recorded, not counted against the wheel.
-_WINDOWS_LAUNCHER = re.compile(r"(^|/)(cli|gui|t|w)(-?(32|64|arm64|arm))?\.exe$")
+_WINDOWS_LAUNCHER = re.compile(r"(^|/)(cli|gui|t|w)(-?(32|64))?(-arm(64)?)?\.exe$")
 _SIGNATURE_FILES = ("RECORD.jws", "RECORD.p7s")
 
 
@@ -231,7 +231,7 @@ def shadowing(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[Ins
                         f"installs a command {name!r} that shadows {stem}",
                     )
                 )
-                continue
+            continue  # its own command (pip's pip): the system's copy is meant to be shadowed
         other = env.commands.get(name)
         if other is not None and other != owner:
             findings.append(

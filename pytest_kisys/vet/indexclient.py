@@ -32,7 +32,9 @@ from pytest_kisys.vet.http import Failure
 from pytest_kisys.vet.http import get
 from pytest_kisys.vet.http import HttpFailure
 from pytest_kisys.vet.http import make_pool
+from pytest_kisys.vet.indexfields import file_hashes
 from pytest_kisys.vet.indexfields import first_uploads
+from pytest_kisys.vet.indexfields import fragment_sha256
 from pytest_kisys.vet.indexfields import html_status
 from pytest_kisys.vet.indexfields import json_files
 from pytest_kisys.vet.indexfields import json_status
@@ -194,6 +196,7 @@ class HttpIndexClient:
                 "filename": urllib.parse.unquote(urllib.parse.urlsplit(href).path.rsplit("/", 1)[-1]),
                 "yanked": yanked,
                 "upload_time": None,
+                "sha256": fragment_sha256(href),
             }
             for href, yanked in parser.files
         ], html_status(page)
@@ -261,6 +264,7 @@ class HttpIndexClient:
             status=status[0],
             status_reason=status[1],
             uploads=first_uploads(files),
+            file_hashes=file_hashes(files),
         )
 
     @staticmethod

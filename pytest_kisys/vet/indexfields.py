@@ -55,9 +55,27 @@ def json_files(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "filename": entry["filename"],
                     "yanked": bool(entry.get("yanked", False)),
                     "upload_time": parse_time(entry.get("upload-time")),
+                    "sha256": _sha256(entry.get("hashes")),
                 }
             )
     return files
+
+
+def _sha256(hashes: object) -> str | None:
+    value = hashes.get("sha256") if isinstance(hashes, dict) else None
+    return value.lower() if isinstance(value, str) else None
+
+
+def fragment_sha256(href: str) -> str | None:
+    """The ``#sha256=...`` of a PEP 503 link, None when it carries no sha256."""
+    _, _, fragment = href.partition("#")
+    name, _, value = fragment.partition("=")
+    return value.lower() if name == "sha256" and value else None
+
+
+def file_hashes(files: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """File name -> sha256 for the files whose hash the index gave."""
+    return {str(f["filename"]): str(f["sha256"]) for f in files if f.get("sha256")}
 
 
 def json_status(data: Mapping[str, Any]) -> tuple[str | None, str | None]:

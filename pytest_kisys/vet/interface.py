@@ -18,10 +18,15 @@ import datetime as dt
 from typing import Any
 from typing import Literal
 from typing import Protocol
+from typing import TYPE_CHECKING
 
 from pytest_kisys.vet.requirements import parse_requirement
 from pytest_kisys.vet.requirements import ParsedRequirement
 
+
+if TYPE_CHECKING:
+    from pytest_kisys.inspect.model import InspectFinding
+    from pytest_kisys.vet.indexset import IndexSetVerdict
 
 __all__ = [
     "Action",
@@ -51,6 +56,8 @@ class VetRequest:
     version: str | None = None
     requested_by: tuple[str, ...] = ()
     transitive_of: str | None = None
+    inspection: tuple[InspectFinding, ...] = ()
+    """Findings of the wheel inspection of the resolved file (high blocks, medium asks)."""
 
     @classmethod
     def of(cls, text: str, *requested_by: str, version: str | None = None) -> VetRequest:
@@ -97,6 +104,8 @@ class ProjectSignals:
     status_reason: str | None = None
     uploads: Mapping[str, float] = field(default_factory=dict)
     """Version -> time its first file was uploaded (for the release-age cooldown)."""
+    file_hashes: Mapping[str, str] = field(default_factory=dict)
+    """File name -> sha256 the index gives (to tell a mirror from a different project)."""
 
     @property
     def release_count(self) -> int:
@@ -118,6 +127,7 @@ class ProjectSignals:
         data = asdict(self)
         data["project_urls"] = dict(self.project_urls)
         data["uploads"] = dict(self.uploads)
+        data["file_hashes"] = dict(self.file_hashes)
         for key in ("versions", "yanked_versions", "wheel_versions"):
             data[key] = list(data[key])
         return data
@@ -144,6 +154,7 @@ class ProjectSignals:
             status=data.get("status"),
             status_reason=data.get("status_reason"),
             uploads={str(k): float(v) for k, v in (data.get("uploads") or {}).items()},
+            file_hashes={str(k): str(v) for k, v in (data.get("file_hashes") or {}).items()},
         )
 
 
@@ -162,6 +173,8 @@ class Evidence:
     index: ProjectSignals | None = None
     offline: bool = False
     now: float = 0.0
+    index_set: IndexSetVerdict | None = None
+    """The dependency-confusion verdict when more than one index is configured."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from pytest_kisys.settings import Settings
+from pytest_kisys.vet import release_checks
 from pytest_kisys.vet.interface import Action
 from pytest_kisys.vet.interface import Decision
 from pytest_kisys.vet.interface import Evidence
@@ -130,7 +131,7 @@ def _suspicions(request: VetRequest, evidence: Evidence) -> list[str]:
     if shadowed in sys.stdlib_module_names:
         # Backports such as ``dataclasses`` or ``typing`` shadow the real module on 3.11+.
         reasons.append(f"{request.name} has the name of the standard-library module {shadowed}")
-    if evidence.typosquat_of:
+    if evidence.typosquat_of and not release_checks.established(evidence.index, evidence.now):
         reasons.append(
             f"{request.name} looks like a typo of the popular project "
             f"{evidence.typosquat_of}: did you mean {evidence.typosquat_of}?"
@@ -168,6 +169,9 @@ def _level_action(request: VetRequest, evidence: Evidence, settings: Settings) -
 def decide(request: VetRequest, evidence: Evidence, settings: Settings) -> Decision:
     """The decision for one request; pure (no I/O, no clock: ``evidence.now`` is the time)."""
     facts = _facts(request, evidence)
+    facts.update(release_checks.facts(request, evidence, settings))
+    if evidence.typosquat_of and release_checks.established(evidence.index, evidence.now):
+        facts["typosquat_cleared"] = "established project (first upload over a year ago, many releases)"
     common: dict[str, Any] = {
         "name": request.name,
         "version": request.pinned_version,
@@ -175,10 +179,13 @@ def decide(request: VetRequest, evidence: Evidence, settings: Settings) -> Decis
         "level": settings.level,
         "requirement": str(request.requirement),
     }
-    blockers = _blockers(request, evidence, settings)
+    blockers = [
+        *release_checks.blockers(request, evidence, settings),
+        *_blockers(request, evidence, settings),
+    ]
     if blockers:
         return Decision(action="block", reasons=tuple(blockers), evidence=facts, **common)
-    notes: list[str] = []
+    notes: list[str] = release_checks.notes(request, evidence, settings)
     signals = evidence.index
     if signals is None or not signals.checked:
         notes.append(
@@ -188,7 +195,7 @@ def decide(request: VetRequest, evidence: Evidence, settings: Settings) -> Decis
         )
     elif signals.source == "cache":
         notes.append("index data from cache")
-    suspicions = _suspicions(request, evidence)
+    suspicions = [*_suspicions(request, evidence), *release_checks.suspicions(request, evidence)]
     if suspicions:
         reasons = tuple(WARNING + reason for reason in suspicions) + tuple(notes)
         return Decision(action="confirm", reasons=reasons, evidence=facts, **common)

@@ -22,6 +22,10 @@ from pytest_kisys.vet.audit import format_decision
 from pytest_kisys.vet.cache import SignalCache
 from pytest_kisys.vet.data import known_malicious
 from pytest_kisys.vet.data import popular_ranks
+from pytest_kisys.vet.indexset import configured_indexes
+from pytest_kisys.vet.indexset import confusion
+from pytest_kisys.vet.indexset import IndexSetVerdict
+from pytest_kisys.vet.indexset import LocalIndex
 from pytest_kisys.vet.interface import Decision
 from pytest_kisys.vet.interface import Evidence
 from pytest_kisys.vet.interface import IndexClient
@@ -136,6 +140,54 @@ class Vetter:
             found.update(self._index_client().lookup_many(missing))
         return found
 
+    def _index_set(
+        self, names: Sequence[str], primary: dict[str, ProjectSignals]
+    ) -> dict[str, IndexSetVerdict]:
+        """Dependency-confusion verdicts, when more than one index is configured; the signals
+        of a name found on one other index only (or pinned there) replace the primary's."""
+        if self.settings.offline or not names:
+            return {}
+        indexes = configured_indexes(self.location.url)
+        if len(indexes) < 2:
+            return {}
+        url = redact(self.location.url)
+        per_index: dict[str, dict[str, ProjectSignals]] = {url: primary}
+        for extra in indexes[1:]:
+            client = self._extra_client(extra)
+            try:
+                per_index[redact(extra)] = client.lookup_many(list(names))
+            finally:
+                client.close()
+        pins = {name: redact(pin) for name, pin in self.settings.index_for.items()}
+        verdicts: dict[str, IndexSetVerdict] = {}
+        for name in names:
+            found = {index: answers[name] for index, answers in per_index.items() if name in answers}
+            verdict = confusion(name, found, pins)
+            verdicts[name] = verdict
+            source = verdict.pinned_to or (verdict.present_on[0] if len(verdict.present_on) == 1 else None)
+            if source is not None and source != url and source in found:
+                primary[name] = found[source]
+        return verdicts
+
+    def _extra_client(self, url: str) -> IndexClient:
+        if url.startswith("file:"):
+            return LocalIndex(url)
+        from pytest_kisys.vet.indexclient import HttpIndexClient
+
+        return HttpIndexClient(
+            url,
+            cert=self.location.cert,
+            timeout=self.settings.index.timeout,
+            retries=self.settings.retries,
+            transport=self._transport,
+            cache=self._cache,
+            clock=self._clock,
+        )
+
+    def signals(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
+        """Index signals for ``names`` (cache first), e.g. upload times for the cooldown."""
+        return self._index_signals(list(dict.fromkeys(names)))
+
     def _index_client(self) -> IndexClient:
         if self._client is None:
             from pytest_kisys.vet.indexclient import HttpIndexClient
@@ -169,6 +221,7 @@ class Vetter:
         static = {r.name: self._static_evidence(r.name, now) for r in requests}
         lookup = [n for n, e in static.items() if not (e.on_deny_list or e.on_malicious_list)]
         signals = self._index_signals(lookup)
+        index_set = self._index_set(lookup, signals)
         decisions = []
         for request in requests:
             base = static[request.name]
@@ -181,6 +234,7 @@ class Vetter:
                 index=signals.get(request.name),
                 offline=base.offline,
                 now=now,
+                index_set=index_set.get(request.name),
             )
             decisions.append(decide(request, evidence, self.settings))
         self._publish(decisions)

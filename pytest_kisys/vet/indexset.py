@@ -1,0 +1,177 @@
+"""Dependency confusion: a name offered by more than one configured index.
+
+pip merges every index it is configured with (``index-url`` plus each ``extra-index-url``) and
+takes the highest version wherever it is: an attacker who uploads ``internal-lib 99.0`` to
+the public index wins over the private ``internal-lib 1.0``. :func:`confusion` is the rule:
+
+* a name found on one index only is fine;
+* a name pinned with ``index_for = {NAME = URL}`` is fine (the pinned index must be one of
+  the configured ones; the installer then checks the resolved file is one that index serves);
+* a name on several indexes whose files are mirrors (every file of the others is on one
+  index with the same sha256, as with a local mirror of PyPI) is fine;
+* anything else is blocked, and so is a name whose presence on some index could not be
+  checked (a check that could not run is never clean).
+
+:func:`configured_indexes` reads the index set the same way the installer hands it to pip
+and uv; :class:`LocalIndex` answers for ``file://`` simple indexes (local mirrors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+import time
+import urllib.parse
+import urllib.request
+
+from pytest_kisys.vet.indexfields import fragment_sha256
+from pytest_kisys.vet.indexfields import version_of
+from pytest_kisys.vet.interface import ProjectSignals
+from pytest_kisys.vet.pipconfig import redact
+
+
+def configured_indexes(primary: str) -> tuple[str, ...]:
+    """``primary`` (kisys' or pip's index URL) then pip's ``extra-index-url`` entries."""
+    from pytest_kisys.install.uv_backend import index_config
+    from pytest_kisys.install.uv_backend import read_pip_config
+
+    config = index_config(read_pip_config())
+    if config.no_index:
+        return ()
+    urls = [primary.rstrip("/")]
+    for url in config.extra_index_urls:
+        if url.rstrip("/") not in urls:
+            urls.append(url.rstrip("/"))
+    return tuple(urls)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href") if tag == "a" else None
+        if href:
+            self.hrefs.append(href)
+
+
+class LocalIndex:
+    """A ``file://`` PEP 503 index (``<root>/<name>/index.html``); never raises per project."""
+
+    def __init__(self, url: str) -> None:
+        self.index_url = url.rstrip("/")
+        self.root = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+
+    def lookup_many(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
+        """Signals (existence, versions, file hashes) for each canonical name."""
+        return {name: self._lookup(name) for name in names}
+
+    def _lookup(self, name: str) -> ProjectSignals:
+        now = time.time()
+        directory = self.root / name
+        page = directory / "index.html"
+        if not directory.is_dir():
+            return ProjectSignals(name, self.index_url, checked=True, exists=False, fetched_at=now)
+        try:
+            text = page.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return ProjectSignals(
+                name, self.index_url, checked=False, error=f"{page}: {exc}", fetched_at=now, source="none"
+            )
+        parser = _Links()
+        parser.feed(text)
+        hashes: dict[str, str] = {}
+        versions: set[str] = set()
+        for href in parser.hrefs:
+            filename = urllib.parse.unquote(href.split("#", 1)[0].rsplit("/", 1)[-1])
+            parsed = version_of(filename)
+            if parsed is None:
+                continue
+            versions.add(parsed[0])
+            digest = fragment_sha256(href)
+            if digest:
+                hashes[filename] = digest
+        return ProjectSignals(
+            name,
+            self.index_url,
+            checked=True,
+            exists=True,
+            versions=tuple(sorted(versions)),
+            has_wheels=any(f.endswith(".whl") for f in hashes),
+            file_hashes=hashes,
+            fetched_at=now,
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class IndexSetVerdict:
+    """What the index set says about one name: ``blocked`` with ``reason``, or fine."""
+
+    present_on: tuple[str, ...]
+    blocked: bool = False
+    reason: str = ""
+    pinned_to: str | None = None
+    mirrored: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """Keys: present_on, blocked, reason, pinned_to, mirrored."""
+        return {
+            "present_on": list(self.present_on),
+            "blocked": self.blocked,
+            "reason": self.reason,
+            "pinned_to": self.pinned_to,
+            "mirrored": self.mirrored,
+        }
+
+
+def _is_mirror_set(found: Mapping[str, ProjectSignals]) -> bool:
+    sets = [set(s.file_hashes.items()) for s in found.values()]
+    if any(not files for files in sets):
+        return False  # without hashes nothing proves two indexes serve the same files
+    fullest = max(sets, key=len)
+    return all(files <= fullest for files in sets)
+
+
+def confusion(name: str, signals: Mapping[str, ProjectSignals], pins: Mapping[str, str]) -> IndexSetVerdict:
+    """The dependency-confusion verdict for ``name`` from its signals on every index."""
+    unknown = [url for url, s in signals.items() if not s.checked]
+    present = {url: s for url, s in signals.items() if s.checked and s.exists and s.versions}
+    urls = tuple(redact(u) for u in present)
+    pin = pins.get(name)
+    if pin is not None:
+        if pin.rstrip("/") not in signals:
+            return IndexSetVerdict(
+                urls,
+                blocked=True,
+                reason=f"index_for pins {name} to {redact(pin)}, which is not a configured index "
+                f"({', '.join(redact(u) for u in signals)})",
+                pinned_to=redact(pin),
+            )
+        return IndexSetVerdict(urls, pinned_to=redact(pin))
+    if unknown and (present or len(unknown) > 1) and len(signals) > 1:
+        why = "; ".join(f"{redact(u)}: {signals[u].error}" for u in unknown)
+        return IndexSetVerdict(
+            urls,
+            blocked=True,
+            reason=f"could not check whether {name} is also on another configured index ({why})",
+        )
+    if len(present) <= 1:
+        return IndexSetVerdict(urls)
+    if _is_mirror_set(present):
+        return IndexSetVerdict(urls, mirrored=True)
+    return IndexSetVerdict(
+        urls,
+        blocked=True,
+        reason=(
+            f"dependency confusion: {name} is on {len(present)} configured indexes with different "
+            f"files ({', '.join(urls)}); pip would take the highest version from any of them. "
+            f'Pin it: index_for = {{"{name}" = "<one of those URLs>"}} under [tool.kisys]'
+        ),
+    )
