@@ -24,6 +24,7 @@ from tests.support.installindex import ALLOWED
 from tests.support.installindex import ALPHA
 from tests.support.installindex import BETA
 from tests.support.installindex import BROKEN
+from tests.support.installindex import BROKEN_FOR_PIP
 from tests.support.installindex import BROKEN_FOR_UV
 from tests.support.installindex import DELTA
 from tests.support.installindex import GAMMA
@@ -100,20 +101,34 @@ def test_broken_wheel_rolls_back_and_freeze_is_unchanged(
     installer = Installer(
         make_settings(backend=backend), python=throwaway_venv.python, consent=FixedConsent(False)
     )
-    broken = BROKEN if backend == "pip" else BROKEN_FOR_UV
+    # Wheels the inspection passes and only the installer refuses.
+    broken = BROKEN_FOR_PIP if backend == "pip" else BROKEN_FOR_UV
     result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(broken, "test_b.py")])
     assert result.error is not None
     assert f"{backend} failed" in result.error
     assert "restored" in result.error
     assert result.installed == ()
     assert result.rolled_back
-    if backend == "pip":
-        # pip installed the good wheels before it reached the broken one: rollback removed them.
-        assert f"rollback: removed {ALPHA} 1.2" in result.notes
     assert throwaway_venv.freeze() == before
-    assert not (throwaway_venv.root.parent / "escapes_the_venv.py").exists()
     leftovers = {p.name for p in throwaway_venv.site_packages.iterdir()}
     assert not any(name.startswith("kisys_fixture") for name in leftovers)
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_path_traversal_wheel_is_refused_before_install(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    before = throwaway_venv.freeze()
+    installer = Installer(make_settings(), python=throwaway_venv.python, consent=FixedConsent(False))
+    result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(BROKEN, "test_b.py")])
+    assert result.error is None
+    (denied,) = [d for d in result.denied if d.name == BROKEN]
+    assert "archive.traversal" in denied.reason and "escapes_the_venv.py" in denied.reason
+    assert [i.name for i in result.installed] == [ALPHA, "kisys-fixture-beta"] or {
+        i.name for i in result.installed
+    } == {ALPHA, "kisys-fixture-beta"}
+    assert not (throwaway_venv.root.parent / "escapes_the_venv.py").exists()
+    assert before != throwaway_venv.freeze()
 
 
 @pytest.mark.parametrize("backend", ["pip", "uv"])

@@ -54,15 +54,22 @@ def fetch(item: PlannedItem, directory: Path, *, cert: str | None = None) -> Pat
 
 
 def check_import_names(
-    wanted: Mapping[str, tuple[PlannedItem, str]], *, cert: str | None = None
+    wanted: Mapping[str, tuple[PlannedItem, str]],
+    *,
+    cert: str | None = None,
+    fetched: Mapping[str, Path] | None = None,
 ) -> dict[str, str | None]:
-    """For each name, None when its wheel provides the import, else why it is refused."""
+    """For each name, None when its wheel provides the import, else why it is refused.
+
+    ``fetched`` maps names to wheels already downloaded and hash-checked (by inspection).
+    """
     from pytest_kisys.resolve.names import wheel_provides
 
     def check(entry: tuple[PlannedItem, str], directory: Path) -> str | None:
         item, module = entry
         try:
-            path = fetch(item, directory, cert=cert)
+            known = (fetched or {}).get(item.name)
+            path = known if known is not None else fetch(item, directory, cert=cert)
         except (OSError, ValueError, urllib.error.URLError) as exc:
             return (
                 f"could not check that {item.filename} provides 'import {module}' "

@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 import site
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -46,6 +47,7 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import KisysError
 from pytest_kisys.errors import RequirementError
 from pytest_kisys.install import artifacts
+from pytest_kisys.install import release_gate
 from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.environment import describe
 from pytest_kisys.install.environment import is_running_interpreter
@@ -129,6 +131,8 @@ class _Batch:
     blocked_items: dict[str, tuple[str, str]] = field(default_factory=dict)
     # The installer that ran, kept for the result even when the batch ends in an error.
     backend: str = ""
+    wheels: Path = field(default_factory=Path)
+    """Where the batch's wheels are fetched for inspection (a temporary directory)."""
 
 
 def allow_hint(name: str, settings: Settings) -> str:
@@ -267,7 +271,9 @@ class Installer:
         if isinstance(backend, PipBackend):
             backend.prewarm(self.python)
         try:
-            return self._plan_and_apply(roots, env, backend, batch)
+            with tempfile.TemporaryDirectory(prefix="kisys-wheels-") as wheels:
+                batch.wheels = Path(wheels)
+                return self._plan_and_apply(roots, env, backend, batch)
         finally:
             if isinstance(backend, PipBackend):
                 backend.discard()
@@ -296,7 +302,11 @@ class Installer:
             for requirement, why in resolution.unavailable.items()
         ]
         for root, why in self._explain_unavailable(unavailable):
-            batch.denied.append(DeniedItem(root.name, None, why, "", (root.request.reason,)))
+            hint = ""
+            explained = self._cooldown_denial(root.name, _requirement_text(root.parsed))
+            if explained is not None:
+                why, hint = explained
+            batch.denied.append(DeniedItem(root.name, None, why, hint, (root.request.reason,)))
             by_name.pop(root.name, None)
         items = {item.name: item for item in resolution.items}
         if not items:
@@ -311,12 +321,20 @@ class Installer:
         reasons = _reasons(needed_by, by_name)
 
         self._refuse_changes(items, needed_by, env, batch, resolution)
-        decisions = self._vet(items, needed_by, by_name)
+        self._say(f"inspecting {len(items)} wheel(s) before anything is installed")
+        inspection = release_gate.inspect_batch(
+            list(items.values()), env, batch.wheels, cert=self.settings.index.cert
+        )
+        decisions = self._vet(items, needed_by, by_name, inspection)
+        for decision in decisions.values():
+            for held in decision.evidence.get("release_age", {}).get("held_back", ()):
+                batch.notes.append(held["text"])
+                self._say(held["text"])
         forced = self._forced_confirmations(items)
         for name, decision in decisions.items():
             if decision.action == "block":
                 batch.blocked_items[name] = ("; ".join(decision.reasons) or "blocked", "")
-        self._check_import_names(items, by_name, batch)
+        self._check_import_names(items, by_name, batch, inspection.paths)
 
         # Only ask about what could still be installed: a request that needs a blocked item
         # is denied whatever the answer.
@@ -353,11 +371,15 @@ class Installer:
 
     def _resolve(self, roots: list[_Root], env: TargetEnv, backend: InstallBackend) -> Resolution:
         index = self.settings.index
+        gate = self._cooldown()
         options = ResolverOptions(
             index_url=index.url,
             cert=index.cert,
             retries=self.settings.retries,
             offline=self.settings.offline,
+            uploaded_before=gate.uploaded_before,
+            exempt=gate.exempt,
+            fresh=self._fresh_versions,
         )
         requirements = [_requirement_text(root.parsed) for root in roots]
         if isinstance(backend, UvBackend):
@@ -427,6 +449,7 @@ class Installer:
         items: Mapping[str, PlannedItem],
         needed_by: Mapping[str, tuple[str, ...]],
         roots: Mapping[str, _Root],
+        inspection: release_gate.BatchInspection | None = None,
     ) -> dict[str, Decision]:
         from pytest_kisys.vet.interface import parse_requirement
         from pytest_kisys.vet.interface import VetRequest
@@ -440,7 +463,8 @@ class Installer:
             )
             parents = [name for name in needed_by.get(item.name, ()) if name != item.name]
             transitive_of = None if root is not None else (parents[0] if parents else None)
-            requests.append(VetRequest(parsed, item.version, reasons, transitive_of))
+            findings = inspection.findings(item.name) if inspection is not None else ()
+            requests.append(VetRequest(parsed, item.version, reasons, transitive_of, findings))
         self._say(f"vetting {len(requests)} package(s), transitive ones included")
         decisions = self._get_vetter().vet(requests)
         by_name: dict[str, Decision] = {}
@@ -462,7 +486,11 @@ class Installer:
         return forced
 
     def _check_import_names(
-        self, items: Mapping[str, PlannedItem], roots: Mapping[str, _Root], batch: _Batch
+        self,
+        items: Mapping[str, PlannedItem],
+        roots: Mapping[str, _Root],
+        batch: _Batch,
+        fetched: Mapping[str, Path] | None = None,
     ) -> None:
         wanted = {
             name: root.request.import_name
@@ -475,6 +503,7 @@ class Installer:
         verdicts = artifacts.check_import_names(
             {name: (items[name], module) for name, module in wanted.items() if module},
             cert=self.settings.index.cert,
+            fetched=fetched,
         )
         for name, problem in verdicts.items():
             if problem is not None:
@@ -683,6 +712,24 @@ class Installer:
             retries=self.settings.retries,
             offline=self.settings.offline,
         )
+
+    def _cooldown(self) -> release_gate.Cooldown:
+        return release_gate.cooldown(self.settings, time.time())
+
+    def _fresh_versions(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """Too-fresh versions per name, from the index's upload times (pip's fallback)."""
+        signals = getattr(self._get_vetter(), "signals", None)
+        if signals is None:
+            return {}
+        return release_gate.fresh_versions(signals(list(names)), self._cooldown())
+
+    def _cooldown_denial(self, name: str, requirement: str) -> tuple[str, str] | None:
+        gate = self._cooldown()
+        signals = getattr(self._get_vetter(), "signals", None)
+        if gate.uploaded_before is None or signals is None:
+            return None
+        found = signals([name]).get(name)
+        return release_gate.explain_unavailable(requirement, found, gate, time.time(), self.settings)
 
     def _get_vetter(self) -> Vetter:
         if self._vetter is None:

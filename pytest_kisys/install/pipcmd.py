@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import os
+from pathlib import Path
 import re
 import subprocess
 import sys
@@ -38,6 +39,21 @@ def pip_command(python: str, has_pip: bool) -> list[str]:
     if has_pip:
         return [python, "-m", "pip"]
     return [sys.executable, "-m", "pip", "--python", python]
+
+
+def supports_uploaded_prior_to(purelib: Path, has_pip: bool) -> bool:
+    """Whether the pip that :func:`pip_command` runs knows ``--uploaded-prior-to`` (pip 26.3
+    has it); read from its option table instead of starting pip."""
+    if has_pip:
+        options = purelib / "pip" / "_internal" / "cli" / "cmdoptions.py"
+    else:
+        import pip
+
+        options = Path(pip.__file__).parent / "_internal" / "cli" / "cmdoptions.py"
+    try:
+        return "--uploaded-prior-to" in options.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def index_options(url: str | None, cert: str | None, *, offline: bool = False) -> list[str]:

@@ -7,6 +7,7 @@ pinning everything already installed, so the result is additive. No sdist is eve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import Change
 from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.vet.release_age import iso
 
 
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9._\-\[\], ]+)")
@@ -62,6 +64,13 @@ class ResolverOptions:
     retries: int = 2
     timeout: float = 600.0
     offline: bool = False
+    uploaded_before: float | None = None
+    """Release-age cooldown: only files uploaded before this POSIX time (None: off)."""
+    exempt: frozenset[str] = frozenset()
+    """Canonical names the cooldown does not apply to (``release_age_exempt``)."""
+    fresh: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None
+    """Name -> too-fresh versions, from the index's upload times: pip's fallback cooldown
+    when its own ``--uploaded-prior-to`` is missing or exemptions apply."""
 
 
 class Resolver:
@@ -70,13 +79,43 @@ class Resolver:
     def __init__(self, env: TargetEnv, options: ResolverOptions) -> None:
         self.env = env
         self.options = options
+        self._excluded: dict[str, set[str]] = {}
 
     def resolve(self, requirements: Sequence[str]) -> Resolution:
         """Resolve ``requirements`` additively; drops (and explains) the ones pip cannot find.
 
+        With a cooldown, pip's own ``--uploaded-prior-to`` is used when this pip has it and
+        no exemption is configured; otherwise each round excludes (``name!=version``
+        constraints) the too-fresh versions of what the previous round picked, until the
+        plan holds only old-enough releases (transitive ones included).
+
         Raises :class:`InstallError` when pip fails for another reason (after retries for
         network failures).
         """
+        fallback = self.options.uploaded_before is not None and not self._native_cooldown()
+        for _round in range(8):
+            resolution = self._resolve(requirements)
+            if not fallback or self.options.fresh is None:
+                return resolution
+            names = [i.name for i in resolution.items if i.name not in self.options.exempt]
+            fresh = self.options.fresh(names)
+            grew = False
+            for item in resolution.items:
+                versions = set(fresh.get(item.name, ()))
+                if item.version in versions and not versions <= self._excluded.get(item.name, set()):
+                    self._excluded.setdefault(item.name, set()).update(versions)
+                    grew = True
+            if not grew:
+                return resolution
+        raise InstallError("the release-age cooldown did not settle after 8 resolver rounds")
+
+    def _native_cooldown(self) -> bool:
+        """Whether pip's ``--uploaded-prior-to`` can do the cooldown on its own."""
+        return not self.options.exempt and pipcmd.supports_uploaded_prior_to(
+            self.env.purelib, self.env.has_pip
+        )
+
+    def _resolve(self, requirements: Sequence[str]) -> Resolution:
         pending = list(requirements)
         unavailable: dict[str, str] = {}
         while pending:
@@ -136,6 +175,18 @@ class Resolver:
                 constraints = Path(tmp) / "installed-constraints.txt"
                 constraints.write_text("\n".join(self.env.constraints()) + "\n", encoding="utf-8")
                 command += ["--constraint", str(constraints)]
+            if self.options.uploaded_before is not None:
+                if self._native_cooldown():
+                    command += ["--uploaded-prior-to", iso(self.options.uploaded_before)]
+                elif self._excluded:
+                    fresh = Path(tmp) / "release-age-constraints.txt"
+                    lines = [
+                        f"{name}!={v}"
+                        for name, versions in sorted(self._excluded.items())
+                        for v in sorted(versions)
+                    ]
+                    fresh.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                    command += ["--constraint", str(fresh)]
             command += list(requirements)
             return pipcmd.with_retries(
                 lambda: pipcmd.run(command, env=pipcmd.child_env(), timeout=self.options.timeout),

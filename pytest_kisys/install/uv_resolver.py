@@ -29,6 +29,7 @@ from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.resolver import Resolution
 from pytest_kisys.install.resolver import ResolverOptions
 from pytest_kisys.install.uv_backend import PipIndexConfig
+from pytest_kisys.vet.release_age import iso
 
 
 _PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:#\s*via\s+(.*))?$")
@@ -103,6 +104,7 @@ class UvResolver:
                 "--no-header",
                 *self.index.uv_options(),
                 *(["--offline"] if self.options.offline else []),
+                *self._cooldown_options(),
             ]
             if constrained:
                 (root / "installed.txt").write_text(
@@ -142,6 +144,15 @@ class UvResolver:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise InstallError(f"uv wrote no readable pylock.toml: {exc}") from exc
             return _Compiled(lock, data, via.stdout)
+
+    def _cooldown_options(self) -> list[str]:
+        """``--exclude-newer`` with the absolute cutoff; exempt names get a far-future one."""
+        if self.options.uploaded_before is None:
+            return []
+        options = ["--exclude-newer", iso(self.options.uploaded_before)]
+        for name in sorted(self.options.exempt):
+            options += ["--exclude-newer-package", f"{name}=9999-12-31T00:00:00Z"]
+        return options
 
     # -- plan
 

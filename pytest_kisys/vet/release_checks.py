@@ -140,7 +140,8 @@ def facts(request: VetRequest, evidence: Evidence, settings: Settings) -> dict[s
             entry["uploaded"] = iso(uploaded) if uploaded is not None else None
             if active is not None:
                 entry["held_back"] = [
-                    h.to_json() for h in held_back(request.name, signals.uploads, request.version, active)
+                    {**h.to_json(), "text": h.describe(evidence.now)}
+                    for h in held_back(request.name, signals.uploads, request.version, active)
                 ]
         out["release_age"] = entry
     if signals is not None and signals.checked and signals.status:

@@ -20,6 +20,7 @@ from pytest_kisys.settings import Settings
 from tests.support.pkgindex import Artifact
 from tests.support.pkgindex import build_wheel
 from tests.support.pkgindex import PackageIndex
+from tests.support.pkgindex import record_hash
 
 
 ALPHA = "kisys-fixture-alpha"
@@ -33,7 +34,10 @@ SDIST_ONLY = "kisys-fixture-sdistonly"
 WITH_PTH = "kisys-fixture-withpth"
 # Resolves fine, fails when uv installs it (unsupported Wheel-Version).
 BROKEN_FOR_UV = "kisys-fixture-0badversion"
-ALLOWED = (ALPHA, BETA, DELTA, BROKEN, BROKEN_FOR_UV, LOOKALIKE, SDIST_ONLY, WITH_PTH)
+# Passes inspection and resolves, then fails when pip unpacks it (a file and a directory of
+# the same name).
+BROKEN_FOR_PIP = "kisys-fixture-0clash"
+ALLOWED = (ALPHA, BETA, DELTA, BROKEN, BROKEN_FOR_UV, BROKEN_FOR_PIP, LOOKALIKE, SDIST_ONLY, WITH_PTH)
 VERSIONS = ("1.0", "1.1", "1.2")
 
 
@@ -41,12 +45,20 @@ def _with_wheel_version(wheel: Artifact, version: str) -> Artifact:
     """The same wheel with another ``Wheel-Version`` in its WHEEL file."""
     source = zipfile.ZipFile(io.BytesIO(wheel.data))
     buffer = io.BytesIO()
+    contents = {info.filename: source.read(info.filename) for info in source.infolist()}
+    for name in contents:
+        if name.endswith(".dist-info/WHEEL"):
+            old = contents[name]
+            contents[name] = old.replace(b"Wheel-Version: 1.0", f"Wheel-Version: {version}".encode())
+            record = name.rsplit("/", 1)[0] + "/RECORD"
+            # Keep RECORD true, so that only the installer (not the inspection) objects.
+            contents[record] = contents[record].replace(
+                f"{name},{record_hash(old)},{len(old)}".encode(),
+                f"{name},{record_hash(contents[name])},{len(contents[name])}".encode(),
+            )
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
-            data = source.read(info.filename)
-            if info.filename.endswith(".dist-info/WHEEL"):
-                data = data.replace(b"Wheel-Version: 1.0", f"Wheel-Version: {version}".encode())
-            target.writestr(info, data)
+            target.writestr(info, contents[info.filename])
     return Artifact(wheel.filename, buffer.getvalue())
 
 
@@ -84,6 +96,12 @@ def install_index(pkgindex_server: PackageIndex, sdist_marker: Path) -> PackageI
             "kisys_fixture_withpth.pth": "kisys_pth_dir\n",
             "kisys_pth_dir/kisys_via_pth.py": "VALUE = 42\n",
         },
+    )
+    index.add_project(
+        BROKEN_FOR_PIP,
+        VERSIONS,
+        modules={"kisys_fixture_0clash": "", "kisys_fixture_0clash/__init__.py": ""},
+        upload_time=index.now() - 400 * 86400,
     )
     index.add_empty_project(BROKEN_FOR_UV)
     for version in VERSIONS:

@@ -76,6 +76,7 @@ __all__ = [
     "build_sdist",
     "build_wheel",
     "isolated_pip_env",
+    "record_hash",
 ]
 
 Fault = Literal["http_500", "delay", "invalid_json", "redirect", "endless", "not_found"]
@@ -128,7 +129,8 @@ def _metadata(
     return "\n".join(lines) + "\n\n"
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
+    """The RECORD form of a file's hash: ``sha256=<urlsafe base64, no padding>``."""
     import base64
 
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -164,7 +166,7 @@ def build_wheel(
     )
     files[f"{dist_info}/top_level.txt"] = ("\n".join(top_level) + "\n").encode()
     record_name = f"{dist_info}/RECORD"
-    record = [f"{path},{_record_hash(data)},{len(data)}" for path, data in files.items()]
+    record = [f"{path},{record_hash(data)},{len(data)}" for path, data in files.items()]
     record.append(f"{record_name},,")
     files[record_name] = ("\n".join(record) + "\n").encode()
     buffer = io.BytesIO()

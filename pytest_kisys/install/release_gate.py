@@ -1,0 +1,132 @@
+"""The installer's release checks: cooldown knobs for the resolvers, wheel inspection of the
+whole batch before anything is installed, and the denial when nothing is old enough.
+
+Kept out of :mod:`pytest_kisys.install.installer` so that the pipeline there only calls
+three functions: :func:`cooldown`, :func:`inspect_batch` and :func:`explain_unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+import datetime as dt
+from pathlib import Path
+import urllib.error
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pytest_kisys.inspect import environment_view
+from pytest_kisys.inspect import inspect_wheel
+from pytest_kisys.inspect import InspectFinding
+from pytest_kisys.inspect import WheelInspection
+from pytest_kisys.install import artifacts
+from pytest_kisys.install.environment import TargetEnv
+from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.settings import Settings
+from pytest_kisys.vet.interface import ProjectSignals
+from pytest_kisys.vet.release_age import cutoff
+from pytest_kisys.vet.release_age import exempt_names
+from pytest_kisys.vet.release_age import format_duration
+from pytest_kisys.vet.release_age import too_new
+from pytest_kisys.vet.release_checks import exemption_hint
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """What the resolvers need: the latest accepted upload time and the exempt names."""
+
+    uploaded_before: float | None
+    exempt: frozenset[str] = frozenset()
+
+
+def cooldown(settings: Settings, now: float) -> Cooldown:
+    """The batch's cooldown (``uploaded_before`` None: off)."""
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    return Cooldown(cutoff(now, settings.min_release_age), exempt_names(settings.release_age_exempt, today))
+
+
+def fresh_versions(signals: Mapping[str, ProjectSignals], gate: Cooldown) -> dict[str, list[str]]:
+    """Name -> versions too fresh to use (the pip fallback turns them into ``!=`` constraints)."""
+    if gate.uploaded_before is None:
+        return {}
+    return {
+        name: too_new(s.uploads, gate.uploaded_before)
+        for name, s in signals.items()
+        if name not in gate.exempt and s.checked
+    }
+
+
+@dataclass(frozen=True)
+class BatchInspection:
+    """Findings per planned item, and the wheels fetched for them (reused by later checks)."""
+
+    results: Mapping[str, WheelInspection]
+    paths: Mapping[str, Path]
+
+    def findings(self, name: str) -> tuple[InspectFinding, ...]:
+        """The findings of ``name``'s wheel (empty when clean)."""
+        result = self.results.get(name)
+        return result.findings if result is not None else ()
+
+
+def inspect_batch(
+    items: Sequence[PlannedItem], env: TargetEnv, directory: Path, *, cert: str | None
+) -> BatchInspection:
+    """Fetch every planned wheel (hash checked) into ``directory`` and inspect it.
+
+    A wheel that cannot be fetched is a high finding: what could not be inspected is not
+    installed.
+    """
+    view = environment_view(env.site_dirs)
+
+    def one(item: PlannedItem) -> tuple[str, WheelInspection, Path | None]:
+        try:
+            path = artifacts.fetch(item, directory, cert=cert)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            finding = InspectFinding(
+                "archive.unfetched", "high", item.filename, 0, f"could not be fetched for inspection: {exc}"
+            )
+            return item.name, WheelInspection(item.name, item.version, item.filename, (finding,)), None
+        return item.name, inspect_wheel(path, item.name, item.version, view), path
+
+    with ThreadPoolExecutor(
+        max_workers=min(4, max(1, len(items))), thread_name_prefix="kisys-inspect"
+    ) as pool:
+        done = list(pool.map(one, items))
+    return BatchInspection(
+        {name: result for name, result, _ in done},
+        {name: path for name, _, path in done if path is not None},
+    )
+
+
+def explain_unavailable(
+    requirement: str, signals: ProjectSignals | None, gate: Cooldown, now: float, settings: Settings
+) -> tuple[str, str] | None:
+    """``(reason, hint)`` when the cooldown is why ``requirement`` could not be resolved."""
+    if gate.uploaded_before is None or signals is None or not signals.checked:
+        return None
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement:
+        return None
+    name = canonicalize_name(req.name)
+    if name in gate.exempt:
+        return None
+    fresh = [
+        v
+        for v in too_new(signals.uploads, gate.uploaded_before)
+        if req.specifier.contains(v, prereleases=True)
+    ]
+    if not fresh:
+        return None
+    newest = fresh[-1]
+    reason = (
+        f"nothing old enough satisfies {requirement}: every matching release is younger than "
+        f"min_release_age {format_duration(settings.min_release_age)} (newest {newest}, uploaded "
+        f"{format_duration(now - signals.uploads[newest])} ago)"
+    )
+    return reason, exemption_hint(name)
