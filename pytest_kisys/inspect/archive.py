@@ -7,9 +7,11 @@ findings, and hands the rules member bytes under a size cap. Nothing touches the
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from email.parser import HeaderParser
 import functools
+import hashlib
 from pathlib import Path
 import stat
 import zipfile
@@ -93,16 +95,24 @@ class WheelArchive:
         with self._zip.open(info) as handle:
             return handle.read(limit)
 
-    def head(self, name: str, size: int = 4) -> bytes:
-        """The first ``size`` bytes of member ``name``."""
-        with self._zip.open(self.infos[name]) as handle:
-            return handle.read(size)
-
-    def chunks(self, name: str, size: int = 1024 * 1024) -> Iterator[bytes]:
-        """Member ``name`` in chunks (for hashing files of any size)."""
-        with self._zip.open(self.infos[name]) as handle:
-            while chunk := handle.read(size):
-                yield chunk
+    @functools.cached_property
+    def digests(self) -> dict[str, tuple[str, int, bytes]]:
+        """Member -> (RECORD-style sha256, size, first 4 bytes), from one pass over the data
+        (every member is decompressed once, for RECORD and the native-code rule alike)."""
+        out: dict[str, tuple[str, int, bytes]] = {}
+        for name, info in self.infos.items():
+            digest = hashlib.sha256()
+            size = 0
+            head = b""
+            with self._zip.open(info) as handle:
+                while chunk := handle.read(1024 * 1024):
+                    if not head:
+                        head = chunk[:4]
+                    digest.update(chunk)
+                    size += len(chunk)
+            encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+            out[name] = (f"sha256={encoded}", size, head)
+        return out
 
     def text(self, name: str) -> str | None:
         """Member ``name`` as UTF-8 text, None when absent or not UTF-8."""

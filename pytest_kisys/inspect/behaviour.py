@@ -96,6 +96,14 @@ CREDENTIAL_PATH = re.compile(
     re.IGNORECASE,
 )
 _ENV_WHOLE_METHODS = frozenset({"copy", "items", "keys", "values"})
+# Every behaviour above needs one of these words in the source (a call is resolved through
+# names that appear in the file), so a file without any is not worth parsing.
+_TRIGGERS = re.compile(
+    r"exec|eval|compile|getattr|builtins|__import__|import_module|marshal|pickle|dill"
+    r"|system|popen|Popen|subprocess|spawn|fork|startfile|getoutput|getstatusoutput|check_call"
+    r"|check_output|socket|urlopen|urlretrieve|build_opener|HTTPConnection|HTTPSConnection"
+    r"|FTP|SMTP|Telnet|PoolManager|urllib3|ClientSession|requests|httpx|urllib2|websocket|paramiko"
+)
 
 
 @dataclass(frozen=True)
@@ -280,6 +288,11 @@ class Analysis:
 
     behaviours: tuple[Behaviour, ...]
     imports: tuple[tuple[str, int], ...]
+
+
+def might_behave(source: str) -> bool:
+    """False when ``source`` cannot contain any behaviour :func:`import_time_behaviour` finds."""
+    return bool(_TRIGGERS.search(source) or CREDENTIAL_PATH.search(source))
 
 
 def import_time_behaviour(tree: ast.Module, line_offset: int = 0) -> Analysis:

@@ -9,17 +9,16 @@ upgrade) is not reported. docs/security-model.md describes each rule and the att
 from __future__ import annotations
 
 import ast
-import base64
 from collections.abc import Callable
 import configparser
 import csv
-import hashlib
 import io
 import re
 import sys
 
 from pytest_kisys.inspect.archive import WheelArchive
 from pytest_kisys.inspect.behaviour import import_time_behaviour
+from pytest_kisys.inspect.behaviour import might_behave
 from pytest_kisys.inspect.model import EnvironmentView
 from pytest_kisys.inspect.model import InspectFinding
 
@@ -165,6 +164,20 @@ def clobbering(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[In
             )
             continue
         top = first.removesuffix(".py") if "/" not in target else first
+        holder = env.top_levels.get(top)
+        defines = target == f"{top}.py" or target == f"{top}/__init__.py"
+        if holder is not None and holder != owner and defines:
+            # Another distribution's package or module (a namespace package has no __init__).
+            findings.append(
+                InspectFinding(
+                    "clobber.package",
+                    "high",
+                    member,
+                    0,
+                    f"replaces the top-level {top!r} of the installed {holder}",
+                )
+            )
+            continue
         if top in sys.stdlib_module_names and top not in stdlib_hits and not top.startswith("__"):
             stdlib_hits.add(top)
             findings.append(
@@ -255,7 +268,7 @@ def import_time(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[I
     findings: list[InspectFinding] = []
     for member, _target in _python_sources(wheel):
         text = wheel.text(member)
-        if text is None:
+        if text is None or not might_behave(text):
             continue
         try:
             tree = ast.parse(text)
@@ -279,10 +292,7 @@ def native_code(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[I
     if not wheel.is_pure:
         return []
     findings: list[InspectFinding] = []
-    for member, info in wheel.infos.items():
-        if info.file_size < 4:
-            continue
-        head = wheel.head(member)
+    for member, (_digest, _size, head) in wheel.digests.items():
         for magic, what in _NATIVE_MAGIC:
             if not head.startswith(magic):
                 continue
@@ -301,15 +311,6 @@ def native_code(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[I
             )
             break
     return findings
-
-
-def _record_digest(wheel: WheelArchive, member: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in wheel.chunks(member):
-        digest.update(chunk)
-        size += len(chunk)
-    return "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode(), size
 
 
 def record(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[InspectFinding]:
@@ -343,7 +344,7 @@ def record(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[Inspec
                 InspectFinding("record.mismatch", "high", name, number, f"{member} has no sha256 in RECORD")
             )
             continue
-        actual, actual_size = _record_digest(wheel, member)
+        actual, actual_size, _head = wheel.digests[member]
         if actual != expected or (size and size != str(actual_size)):
             findings.append(
                 InspectFinding(

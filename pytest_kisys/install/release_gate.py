@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
+import sys
 import urllib.error
 
 from packaging.requirements import InvalidRequirement
@@ -24,6 +25,7 @@ from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.inspect import InspectFinding
 from pytest_kisys.inspect import WheelInspection
 from pytest_kisys.install import artifacts
+from pytest_kisys.install.environment import is_running_interpreter
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.settings import Settings
@@ -81,7 +83,13 @@ def inspect_batch(
     A wheel that cannot be fetched is a high finding: what could not be inspected is not
     installed.
     """
-    view = environment_view(env.site_dirs)
+    dirs = list(env.site_dirs)
+    if is_running_interpreter(env.python):
+        # What this process imports from outside the environment (.pth-added dirs) counts too.
+        dirs += [
+            Path(entry) for entry in sys.path if entry and Path(entry).is_dir() and Path(entry) not in dirs
+        ]
+    view = environment_view(dirs)
 
     def one(item: PlannedItem) -> tuple[str, WheelInspection, Path | None]:
         try:

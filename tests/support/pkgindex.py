@@ -32,7 +32,10 @@ Example::
 
 ``pkgindex.add_route("/osv/all.json", body)`` serves arbitrary bytes at one path (data sources);
 ``pkgindex.serve_json = False`` makes the simple pages HTML-only, like an old mirror;
-``pkgindex.requests`` lists every ``(method, path)`` served (to prove no request was made).
+``pkgindex.requests`` lists every ``(method, path)`` served (to prove no request was made);
+``pkgindex.set_status("name", "quarantined", "reason")`` serves a PEP 792 project status
+(``project-status`` in JSON with api-version 1.4, ``pypi:project-status`` meta in HTML).
+``second_index`` is another such server, for two-index (extra-index-url) tests.
 
 Faults: ``http_500``, ``delay`` (sleep ``seconds`` then answer normally), ``invalid_json``
 (a truncated JSON body with a JSON content type), ``redirect`` (302 to the same path on another
@@ -252,6 +255,8 @@ class _Project:
     summary: str
     project_urls: dict[str, str]
     files: list[_File] = field(default_factory=list)
+    status: str | None = None
+    status_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -392,6 +397,12 @@ class PackageIndex:
             if self._added is not None:
                 self._added.append(key)
 
+    def set_status(self, name: str, status: str | None, reason: str | None = None) -> None:
+        """Serve a PEP 792 project status for ``name`` (api-version 1.4), or none (None)."""
+        with self._lock:
+            project = self._projects[canonicalize_name(name)]
+            project.status, project.status_reason = status, reason
+
     def add_artifact(
         self,
         name: str,
@@ -506,7 +517,14 @@ class PackageIndex:
             project = self._projects.get(canonicalize_name(name))
             if project is None:
                 return None
-            return _Project(project.name, project.summary, dict(project.project_urls), list(project.files))
+            return _Project(
+                project.name,
+                project.summary,
+                dict(project.project_urls),
+                list(project.files),
+                project.status,
+                project.status_reason,
+            )
 
     def _names(self) -> list[str]:
         with self._lock:
@@ -555,12 +573,19 @@ def _simple_json(index: PackageIndex, project: _Project) -> dict[str, Any]:
                 "yanked": entry.yanked if entry.yanked else (entry.yanked is not None),
             }
         )
-    return {
+    body: dict[str, Any] = {
         "meta": {"api-version": "1.1"},
         "name": canonicalize_name(project.name),
         "versions": _sorted_versions(project),
         "files": files,
     }
+    if project.status is not None:
+        # PEP 792: project-status arrived with api-version 1.4.
+        body["meta"]["api-version"] = "1.4"
+        body["project-status"] = {"status": project.status}
+        if project.status_reason:
+            body["project-status"]["reason"] = project.status_reason
+    return body
 
 
 def _simple_html(index: PackageIndex, project: _Project) -> str:
@@ -575,9 +600,14 @@ def _simple_html(index: PackageIndex, project: _Project) -> str:
         href = f"{index.file_url(art.filename)}#sha256={art.sha256}"
         anchors.append(f'<a href="{html.escape(href)}"{attrs}>{html.escape(art.filename)}</a><br/>')
     title = html.escape(canonicalize_name(project.name))
+    status = ""
+    if project.status is not None:
+        status = f'<meta name="pypi:project-status" content="{html.escape(project.status)}">'
+        if project.status_reason:
+            status += f'<meta name="pypi:project-status-reason" content="{html.escape(project.status_reason)}">'
     return (
         '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
-        f"<title>Links for {title}</title></head><body><h1>Links for {title}</h1>\n"
+        f"{status}<title>Links for {title}</title></head><body><h1>Links for {title}</h1>\n"
         + "\n".join(anchors)
         + "\n</body></html>\n"
     )
@@ -792,6 +822,23 @@ def pkgindex_server() -> Iterator[PackageIndex]:
     index.start()
     yield index
     index.stop()
+
+
+@pytest.fixture(scope="session")
+def second_index_server() -> Iterator[PackageIndex]:
+    """A second loopback index (extra-index-url, dependency-confusion tests)."""
+    index = PackageIndex()
+    index.start()
+    yield index
+    index.stop()
+
+
+@pytest.fixture
+def second_index(second_index_server: PackageIndex) -> Iterator[PackageIndex]:
+    """The second index for one test: its projects are removed afterwards."""
+    second_index_server._begin_test()
+    yield second_index_server
+    second_index_server._end_test()
 
 
 @pytest.fixture
