@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 import json
 from pathlib import Path
@@ -93,8 +94,26 @@ class Resolver:
         network failures).
         """
         fallback = self.options.uploaded_before is not None and not self._native_cooldown()
+        pending = list(requirements)
+        too_fresh: dict[str, str] = {}
         for _round in range(8):
-            resolution = self._resolve(requirements)
+            try:
+                resolution = self._resolve(pending)
+            except InstallError:
+                if not self._excluded:
+                    raise
+                # pip calls an exclusion that leaves nothing a conflict: find who is left out.
+                failing = [r for r in pending if not self._dry_run([r], constrained=True).ok]
+                if not failing:
+                    raise
+                for requirement in failing:
+                    too_fresh[requirement] = f"no release of {requirement} is old enough"
+                pending = [r for r in pending if r not in failing]
+                resolution = self._resolve(pending) if pending else Resolution((), {})
+            if too_fresh:
+                resolution = dataclasses.replace(
+                    resolution, unavailable={**resolution.unavailable, **too_fresh}
+                )
             if not fallback or self.options.fresh is None:
                 return resolution
             names = [i.name for i in resolution.items if i.name not in self.options.exempt]

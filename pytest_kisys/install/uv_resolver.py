@@ -146,12 +146,14 @@ class UvResolver:
             return _Compiled(lock, data, via.stdout)
 
     def _cooldown_options(self) -> list[str]:
-        """``--exclude-newer`` with the absolute cutoff; exempt names get a far-future one."""
+        """``--exclude-newer`` with the absolute cutoff; exempt names get one years ahead (uv
+        rejects dates near the end of its calendar)."""
         if self.options.uploaded_before is None:
             return []
         options = ["--exclude-newer", iso(self.options.uploaded_before)]
+        unlimited = iso(self.options.uploaded_before + 10 * 365 * 86400)
         for name in sorted(self.options.exempt):
-            options += ["--exclude-newer-package", f"{name}=9999-12-31T00:00:00Z"]
+            options += ["--exclude-newer-package", f"{name}={unlimited}"]
         return options
 
     # -- plan

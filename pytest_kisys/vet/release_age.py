@@ -44,7 +44,7 @@ def format_duration(seconds: float) -> str:
     """``7 d``, ``48 h``, ``5 min``: the unit that reads best."""
     if seconds >= 2 * 86400:
         return f"{seconds / 86400:.0f} d"
-    if seconds >= 2 * 3600:
+    if seconds >= 3600:
         return f"{seconds / 3600:.0f} h"
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
