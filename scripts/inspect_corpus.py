@@ -1,13 +1,14 @@
 """False-alarm corpus for wheel inspection: the wheels of the most-downloaded projects.
 
-Downloads one wheel per project (the newest release's best wheel for this interpreter, as
-pip would pick it, from the PEP 691 JSON of ``--index``, hash checked) of the first ``--top`` names of the bundled popular list, plus the
-wheels that carry legitimate ``.pth`` files (setuptools, pytest-cov 5.0.0, zope.interface 6.3),
-inspects each against an empty environment (a fresh venv's view: only the system's commands
-on PATH), and prints every high and medium finding and the counts. Projects without a wheel
-for this interpreter are listed as skipped.
+Downloads one wheel per project (the newest release's best wheel for this interpreter, as pip
+would pick it, from the PEP 691 JSON of ``--index``, hash checked) for the first ``--top``
+names of the bundled popular list, plus the wheels that carry legitimate ``.pth`` files
+(setuptools, pytest-cov 5.0.0, zope.interface 6.3). Each is inspected against an empty
+environment (a fresh venv's view: only the system's commands on PATH); every high and medium
+finding is printed with the counts. Projects without a wheel for this interpreter are listed
+as skipped.
 
-    python scripts/inspect_corpus.py --top 300 --dest /tmp/kisys-corpus [--json out.json]
+    python scripts/inspect_corpus.py --top 310 --dest DIR [--json out.json]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import json
 from pathlib import Path
+import tempfile
 import time
 from typing import Any
 import urllib.parse
@@ -89,8 +91,8 @@ def download(client: httpx.Client, index: str, requirement: str, dest: Path) -> 
 def main(argv: list[str] | None = None) -> int:
     """Download, inspect, print the findings; exit 1 when any wheel has a high finding."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--top", type=int, default=300)
-    parser.add_argument("--dest", type=Path, default=Path("/tmp/kisys-inspect-corpus"))
+    parser.add_argument("--top", type=int, default=310)
+    parser.add_argument("--dest", type=Path, default=Path(tempfile.gettempdir()) / "kisys-inspect-corpus")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--index", default="https://pypi.org/simple")

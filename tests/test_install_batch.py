@@ -123,10 +123,9 @@ def test_path_traversal_wheel_is_refused_before_install(
     result = installer.install([InstallRequest(ALPHA, "test_a.py"), InstallRequest(BROKEN, "test_b.py")])
     assert result.error is None
     (denied,) = [d for d in result.denied if d.name == BROKEN]
-    assert "archive.traversal" in denied.reason and "escapes_the_venv.py" in denied.reason
-    assert [i.name for i in result.installed] == [ALPHA, "kisys-fixture-beta"] or {
-        i.name for i in result.installed
-    } == {ALPHA, "kisys-fixture-beta"}
+    assert "archive.traversal" in denied.reason
+    assert "escapes_the_venv.py" in denied.reason
+    assert {i.name for i in result.installed} == {ALPHA, BETA}
     assert not (throwaway_venv.root.parent / "escapes_the_venv.py").exists()
     assert before != throwaway_venv.freeze()
 
@@ -437,8 +436,12 @@ def test_running_interpreter_can_import_what_arrived_including_new_pth_paths(
     throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path, isolated_pip: dict[str, str]
 ) -> None:
     proc = _run_in_venv(
-        throwaway_venv, install_index, tmp_path, isolated_pip,
-        "in_process.py", _IN_PROCESS.format(name=WITH_PTH),
+        throwaway_venv,
+        install_index,
+        tmp_path,
+        isolated_pip,
+        "in_process.py",
+        _IN_PROCESS.format(name=WITH_PTH),
     )
     assert proc.stdout.splitlines() == ["missing before", "imported 42"]
 
@@ -467,8 +470,12 @@ def test_upgrading_a_package_the_process_already_imported_is_refused(
 ) -> None:
     _pip_install(throwaway_venv, install_index, f"{BETA}==1.0")
     proc = _run_in_venv(
-        throwaway_venv, install_index, tmp_path, isolated_pip,
-        "imported_upgrade.py", _IMPORTED_UPGRADE.format(name=BETA),
+        throwaway_venv,
+        install_index,
+        tmp_path,
+        isolated_pip,
+        "imported_upgrade.py",
+        _IMPORTED_UPGRADE.format(name=BETA),
     )
     result = json.loads(proc.stdout)
     [refused] = result["refused"]

@@ -604,7 +604,8 @@ def _simple_html(index: PackageIndex, project: _Project) -> str:
     if project.status is not None:
         status = f'<meta name="pypi:project-status" content="{html.escape(project.status)}">'
         if project.status_reason:
-            status += f'<meta name="pypi:project-status-reason" content="{html.escape(project.status_reason)}">'
+            reason = html.escape(project.status_reason)
+            status += f'<meta name="pypi:project-status-reason" content="{reason}">'
     return (
         '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
         f"{status}<title>Links for {title}</title></head><body><h1>Links for {title}</h1>\n"
