@@ -185,3 +185,38 @@ def test_durations_exemptions_and_pins_are_validated(tmp_path: Path) -> None:
         (tmp_path / "pyproject.toml").write_text(f"[tool.kisys]\n{bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match=words):
             for_command({}, tmp_path)
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_kisys_vet_names_the_held_back_release_and_the_status(pkgindex: PackageIndex, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    now = pkgindex.now()
+    pkgindex.add_project("kisys-vet-fresh", VERSIONS, upload_time=now - 400 * 86400)
+    from tests.support.pkgindex import build_wheel
+
+    pkgindex.add_artifact(
+        "kisys-vet-fresh", "3.0", build_wheel("kisys-vet-fresh", "3.0"), upload_time=now - 7200
+    )
+    pkgindex.set_status("kisys-vet-fresh", "deprecated", "use kisys-vet-new")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_kisys",
+            "vet",
+            "kisys-vet-fresh",
+            "--json",
+            "--index-url",
+            pkgindex.simple_url,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert "held back kisys-vet-fresh 3.0, uploaded 2 h ago; installed 2.0" in proc.stdout, (
+        proc.stdout + proc.stderr
+    )
+    assert "deprecated" in proc.stdout

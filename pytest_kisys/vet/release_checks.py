@@ -8,8 +8,12 @@ held-back releases) and :func:`facts` (the JSON evidence).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import datetime as dt
 from typing import Any
+
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.interface import Evidence
@@ -110,11 +114,24 @@ def notes(request: VetRequest, evidence: Evidence, settings: Settings) -> list[s
         out.append(f"release_age_exempt for {request.name} expired on {exemption.expires}; cooldown applies")
     limit = _cooldown(request, evidence, settings)
     signals = evidence.index
-    if limit is not None and signals is not None and signals.checked and request.version is not None:
-        out.extend(
-            h.describe(evidence.now) for h in held_back(request.name, signals.uploads, request.version, limit)
-        )
+    if limit is not None and signals is not None and signals.checked:
+        # Without a resolved version (``kisys vet NAME``), compare with the newest old-enough one.
+        version = request.version or newest_old_enough(signals.uploads, limit)
+        out.extend(h.describe(evidence.now) for h in held_back(request.name, signals.uploads, version, limit))
     return out
+
+
+def newest_old_enough(uploads: Mapping[str, float], limit: float) -> str | None:
+    """The newest final version first uploaded at or before ``limit``, None when there is none."""
+    best: tuple[Version, str] | None = None
+    for version, when in uploads.items():
+        try:
+            key = Version(version)
+        except InvalidVersion:
+            continue
+        if when <= limit and not key.is_prerelease and (best is None or key > best[0]):
+            best = (key, version)
+    return best[1] if best else None
 
 
 def facts(request: VetRequest, evidence: Evidence, settings: Settings) -> dict[str, Any]:
