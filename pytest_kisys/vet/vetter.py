@@ -172,6 +172,9 @@ class Vetter:
     def _extra_client(self, url: str) -> IndexClient:
         if url.startswith("file:"):
             return LocalIndex(url)
+        return self._http_client(url)
+
+    def _http_client(self, url: str) -> IndexClient:
         from pytest_kisys.vet.indexclient import HttpIndexClient
 
         return HttpIndexClient(
@@ -190,17 +193,7 @@ class Vetter:
 
     def _index_client(self) -> IndexClient:
         if self._client is None:
-            from pytest_kisys.vet.indexclient import HttpIndexClient
-
-            self._client = HttpIndexClient(
-                self.location.url,
-                cert=self.location.cert,
-                timeout=self.settings.index.timeout,
-                retries=self.settings.retries,
-                transport=self._transport,
-                cache=self._cache,
-                clock=self._clock,
-            )
+            self._client = self._http_client(self.location.url)
         return self._client
 
     # -- public
