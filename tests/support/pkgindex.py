@@ -816,6 +816,17 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
 # --------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(autouse=True)
+def _no_machine_extra_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep this machine's pip configuration (its extra-index-url mirrors) out of every test.
+
+    The vetter checks each name on every configured index (dependency confusion); tests that
+    want a second index set ``PIP_EXTRA_INDEX_URL`` themselves (``second_index``).
+    """
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def pkgindex_server() -> Iterator[PackageIndex]:
     """The session's loopback index; projects added here persist for the whole session."""
