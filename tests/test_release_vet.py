@@ -118,6 +118,12 @@ def test_a_name_on_two_indexes_is_blocked_unless_pinned(
     assert decision.action == "allow", decision.reasons
     assert decision.evidence["index_set"]["pinned_to"] == private.simple_url
     assert decision.evidence["index"]["url"] == private.simple_url
+    # The resolver merges indexes: a resolved file the pinned index does not serve is refused.
+    public_file = next(f for f in public._snapshot("kisys-internal").files if f.version == "99.2")  # type: ignore[union-attr]
+    requirement = VetRequest.of("kisys-internal", "test").requirement
+    (refused,) = pinned.vet([VetRequest(requirement, "99.2", sha256=public_file.artifact.sha256)])
+    assert refused.action == "block"
+    assert "not one that" in refused.reasons[0]
     # A pin to an index pip is not configured with is an error, not a silent pass.
     wrong = vetter_for(
         allow=("kisys-internal",), index_for={"kisys-internal": "https://elsewhere.invalid/simple"}

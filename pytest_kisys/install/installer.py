@@ -464,7 +464,7 @@ class Installer:
             parents = [name for name in needed_by.get(item.name, ()) if name != item.name]
             transitive_of = None if root is not None else (parents[0] if parents else None)
             findings = inspection.findings(item.name) if inspection is not None else ()
-            requests.append(VetRequest(parsed, item.version, reasons, transitive_of, findings))
+            requests.append(VetRequest(parsed, item.version, reasons, transitive_of, findings, item.sha256))
         self._say(f"vetting {len(requests)} package(s), transitive ones included")
         decisions = self._get_vetter().vet(requests)
         by_name: dict[str, Decision] = {}

@@ -58,6 +58,8 @@ class VetRequest:
     transitive_of: str | None = None
     inspection: tuple[InspectFinding, ...] = ()
     """Findings of the wheel inspection of the resolved file (high blocks, medium asks)."""
+    sha256: str | None = None
+    """The resolved file's sha256 (checked against the index a name is pinned to)."""
 
     @classmethod
     def of(cls, text: str, *requested_by: str, version: str | None = None) -> VetRequest:

@@ -87,6 +87,13 @@ def blockers(request: VetRequest, evidence: Evidence, settings: Settings) -> lis
     verdict = evidence.index_set
     if verdict is not None and verdict.blocked:
         out.append(verdict.reason)
+    if verdict is not None and verdict.pinned_to and request.sha256 and signals is not None:
+        served = set(signals.file_hashes.values())
+        if signals.checked and request.sha256 not in served:
+            out.append(
+                f"the resolved file of {request.name} (sha256 {request.sha256[:12]}...) is not one that "
+                f"{verdict.pinned_to}, the index it is pinned to with index_for, serves"
+            )
     for finding in request.inspection:
         if finding.severity == "high":
             out.append(f"wheel inspection: {finding.describe()}")
