@@ -172,12 +172,13 @@ class WheelArchive:
 
     @functools.cached_property
     def is_pure(self) -> bool:
-        """True when every tag is ``*-none-any`` (no compiled code allowed)."""
-        tags = self.tags or tuple(self.filename.removesuffix(".whl").split("-")[-3:-2])
-        if not self.tags:
-            parts = self.filename.removesuffix(".whl").split("-")
-            return len(parts) >= 3 and parts[-2] == "none" and parts[-1] == "any"
-        return all(t.split("-")[1:] == ["none", "any"] for t in tags)
+        """True when the file name's tags (what installers match) are all ``*-none-any``;
+        ``WHEEL``'s own tags count only when the file name cannot be parsed."""
+        parts = self.filename.removesuffix(".whl").split("-")
+        if len(parts) >= 5:
+            abis, platforms = parts[-2].split("."), parts[-1].split(".")
+            return abis == ["none"] and platforms == ["any"]
+        return bool(self.tags) and all(t.split("-")[1:] == ["none", "any"] for t in self.tags)
 
     def top_levels(self) -> set[str]:
         """Top-level import names this wheel installs (from its files, not ``top_level.txt``)."""
