@@ -151,7 +151,7 @@ def test_clobbering_and_stdlib_and_shadowing(tmp_path: Path) -> None:
     )
     result = _inspect(tmp_path, wheel, owner="grabby")
     assert _rules(result) >= {"clobber.file", "clobber.stdlib", "shadow.command"}
-    assert _rules(result, "medium") == {"shadow.path"}
+    assert _rules(result, "low") == {"shadow.path"}
     # The same files are fine for their owner (an upgrade), and pip may ship pip.
     upgrade = build_wheel("kisys-victim", modules={"kisys_victim/__init__.py": ""})
     assert _inspect(tmp_path, upgrade, owner=VICTIM).findings == ()

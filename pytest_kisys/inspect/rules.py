@@ -217,8 +217,9 @@ def _entry_point_scripts(wheel: WheelArchive) -> list[tuple[str, str, int]]:
 
 
 def shadowing(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[InspectFinding]:
-    """Console scripts (and ``.data/scripts``) named like a protected command, another
-    distribution's command in the environment (high), or a command on ``PATH`` (medium)."""
+    """Console scripts (and ``.data/scripts``) named like a protected command or another
+    distribution's command in the environment (high); a system command on ``PATH`` is
+    recorded (low): every venv shadows those by design (pygments' ``pygmentize``)."""
     findings: list[InspectFinding] = []
     commands = _entry_point_scripts(wheel)
     commands += [(m.rsplit("/", 1)[1], m, 0) for m in wheel.scripts()]
@@ -255,7 +256,7 @@ def shadowing(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[Ins
         elif other is None and name in env.path_commands:
             findings.append(
                 InspectFinding(
-                    "shadow.path", "medium", member, line, f"command {name!r} shadows one already on PATH"
+                    "shadow.path", "low", member, line, f"command {name!r} shadows one already on PATH"
                 )
             )
     return findings
