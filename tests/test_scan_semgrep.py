@@ -22,7 +22,8 @@ from pytest_kisys.settings import Settings
 from tests.support.scantree import write
 
 
-SEMGREP = semgrep_mod.semgrep_executable()
+_FOUND = semgrep_mod.semgrep_executable(Settings(cache_dir=Path("/nonexistent-kisys-cache")))
+SEMGREP = _FOUND[0] if _FOUND else None
 pytestmark = pytest.mark.skipif(SEMGREP is None, reason="semgrep is part of the test extra")
 
 RULES = textwrap.dedent(
@@ -190,7 +191,7 @@ def test_missing_semgrep_with_rules_configured_is_inconclusive_with_a_hint(
 ) -> None:
     root = tmp_path / "proj"
     write(root, {"rules.yml": RULES, "app.py": APP})
-    monkeypatch.setattr(semgrep_mod, "semgrep_executable", lambda: None)
+    monkeypatch.setattr(semgrep_mod, "semgrep_executable", lambda settings: None)
     result = run_check("code", _settings(root, semgrep_rules=(Path("rules.yml"),)))
     semgrep_items = [i for i in result.inconclusive if i.tool == "semgrep"]
     assert semgrep_items

@@ -2,9 +2,9 @@
 
 Runs only when ``semgrep_rules`` names local rule files or directories (the registry needs the
 network, and its maintained rules carry a restrictive license: kisys bundles none). semgrep is
-a subprocess, started from the scanner tool environment when there is one, else from the
-environment under test (``pytest-kisys[semgrep]``), with metrics, version checks and the app
-token off and its settings and log files in a throwaway directory.
+a subprocess, started from the environment under test (``pytest-kisys[semgrep]``) when it
+has semgrep, else from kisys's scanner tool environment when that holds it
+(:func:`pytest_kisys.tools.locate`), with metrics, version checks and the app token off and its settings and log files in a throwaway directory.
 
 Which files: the ones semgrep itself picks under the rootdir (its default ignores,
 ``.semgrepignore``, ``.gitignore``), so findings are those of ``semgrep scan --json --config
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import dataclasses
 import json
 import os
 from pathlib import Path
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from typing import Any
 
@@ -69,14 +68,21 @@ _DROPPED_ENV = ("SEMGREP_APP_TOKEN", "SEMGREP_RULES", "SEMGREP_REPO_URL", "SEMGR
 _TARGETS_KEY = "\0targets"
 
 
-def semgrep_executable() -> Path | None:
-    """The ``semgrep`` to run: the tool environment's, else the one beside this interpreter,
-    else one on ``PATH``; None when there is none."""
-    beside = Path(sys.executable).with_name("semgrep")
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("semgrep")
-    return Path(found) if found else None
+def semgrep_executable(settings: Settings) -> tuple[Path, str, str] | None:
+    """``(semgrep, version, where it runs from)``: the environment under test's, else the
+    kisys tool environment's (never built for semgrep: the shipped lock does not hold it);
+    None when neither has it."""
+    from pytest_kisys.errors import ToolError
+    from pytest_kisys.tools import locate
+
+    try:
+        tool = locate(TOOL, settings, create=False)
+    except ToolError:
+        return None
+    executable = Path(tool.executable("semgrep"))
+    if not (executable.is_file() and os.access(executable, os.X_OK)):
+        return None
+    return executable, tool.version, tool.source.value
 
 
 def rule_files(root: Path, rules: Sequence[Path]) -> list[Path]:
@@ -93,29 +99,6 @@ def rule_files(root: Path, rules: Sequence[Path]) -> list[Path]:
     if not out:
         raise ScanError("semgrep_rules names no rule file (.yml, .yaml or .json)")
     return out
-
-
-def _tool_version(executable: Path, env: Mapping[str, str]) -> str:
-    """semgrep's version: from package metadata when it is this environment's, else ``--version``."""
-    if executable.parent == Path(sys.executable).parent:
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version
-
-        try:
-            return version("semgrep")
-        except PackageNotFoundError:
-            pass
-    try:
-        proc = subprocess.run(
-            [str(executable), "--version"], capture_output=True, text=True, env=dict(env),
-            timeout=120, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ScanError(f"semgrep --version failed: {exc}") from exc
-    text = proc.stdout.strip()
-    if proc.returncode != 0 or not text:
-        raise ScanError(f"semgrep --version exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    return text.splitlines()[-1]
 
 
 def semgrep_env(home: Path) -> dict[str, str]:
@@ -248,13 +231,14 @@ class SemgrepScanner:
             raise ScanError("semgrep was selected but semgrep_rules names no rule file")
         root = settings.rootdir.resolve()
         rules = rule_files(root, settings.semgrep_rules)
-        executable = semgrep_executable()
-        if executable is None:
+        found = semgrep_executable(settings)
+        if found is None:
             raise ScanError(f"semgrep is not installed; {INSTALL_HINT}")
+        executable, version, source = found
         with tempfile.TemporaryDirectory(prefix="kisys-semgrep-") as home:
             env = semgrep_env(Path(home))
-            version = _tool_version(executable, env)
-            return self._scan(settings, root, rules, executable, env, version)
+            output = self._scan(settings, root, rules, executable, env, version)
+        return dataclasses.replace(output, tool_source=source)
 
     def _scan(
         self,
