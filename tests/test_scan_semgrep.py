@@ -265,3 +265,4 @@ def test_pytest_kisys_with_semgrep_rules_reports_everywhere(
     assert [r["automationDetails"]["id"] for r in sarif["runs"]] == ["kisys/code/", "kisys/code-semgrep/"]
     assert sorted(p.name for p in (pytester.path / "sarif").iterdir()) == [
         "kisys-code-semgrep.sarif", "kisys-code.sarif"]
+

@@ -4,7 +4,8 @@ Runs only when ``semgrep_rules`` names local rule files or directories (the regi
 network, and its maintained rules carry a restrictive license: kisys bundles none). semgrep is
 a subprocess, started from the environment under test (``pytest-kisys[semgrep]``) when it
 has semgrep, else from kisys's scanner tool environment when that holds it
-(:func:`pytest_kisys.tools.locate`), with metrics, version checks and the app token off and its settings and log files in a throwaway directory.
+(:func:`pytest_kisys.tools.locate`), with metrics, version checks and the app token off and
+its settings and log files in a throwaway directory.
 
 Which files: the ones semgrep itself picks under the rootdir (its default ignores,
 ``.semgrepignore``, ``.gitignore``), so findings are those of ``semgrep scan --json --config
@@ -270,8 +271,9 @@ class SemgrepScanner:
             for rel in scanned:
                 if rel in contents and rel not in failed:
                     cache.put(cache.key(rel, contents[rel]), results[rel])
-            if not failed:
-                cache.put(targets_key, [{"path": rel} for rel in scanned])
+            # Files semgrep could not scan get no entry of their own, so the next run rescans
+            # just those (a per-rule timeout on a loaded machine must not cost a full rerun).
+            cache.put(targets_key, [{"path": rel} for rel in scanned])
             hits = 0
         else:
             scanned = [str(entry["path"]) for entry in known]
