@@ -249,6 +249,13 @@ OPTIONS: tuple[Option, ...] = (
         "true or false",
     ),
     Option(
+        "isolate",
+        "install missing test dependencies into an overlay under the cache, never into the environment",
+        "true or false",
+        flag="--kisys-isolate",
+        env="KISYS_ISOLATE",
+    ),
+    Option(
         "on_denied",
         "what a test whose requirement was denied does",
         ", ".join(ON_DENIED),

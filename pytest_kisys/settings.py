@@ -132,6 +132,7 @@ class Settings:
     log_file: Path | None = None
     learn: bool = False
     allow_system_install: bool = False
+    isolate: bool = False
     on_denied: str = "skip"
     scan_first: bool = False
     allow_inconclusive: bool = False
@@ -560,6 +561,7 @@ _CONVERTERS: Mapping[str, Converter] = {
     'retries': _number(int),
     'max_workers': _number(int),
     'allow_system_install': to_bool,
+    'isolate': to_bool,
     'on_denied': _choice(ON_DENIED),
     'allow_inconclusive': to_bool,
     'audit_service': _choice(AUDIT_SERVICES),

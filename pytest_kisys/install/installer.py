@@ -86,6 +86,7 @@ from pytest_kisys.vet.policy import WARNING
 
 
 if TYPE_CHECKING:
+    from pytest_kisys.install.overlay import OverlayStore
     from pytest_kisys.vet.interface import Decision
     from pytest_kisys.vet.interface import ParsedRequirement
     from pytest_kisys.vet.interface import VetRequest
@@ -183,6 +184,7 @@ class Installer:
         self.lock_timeout = lock_timeout
         self._backend = backend
         self._own_vetter: EngineVetterType | None = None
+        self._overlay: tuple[OverlayStore, str] | None = None
 
     # -- public API
 
@@ -212,6 +214,8 @@ class Installer:
         if not roots:
             return self._finish(batch)
         env = describe(self.python)
+        if self._use_overlay(env):
+            return self._install_overlay(roots, env, batch)
         if env.externally_managed and not self.settings.allow_system_install:
             raise InstallError(
                 f"refusing to install into {self.python}: it is an externally managed "
@@ -229,6 +233,43 @@ class Installer:
             if not pending:
                 return self._finish(batch)
             return self._install_locked(pending, env, batch)
+
+    def _use_overlay(self, env: TargetEnv) -> bool:
+        """Overlay mode: asked for, or instead of refusing a PEP 668 environment (this process)."""
+        if not is_running_interpreter(self.python):
+            return False  # only the running process can put an overlay on its path
+        managed = bool(env.externally_managed) and not self.settings.allow_system_install
+        return self.settings.isolate or managed
+
+    def _install_overlay(self, roots: list[_Root], env: TargetEnv, batch: _Batch) -> BatchResult:
+        from pytest_kisys.install.overlay import activate
+        from pytest_kisys.install.overlay import interpreter_id
+        from pytest_kisys.install.overlay import OverlayStore
+
+        if env.externally_managed and not self.settings.isolate:
+            batch.notes.append(
+                f"{self.python} is externally managed (PEP 668): installing into an overlay "
+                "under the cache instead of the environment"
+            )
+            self._say(batch.notes[-1])
+        store = OverlayStore(self.settings.resolved_cache_dir())
+        interpreter = interpreter_id(env.prefix, env.python_version)
+        pending = self._unsatisfied(roots, env, batch)
+        if not pending:
+            return self._finish(batch)
+        installed = {name: dist.version for name, dist in env.installed.items()}
+        found = store.find([_requirement_text(r.parsed) for r in pending], interpreter, installed)
+        if found is not None:
+            activate(found)
+            batch.satisfied.extend(r.request.requirement for r in pending)
+            batch.notes.append(f"overlay: reused {found.path} (nothing installed)")
+            return self._finish(batch)
+        self._overlay = (store, interpreter)
+        try:
+            with environment_lock(store.root.parent / "overlays.lock", self.lock_timeout):
+                return self._install_locked(pending, env, batch)
+        finally:
+            self._overlay = None
 
     def _parse(self, requests: list[InstallRequest], batch: _Batch) -> list[_Root]:
         from pytest_kisys.vet.interface import parse_requirement
@@ -321,6 +362,14 @@ class Installer:
         reasons = _reasons(needed_by, by_name)
 
         self._refuse_changes(items, needed_by, env, batch, resolution)
+        if self._overlay is not None:
+            for name, item in items.items():
+                if item.change != "new":
+                    batch.blocked_items.setdefault(
+                        name,
+                        (f"overlay mode never changes an installed distribution ({item.change} of "
+                         f"{env.version_of(name)} to {item.version})", ""),
+                    )
         self._say(f"inspecting {len(items)} wheel(s) before anything is installed")
         inspection = release_gate.inspect_batch(
             list(items.values()), env, batch.wheels, cert=self.settings.index.cert
@@ -614,6 +663,8 @@ class Installer:
         batch: _Batch,
     ) -> tuple[InstalledItem, ...]:
         """Install ``keep`` under a snapshot; roll back on any failure, interrupt included."""
+        if self._overlay is not None:
+            return self._apply_overlay(keep, backend, reasons, batch, *self._overlay)
         snapshot = Snapshot.take(
             env, replace=[i.name for i in keep if i.change != "new"], planned=[i.name for i in keep]
         )
@@ -649,6 +700,42 @@ class Installer:
                 duration=outcome.duration,
                 reasons=reasons.get(item.name, ()),
                 change=item.change,
+            )
+            for item in keep
+        )
+
+    def _apply_overlay(
+        self,
+        keep: list[PlannedItem],
+        backend: InstallBackend,
+        reasons: Mapping[str, tuple[str, ...]],
+        batch: _Batch,
+        store: OverlayStore,
+        interpreter: str,
+    ) -> tuple[InstalledItem, ...]:
+        """Install ``keep`` into a new overlay (the environment is not touched) and activate it."""
+        from pytest_kisys.install.overlay import activate
+
+        self._say(f"installing {len(keep)} package(s) with {backend.name} into an overlay")
+        overlay, outcome = store.build(
+            keep, python=self.python, interpreter=interpreter, backend=backend,
+            retries=self.settings.retries,
+        )
+        if not outcome.ok:
+            tail = "\n".join(outcome.stderr.strip().splitlines()[-8:])
+            raise InstallError(
+                f"{backend.name} failed (exit {outcome.returncode}); no overlay was made: {tail}"
+            )
+        found = dict(overlay.items)
+        wrong = [i.name for i in keep if found.get(i.name) != i.version]
+        if wrong:
+            raise InstallError(f"the overlay {overlay.path} does not match the plan: {', '.join(wrong)}")
+        activate(overlay)
+        batch.notes.append(f"overlay: {overlay.path}")
+        return tuple(
+            InstalledItem(
+                name=item.name, version=item.version, sha256=item.sha256, duration=outcome.duration,
+                reasons=reasons.get(item.name, ()), change=item.change,
             )
             for item in keep
         )

@@ -151,6 +151,10 @@ class KisysCollect:
             # The controller resolved before spawning us; only wait for a concurrent install.
             # No stage rows or spans here: the controller's resolve, vet and install are the run's.
             _wait_for_controller(self.settings)
+            from pytest_kisys.install.overlay import activate_inherited
+
+            # xdist gives workers the controller's sys.path from before its install.
+            activate_inherited(self.settings.resolved_cache_dir())
             importlib.invalidate_caches()
             self.outcome = ResolveOutcome(worker=True)
             return

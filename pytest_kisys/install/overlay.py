@@ -1,0 +1,216 @@
+"""Overlay mode: vetted installs go to a content-addressed directory, never into the environment.
+
+With ``isolate = true`` (``--kisys-isolate``), and automatically in an externally managed
+(PEP 668) environment, the installer still resolves against the environment under test (so
+the set is additive: nothing installed there is duplicated or replaced) and vets every item,
+then installs the vetted files by hash with ``--target`` into
+``<cache>/overlays/<interpreter>-<digest of the vetted set>``. The directory is built under a
+temporary name and renamed when complete, so a half-built overlay is never used.
+
+Activation puts the overlay at the end of ``sys.path`` (its ``.pth`` files processed) and at
+the front of ``PYTHONPATH``, so xdist workers and the tests' subprocesses import from it too.
+A later run whose missing requirements an existing overlay of the same interpreter satisfies
+reuses it without resolving or installing anything. ``pip freeze --all`` of the environment
+is the same before and after. ``kisys tools overlays`` lists them, ``kisys tools prune``
+removes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+import shutil
+import site
+import sys
+import tempfile
+import time
+from typing import Any
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from pytest_kisys.install import pipcmd
+from pytest_kisys.install.interface import BackendOutcome
+from pytest_kisys.install.interface import InstallBackend
+from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.install.pip_backend import pinned_requirements
+from pytest_kisys.install.pip_backend import PipBackend
+from pytest_kisys.install.snapshot import dist_infos
+from pytest_kisys.install.uv_backend import UvBackend
+
+
+MANIFEST = "kisys-overlay.json"
+
+
+def interpreter_id(prefix: str, python_version: str) -> str:
+    """``cpython3.11-<digest of the environment's prefix>``: overlays are per environment,
+    because they were resolved against what that environment has installed."""
+    digest = hashlib.sha256(f"{os.path.realpath(prefix)}\0{python_version}".encode()).hexdigest()[:10]
+    return f"{sys.implementation.name}{sys.version_info[0]}.{sys.version_info[1]}-{digest}"
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One built overlay directory and what it holds."""
+
+    path: Path
+    interpreter: str
+    items: tuple[tuple[str, str], ...]
+    created: float
+    last_used: float
+
+    def satisfies(self, requirement: str, installed: dict[str, str]) -> bool:
+        """Whether ``requirement`` is met by this overlay's items or ``installed`` (name -> version)."""
+        try:
+            req = Requirement(requirement)
+        except InvalidRequirement:
+            return False
+        name = canonicalize_name(req.name)
+        version = dict(self.items).get(name) or installed.get(name)
+        return version is not None and req.specifier.contains(version, prereleases=True)
+
+
+class OverlayStore:
+    """The overlays under ``<cache_dir>/overlays``."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "overlays"
+
+    def overlays(self) -> list[Overlay]:
+        """Every complete overlay, most recently used first (damaged ones are skipped)."""
+        found = []
+        for path in self.root.glob("*") if self.root.is_dir() else ():
+            try:
+                data: dict[str, Any] = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+                found.append(
+                    Overlay(
+                        path=path,
+                        interpreter=str(data["interpreter"]),
+                        items=tuple((str(n), str(v)) for n, v in data["items"]),
+                        created=float(data["created"]),
+                        last_used=(path / MANIFEST).stat().st_mtime,
+                    )
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return sorted(found, key=lambda o: -o.last_used)
+
+    def find(
+        self, requirements: Sequence[str], interpreter: str, installed: dict[str, str]
+    ) -> Overlay | None:
+        """An overlay of ``interpreter`` that, with ``installed``, meets every requirement."""
+        for overlay in self.overlays():
+            if overlay.interpreter == interpreter and all(
+                overlay.satisfies(r, installed) for r in requirements
+            ):
+                return overlay
+        return None
+
+    def build(
+        self,
+        items: Sequence[PlannedItem],
+        *,
+        python: str,
+        interpreter: str,
+        backend: InstallBackend,
+        retries: int,
+    ) -> tuple[Overlay, BackendOutcome]:
+        """Install ``items`` (vetted, pinned by hash) into a new overlay; returns it and the run.
+
+        An overlay of the same set that already exists is returned as it is. On failure nothing
+        is left behind.
+        """
+        pins = sorted((i.name, i.version, i.sha256) for i in items)
+        digest = hashlib.sha256(json.dumps([interpreter, pins]).encode()).hexdigest()[:24]
+        final = self.root / f"{interpreter}-{digest}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        if (final / MANIFEST).is_file():
+            overlay = next(o for o in self.overlays() if o.path == final)
+            return overlay, BackendOutcome(0, "", "", 0.0, ())
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=self.root))
+        try:
+            with tempfile.TemporaryDirectory(prefix="kisys-overlay-") as tmp:
+                requirements = Path(tmp) / "vetted-requirements.txt"
+                requirements.write_text(pinned_requirements(items), encoding="utf-8")
+                command = overlay_command(backend, python, str(requirements), staging)
+                env = pipcmd.child_env()
+                outcome = pipcmd.with_retries(lambda: pipcmd.run(command, env=env), retries)
+            if not outcome.ok:
+                return Overlay(final, interpreter, (), 0.0, 0.0), outcome
+            found = dist_infos([staging])
+            names = tuple(sorted((name, info.version) for name, info in found.items()))
+            manifest = {"interpreter": interpreter, "items": names, "created": time.time(), "python": python}
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+            try:
+                os.replace(staging, final)
+            except OSError:
+                if not (final / MANIFEST).is_file():  # not another run building the same set
+                    raise
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        overlay = next(o for o in self.overlays() if o.path == final)
+        return overlay, outcome
+
+    def prune(self, older_than_days: float | None = None) -> list[Path]:
+        """Remove overlays unused for ``older_than_days`` (all of them when None)."""
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        removed = []
+        for path in self.root.glob("*") if self.root.is_dir() else ():
+            manifest = path / MANIFEST
+            used = manifest.stat().st_mtime if manifest.is_file() else 0.0
+            if cutoff is None or used < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+
+def overlay_command(backend: InstallBackend, python: str, requirements: str, target: Path) -> list[str]:
+    """The backend's hash-checked install command, aimed at ``target`` instead of the environment."""
+    if isinstance(backend, UvBackend):
+        return [
+            backend.uv, "pip", "install", "--python", python, "--target", str(target), "--no-deps",
+            "--require-hashes", "--no-build", *backend.config.uv_options(),
+            *(["--offline"] if backend.offline else []), "--requirement", requirements,
+        ]
+    if isinstance(backend, PipBackend):
+        return [*backend.command(python, requirements), "--target", str(target)]
+    raise TypeError(f"overlay mode cannot drive the {backend.name!r} backend")
+
+
+def activate(overlay: Overlay) -> None:
+    """Make this process, its xdist workers and its subprocesses import from ``overlay``."""
+    path = str(overlay.path)
+    if path not in sys.path:
+        # After site-packages: the overlay only adds distributions the environment lacks.
+        site.addsitedir(path)
+    current = os.environ.get("PYTHONPATH", "")
+    if path not in current.split(os.pathsep):
+        os.environ["PYTHONPATH"] = path + (os.pathsep + current if current else "")
+    importlib.invalidate_caches()
+    try:
+        os.utime(overlay.path / MANIFEST)  # last use, for pruning
+    except OSError:
+        pass  # a read-only cache still works; it only cannot be pruned by age
+
+
+def activate_inherited(cache_dir: Path) -> list[str]:
+    """Put the overlays named in ``PYTHONPATH`` on ``sys.path`` (an xdist worker's, which xdist
+    copies from the controller before it installed); returns the directories added."""
+    root = os.path.realpath(cache_dir / "overlays")
+    added = []
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if not entry or entry in sys.path or os.path.dirname(os.path.realpath(entry)) != root:
+            continue
+        if os.path.isfile(os.path.join(entry, MANIFEST)):
+            site.addsitedir(entry)
+            added.append(entry)
+    if added:
+        importlib.invalidate_caches()
+    return added

@@ -1,0 +1,158 @@
+"""Overlay mode: missing test dependencies go to a content-addressed overlay under the cache.
+
+Real runs of ``python -m pytest --kisys`` in a throwaway venv (and in a real, non-venv
+interpreter with a planted ``EXTERNALLY-MANAGED`` marker), installing real wheels from the
+loopback index with pip/uv ``--target``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+
+import pytest
+
+from pytest_kisys.install.overlay import OverlayStore
+from tests.support.venvs import Venv
+from tests.test_collect_e2e import add_module_project
+from tests.test_collect_e2e import Project
+from tests.test_collect_e2e import project  # noqa: F401  (the fixture)
+
+
+USES_IT = """
+import os, subprocess, sys
+import kisys_ov_mod
+
+def test_in_process():
+    assert kisys_ov_mod.VALUE == 42
+    assert "overlays" in kisys_ov_mod.__file__
+
+def test_a_subprocess_imports_it():
+    out = subprocess.run(
+        [sys.executable, "-c", "import kisys_ov_mod; print(kisys_ov_mod.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "overlays" in out
+"""
+
+
+def freeze_all(python: str) -> list[str]:
+    proc = subprocess.run(
+        [python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    return sorted(proc.stdout.splitlines())
+
+
+def overlays(proj: Project) -> list[Path]:
+    return [o.path for o in OverlayStore(proj.venv.root.parent / "kisys-cache").overlays()]
+
+
+def setup(proj: Project, extra: str = "isolate = true") -> None:
+    add_module_project(proj.index, "kisys-ov-mod")
+    proj.configure(allow=("kisys-ov-mod",), import_map={"kisys_ov_mod": "kisys-ov-mod"}, extra_kisys=extra)
+    proj.pytester.makepyfile(test_ov=USES_IT)
+
+
+def test_the_environment_is_unchanged_and_a_second_run_installs_nothing(project: Project) -> None:  # noqa: F811
+    setup(project)
+    before = freeze_all(project.venv.python)
+    result = project.run()
+    result.assert_outcomes(passed=2)
+    assert freeze_all(project.venv.python) == before
+    assert not any(name.startswith("kisys_ov_mod") for name in project.venv.own_dists())
+    (overlay,) = overlays(project)
+    assert (overlay / "kisys_ov_mod" / "__init__.py").is_file()
+    wheels = [p for p in project.index_paths() if p.endswith(".whl")]
+    assert wheels
+    again = project.run()
+    again.assert_outcomes(passed=2)
+    # Reused: nothing resolved, downloaded or installed, the same overlay.
+    assert [p for p in project.index_paths() if p.endswith(".whl")] == wheels
+    last = project.install_batches()[-1]
+    assert last["installed"] == []
+    assert last["backend"] == ""
+    assert overlays(project) == [overlay]
+    assert freeze_all(project.venv.python) == before
+
+
+def test_xdist_workers_import_from_the_overlay(project: Project) -> None:  # noqa: F811
+    setup(project)
+    project.pytester.makepyfile(
+        test_workers=(
+            "import os, kisys_ov_mod\n"
+            + "".join(
+                f"def test_{n}():\n    print(os.environ['PYTEST_XDIST_WORKER'], kisys_ov_mod.__file__)\n"
+                for n in range(4)
+            )
+        )
+    )
+    result = project.run("-n", "2", "-rA")
+    result.assert_outcomes(passed=6)
+    lines = [line for line in result.outlines if line.startswith("gw")]
+    assert {line.split()[0] for line in lines} == {"gw0", "gw1"}
+    assert all("overlays" in line for line in lines)
+
+
+@pytest.fixture
+def managed_python(tmp_path: Path) -> Venv:
+    """A real interpreter that is not a venv, whose own stdlib directory has EXTERNALLY-MANAGED.
+
+    Its stdlib is this interpreter's, linked entry by entry into a directory of its own, so the
+    marker is planted there and nowhere else; its site-packages reaches the dev environment.
+    """
+    base = Path(sys.base_prefix)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    root = tmp_path / "system"
+    stdlib = root / "lib" / version
+    (stdlib / "site-packages").mkdir(parents=True)
+    (root / "bin").mkdir()
+    shutil.copy2(Path(sys._base_executable).resolve(), root / "bin" / "python")  # noqa: SLF001
+    for entry in (base / "lib" / version).iterdir():
+        if entry.name != "site-packages":
+            (stdlib / entry.name).symlink_to(entry)
+    (stdlib / "EXTERNALLY-MANAGED").write_text("[externally-managed]\nError=planted by a kisys test\n")
+    dev_site = sysconfig.get_paths()["purelib"]
+    (stdlib / "site-packages" / "_kisys_dev_env.pth").write_text(
+        f"import site; site.addsitedir({dev_site!r})\n"
+    )
+    return Venv(root)
+
+
+def test_an_externally_managed_interpreter_uses_the_overlay_and_says_so(
+    project: Project, managed_python: Venv  # noqa: F811
+) -> None:
+    project.venv = managed_python
+    setup(project, extra="")
+    result = project.run("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*externally managed (PEP 668): installing into an overlay*"])
+    assert not any(name.startswith("kisys_ov_mod") for name in managed_python.own_dists())
+    assert len(overlays(project)) == 1
+
+
+def test_kisys_tools_lists_and_prunes_overlays(tmp_path: Path) -> None:
+    store = OverlayStore(tmp_path)
+    for name, age_days in (("cpython3.11-aaaa-old", 40), ("cpython3.11-aaaa-new", 1)):
+        path = store.root / name
+        path.mkdir(parents=True)
+        manifest = path / "kisys-overlay.json"
+        manifest.write_text('{"interpreter": "cpython3.11-aaaa", "items": [["six", "1.16.0"]], "created": 0}')
+        old = time.time() - age_days * 86400
+        os.utime(manifest, (old, old))
+    kisys = [sys.executable, "-m", "pytest_kisys", "tools"]
+    listed = subprocess.run(
+        [*kisys, "overlays", "--cache-dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert listed.returncode == 0
+    assert listed.stdout.count("six==1.16.0") == 2
+    pruned = subprocess.run(
+        [*kisys, "prune", "--older-than", "30", "--cache-dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert "removed 1 overlay(s)" in pruned.stdout
+    assert [o.path.name for o in store.overlays()] == ["cpython3.11-aaaa-new"]
