@@ -19,7 +19,6 @@ wall and CPU (user + system of the child) per variant, min-max, ratios against `
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 from pathlib import Path
 import resource
@@ -33,8 +32,8 @@ import time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.pkgindex import isolated_pip_env  # noqa: E402
-from tests.support.wheelhouse import wheelhouse  # noqa: E402
+from tests.support.wheelhouse import fresh_venv  # noqa: E402
+from tests.support.wheelhouse import kisys_wheelhouse  # noqa: E402
 
 
 OLD_EXTRAS = ("httpx", "platformdirs")
@@ -49,32 +48,16 @@ def _make_suite(root: Path, count: int) -> None:
 
 
 def _venvs(base: Path) -> dict[str, str]:
-    env = isolated_pip_env()
-    wheels = base / "wheels"
-    runtime = [r for r in importlib.metadata.requires("pytest-kisys") or [] if "extra ==" not in r]
-    wheelhouse([*runtime, *OLD_EXTRAS], wheels)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(wheels), str(ROOT)],
-        check=True, env=env, capture_output=True,
-    )
+    wheels = kisys_wheelhouse(base / "wheels", OLD_EXTRAS)
     wanted = {
         "without": ["pytest"],
         "with kisys": ["pytest-kisys"],
         "with kisys, old deps": ["pytest-kisys", *OLD_EXTRAS],
     }
-    pythons = {}
-    for name, packages in wanted.items():
-        venv = base / name.replace(" ", "_").replace(",", "")
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        python = str(venv / "bin" / "python")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-index",
-             "--find-links", str(wheels), *packages],
-            check=True, env=env, capture_output=True,
-        )
-        pythons[name] = python
-    return pythons
+    return {
+        name: fresh_venv(base / name.replace(" ", "_").replace(",", ""), wheels, packages)
+        for name, packages in wanted.items()
+    }
 
 
 def _cpu_children() -> float:

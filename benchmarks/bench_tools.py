@@ -18,7 +18,6 @@ OSV server. Goal: tool env <= 1.1x in-env. Wall and CPU medians with min-max, lo
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 from pathlib import Path
 import resource
@@ -35,35 +34,17 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.osv_server import DEFAULT_RECORDS  # noqa: E402
 from tests.support.osv_server import serve  # noqa: E402
-from tests.support.pkgindex import isolated_pip_env  # noqa: E402
-from tests.support.wheelhouse import wheelhouse  # noqa: E402
+from tests.support.wheelhouse import fresh_venv  # noqa: E402
+from tests.support.wheelhouse import kisys_wheelhouse  # noqa: E402
 
 
 SCANNERS = ("bandit", "detect-secrets", "pip-audit")
 
 
 def _venvs(base: Path) -> dict[str, str]:
-    env = isolated_pip_env()
-    wheels = base / "wheels"
-    runtime = [r for r in importlib.metadata.requires("pytest-kisys") or [] if "extra ==" not in r]
-    wheelhouse([*runtime, *SCANNERS], wheels)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", str(wheels), str(ROOT)],
-        check=True, env=env, capture_output=True,
-    )
-    pythons = {}
-    for name, packages in {"in-env": ["pytest-kisys", *SCANNERS], "tool env": ["pytest-kisys"]}.items():
-        venv = base / name.replace(" ", "_")
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        python = str(venv / "bin" / "python")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-index",
-             "--find-links", str(wheels), *packages],
-            check=True, env=env, capture_output=True,
-        )
-        pythons[name] = python
-    return pythons
+    wheels = kisys_wheelhouse(base / "wheels", SCANNERS)
+    wanted = {"in-env": ["pytest-kisys", *SCANNERS], "tool env": ["pytest-kisys"]}
+    return {name: fresh_venv(base / name.replace(" ", "_"), wheels, pkgs) for name, pkgs in wanted.items()}
 
 
 def _cpu_children() -> float:

@@ -74,3 +74,38 @@ def wheelhouse(requirements: Iterable[str], dest: Path) -> list[Path]:
     """Repack the closure of ``requirements`` into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     return [repack(dist, dest) for dist in closure(requirements)]
+
+
+def kisys_wheelhouse(dest: Path, extra: Iterable[str] = ()) -> Path:
+    """``dest`` filled with a wheel of this checkout and its runtime closure (plus ``extra``)."""
+    import importlib.metadata as md
+    import subprocess
+    import sys
+
+    from tests.support.pkgindex import isolated_pip_env
+
+    runtime = [r for r in md.requires("pytest-kisys") or [] if "extra ==" not in r]
+    wheelhouse([*runtime, *extra], dest)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+         "-w", str(dest), str(Path(__file__).resolve().parent.parent.parent)],
+        check=True, env=isolated_pip_env(), capture_output=True,
+    )
+    return dest
+
+
+def fresh_venv(root: Path, wheels: Path, packages: Iterable[str], *, compile: bool = True) -> str:
+    """A venv without pip at ``root`` with ``packages`` installed from ``wheels`` only; its python."""
+    import subprocess
+    import sys
+
+    from tests.support.pkgindex import isolated_pip_env
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = str(root / "bin" / "python")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-index",
+         *([] if compile else ["--no-compile"]), "--find-links", str(wheels), *packages],
+        check=True, env=isolated_pip_env(), capture_output=True,
+    )
+    return python
