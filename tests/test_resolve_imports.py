@@ -272,8 +272,10 @@ def test_discover_follows_testpaths_norecurse_ignore_and_venvs(tmp_path: Path) -
         },
     )
     found = discover(spec(tmp_path, testpaths=("tests",), ignore=(tmp_path / "tests/skipme",)))
-    rel = {str(p.relative_to(tmp_path)) for p in found.files}
+    rel = {str(p.relative_to(tmp_path)) for p in found.conftests + found.test_files}
     assert rel == {"conftest.py", "tests/conftest.py", "tests/test_a.py", "tests/sub/b_test.py"}
+    # Helper modules under the test tree are scanned too (their imports break collection).
+    assert [str(p.relative_to(tmp_path)) for p in found.helpers] == ["tests/sub/helper.py"]
     assert found.conftests[0] == tmp_path / "conftest.py"
 
 

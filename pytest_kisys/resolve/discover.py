@@ -61,11 +61,13 @@ class Discovery:
 
     conftests: tuple[Path, ...]
     test_files: tuple[Path, ...]
+    helpers: tuple[Path, ...] = ()
+    """Other ``.py`` files under the walked directories (helper modules tests import)."""
 
     @property
     def files(self) -> tuple[Path, ...]:
-        """Conftests, then test files."""
-        return self.conftests + self.test_files
+        """Conftests, then test files, then helper modules."""
+        return self.conftests + self.test_files + self.helpers
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -157,6 +159,7 @@ def discover(spec: DiscoverySpec) -> Discovery:
     conftests = _initial_conftests(spec, anchors)
     ignored = {p.resolve() for p in spec.ignore}
     test_files: list[Path] = []
+    helpers: list[Path] = []
     seen: set[Path] = set(conftests)
 
     def skip(path: Path) -> bool:
@@ -194,4 +197,20 @@ def discover(spec: DiscoverySpec) -> Discovery:
                         add(path, conftests)
                 elif _matches(spec.python_files, path):
                     add(path, test_files)
-    return Discovery(tuple(conftests), tuple(test_files))
+                else:
+                    add(path, helpers)
+    return Discovery(tuple(conftests), tuple(test_files), _near_tests(helpers, test_files, spec.rootdir))
+
+
+def _near_tests(helpers: Sequence[Path], test_files: Sequence[Path], rootdir: Path) -> tuple[Path, ...]:
+    """Helpers in a directory (below rootdir) that holds test files, or below one.
+
+    The project's own package, ``setup.py`` and ``docs/conf.py`` are not part of the test tree:
+    their imports are the project's dependencies or tools, not the suite's.
+    """
+    test_dirs = {p.parent for p in test_files} - {rootdir, rootdir.resolve()}
+    kept = []
+    for path in helpers:
+        if any(d in test_dirs for d in (path.parent, *path.parent.parents)):
+            kept.append(path)
+    return tuple(kept)
