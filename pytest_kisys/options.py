@@ -361,5 +361,23 @@ OPTIONS: tuple[Option, ...] = (
         "a table of project name = index URL",
         ini=False,
     ),
+    Option(
+        "use_declared",
+        "install the project's declared test dependencies (groups, extras, requirements files)",
+        "true or false",
+        env="KISYS_USE_DECLARED",
+    ),
+    Option(
+        "declared",
+        "more dependency groups, extras or requirements files to read as test dependencies",
+        "a list of group names or paths relative to rootdir",
+        multi=True,
+    ),
+    Option(
+        "project_extras",
+        "which of the project's own extras to install (default: all but docs/lint/release ones)",
+        "a list of extra names ([] for none)",
+        multi=True,
+    ),
 )
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

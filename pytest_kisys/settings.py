@@ -156,6 +156,10 @@ class Settings:
     release_age_exempt: tuple[ReleaseAgeExemption, ...] = ()
     index_for: Mapping[str, str] = field(default_factory=dict)
     """Canonical project name -> the one index URL it may come from."""
+    use_declared: bool = True
+    declared: tuple[str, ...] = ()
+    project_extras: tuple[str, ...] | None = None
+    """None: every extra but docs/lint/release ones; ``()``: none."""
     rootdir: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -529,6 +533,20 @@ def _stages(raw: Any, key: str, where: str) -> tuple[dict[str, Any], ...]:
     raise _bad(key, where, raw, allowed)
 
 
+def _names_or_paths(raw: Any, key: str, where: str, *, paths: bool = True) -> tuple[str, ...]:
+    what = "group names or paths relative to rootdir" if paths else "extra names"
+    allowed = f"a list of {what}"
+    if isinstance(raw, list) and not raw:
+        return ()
+    out = []
+    for item in _split_list(raw, key, where, allowed):
+        shape = r"[A-Za-z0-9][\w./-]*" if paths else r"[A-Za-z0-9][\w.-]*"
+        if not re.fullmatch(shape, item) or ".." in item.split("/") or len(item) > 200:
+            raise _bad(key, where, item, allowed)
+        out.append(item)
+    return tuple(out)
+
+
 _URL = re.compile(r"https?://\S+")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -586,6 +604,9 @@ _CONVERTERS: Mapping[str, Converter] = {
     'min_release_age': _duration,
     'release_age_exempt': _release_age_exempt,
     'index_for': _index_for,
+    'use_declared': to_bool,
+    'declared': lambda raw, key, where: _names_or_paths(raw, key, where),
+    'project_extras': lambda raw, key, where: _names_or_paths(raw, key, where, paths=False),
 }
 KEYS = OPTIONS
 KEYS_BY_NAME = OPTIONS_BY_NAME

@@ -56,9 +56,18 @@ def test_kisys_install_without_a_terminal_denies_with_the_hint_and_does_not_wait
     assert time.monotonic() - started < 60
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"denied {GAMMA} 1.2: needs confirmation (nobody can answer: no terminal)" in proc.stdout
-    assert f"to allow it: --kisys-allow {GAMMA}" in proc.stdout
+    # The hint names the flag kisys install accepts (--allow), not pytest's --kisys-allow.
+    assert f"to allow it: --allow {GAMMA}" in proc.stdout
+    assert "--kisys-allow" not in proc.stdout
     assert "kisys: resolving 1 requirement(s)" in proc.stderr
     assert throwaway_venv.own_dists() == {}
+    again = _kisys(
+        [GAMMA, "--allow", GAMMA, "--python", throwaway_venv.python, "--index-url", install_index.simple_url],
+        _cli_env(isolated_pip, tmp_path),
+        tmp_path,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert GAMMA in throwaway_venv.own_dists()
 
 
 def test_kisys_install_with_allow_installs_and_prints_json(

@@ -222,6 +222,22 @@ def test_allow_hint_names_the_flag_and_the_config_line(tmp_path: Path) -> None:
     )
 
 
+def test_allow_hint_for_kisys_install_names_its_own_flags() -> None:
+    import argparse
+
+    from pytest_kisys.commands.install import configure
+
+    hint = allow_hint("rich", Settings(level="paranoid"), "install")
+    assert hint.startswith("--level balanced --allow rich (or add")
+    flags = hint.split(" (or ", 1)[0].split()
+    # kisys install's own parser accepts exactly these flags.
+    parser = argparse.ArgumentParser(prog="kisys install")
+    configure(parser)
+    args = parser.parse_args(["rich", *flags])
+    assert args.allow == ["rich"]
+    assert args.level == "balanced"
+
+
 def test_pip_config_is_translated_for_uv_by_pip_precedence(tmp_path: Path) -> None:
     site_wide = tmp_path / "etc-pip.conf"
     site_wide.write_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 import time
 
@@ -183,3 +184,27 @@ def test_bundled_lists_are_generated_with_a_header(filename: str) -> None:
     assert f"# count: {len(names)}" in header
     assert names == [canonicalize_name(n) for n in names]
     assert len(set(names)) == len(names) >= 10000
+
+
+@pytest.mark.parametrize(
+    ("level", "evidence", "action", "reason"),
+    [
+        ("balanced", Evidence(index=signals(), now=NOW), "allow", "declared by the project"),
+        ("paranoid", Evidence(index=signals(), now=NOW), "confirm", "paranoid level confirms"),
+        ("autonomous", Evidence(index=signals(), now=NOW), "allow", "declared by the project"),
+        ("balanced", Evidence(index=signals(), now=NOW, on_deny_list=True), "block", "deny list"),
+        ("balanced", Evidence(index=signals(), now=NOW, on_malicious_list=True), "block", "malicious"),
+        ("balanced", Evidence(index=signals(), now=NOW, typosquat_of="numpy"), "confirm", "typo of"),
+        ("balanced", Evidence(index=signals(first_upload=NOW - 3600), now=NOW), "confirm", "very new"),
+        ("balanced", Evidence(index=signals(checked=False, error="boom"), now=NOW), "block", "boom"),
+    ],
+)
+def test_declared_requirements_are_allowed_if_clean_at_balanced(
+    level: str, evidence: Evidence, action: str, reason: str
+) -> None:
+    request = VetRequest.of("pkg", "dependency-group tests (pyproject.toml:9)")
+    request = dataclasses.replace(request, declared=True)
+    decision = decide(request, evidence, Settings(level=level))  # type: ignore[arg-type]
+    assert decision.action == action
+    assert reason in " ".join(decision.reasons)
+    assert decision.requested_by == ("dependency-group tests (pyproject.toml:9)",)

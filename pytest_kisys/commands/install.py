@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         except RequirementError as error:
             print(f"kisys install: {error}", file=sys.stderr)
             return 2
-    pipeline = ResolvePipeline(settings, rootdir=settings.rootdir, python=args.python, progress=progress)
+    pipeline = ResolvePipeline(
+        settings, rootdir=settings.rootdir, python=args.python, progress=progress, verb="install"
+    )
     requests = [InstallRequest(text, "kisys install (command line)") for text in args.requirements]
     result = pipeline.install_requests(requests)
     if args.json:

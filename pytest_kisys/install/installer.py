@@ -136,11 +136,23 @@ class _Batch:
     """Where the batch's wheels are fetched for inspection (a temporary directory)."""
 
 
-def allow_hint(name: str, settings: Settings) -> str:
-    """The exact flag or config line that would let ``name`` through without a prompt."""
-    flag = f"--kisys-allow {name}"
+ALLOW_FLAGS: Mapping[str, tuple[str, str]] = {
+    "pytest": ("--kisys-allow", "--kisys-level"),
+    "install": ("--allow", "--level"),
+}
+"""Per command verb (``pytest --kisys``, ``kisys install``): its allow flag and level flag."""
+
+
+def allow_hint(name: str, settings: Settings, verb: str = "pytest") -> str:
+    """The exact flag or config line that would let ``name`` through without a prompt.
+
+    :param verb: the command in use (``pytest`` or ``install``): the hint names only flags
+        that command accepts.
+    """
+    allow, level = ALLOW_FLAGS.get(verb, ALLOW_FLAGS["pytest"])
+    flag = f"{allow} {name}"
     if settings.level == "paranoid":
-        flag = f"--kisys-level balanced {flag}"
+        flag = f"{level} balanced {flag}"
     config = settings.config_file
     if config is not None and config.suffix in {".yaml", ".yml"}:
         line = f"add '- {name}' under 'allow:' in {config.name}"
@@ -158,6 +170,8 @@ class Installer:
     :param python: the interpreter whose environment receives the packages.
     :param vetter: the vetting engine (default: :class:`pytest_kisys.vet.vetter.Vetter`).
     :param consent: who answers the batch's question (default: :class:`TerminalConsent`).
+    :param verb: the command the hints are for: ``pytest`` (``--kisys-allow``) or ``install``
+        (``kisys install --allow``).
     :param record: where batch results and decisions go (a ``RunRecord``), optional.
     :param progress: receives one-line progress messages (verbose terminal output).
     :param lock_timeout: seconds to wait for another install into the same environment.
@@ -174,8 +188,10 @@ class Installer:
         progress: Progress | None = None,
         lock_timeout: float = 900.0,
         backend: InstallBackend | None = None,
+        verb: str = "pytest",
     ) -> None:
         self.settings = settings
+        self.verb = verb
         self.python = python
         self._vetter = vetter
         self.consent: Consent = consent if consent is not None else TerminalConsent()
@@ -513,7 +529,10 @@ class Installer:
             parents = [name for name in needed_by.get(item.name, ()) if name != item.name]
             transitive_of = None if root is not None else (parents[0] if parents else None)
             findings = inspection.findings(item.name) if inspection is not None else ()
-            requests.append(VetRequest(parsed, item.version, reasons, transitive_of, findings, item.sha256))
+            declared = root is not None and root.request.declared
+            requests.append(
+                VetRequest(parsed, item.version, reasons, transitive_of, findings, item.sha256, declared)
+            )
         self._say(f"vetting {len(requests)} package(s), transitive ones included")
         decisions = self._get_vetter().vet(requests)
         by_name: dict[str, Decision] = {}
@@ -567,7 +586,7 @@ class Installer:
                 f"{name} looks suspicious ({'; '.join(decision.reasons)}): only a person at a "
                 "terminal can confirm it; or pin a well-established alternative"
             )
-        return allow_hint(name, self.settings)
+        return allow_hint(name, self.settings, self.verb)
 
     def _consent_items(
         self,

@@ -31,11 +31,15 @@ class InstallRequest:
         ``"import yaml in tests/test_io.py:3"`` or ``"@pytest.mark.requires in tests/test_x.py"``.
     :param import_name: the import the suite will do (``"yaml"`` for ``PyYAML``). When given,
         the wheel that would be installed must provide it, or the request is refused.
+    :param declared: the project declares it for its tests (a dependency group, test extra,
+        requirements file...): at the balanced level it is allowed when clean, like the allow
+        list, and still vetted for everything else.
     """
 
     requirement: str
     reason: str
     import_name: str | None = None
+    declared: bool = False
 
 
 @dataclass(frozen=True)

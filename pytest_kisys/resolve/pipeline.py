@@ -138,6 +138,7 @@ class ResolvePipeline:
     :param record: receives decisions and installs for the report.
     :param progress: receives one line per install step.
     :param stage: runs a block as a named stage.
+    :param verb: the command in use (``pytest`` or ``install``), for the allow hints.
     """
 
     def __init__(
@@ -151,6 +152,7 @@ class ResolvePipeline:
         consent: Consent | None = None,
         record: Recorder | None = None,
         progress: Callable[[str], None] | None = None,
+        verb: str = "pytest",
         stage: StageScope = _no_stage,
     ) -> None:
         self.settings = settings
@@ -161,6 +163,7 @@ class ResolvePipeline:
         self.consent = consent
         self.record = record
         self.progress = progress
+        self.verb = verb
         self.stage = stage
         self._first_party: FirstParty | None = None
 
@@ -223,6 +226,7 @@ class ResolvePipeline:
             consent=self.consent,
             record=self.record,
             progress=self.progress,
+            verb=self.verb,
         )
         try:
             return installer.install(requests)

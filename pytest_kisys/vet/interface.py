@@ -50,6 +50,7 @@ class VetRequest:
     :param requested_by: who asked: import names, test node ids, ``marker``, ``cli``...
     :param transitive_of: name of the allowed request that pulled this one in; popular, clean
         transitive dependencies of an allowed request are allowed at balanced and autonomous.
+    :param declared: the project declares it for its tests (allowed when clean at balanced).
     """
 
     requirement: ParsedRequirement
@@ -60,6 +61,7 @@ class VetRequest:
     """Findings of the wheel inspection of the resolved file (high blocks, medium asks)."""
     sha256: str | None = None
     """The resolved file's sha256 (checked against the index a name is pinned to)."""
+    declared: bool = False
 
     @classmethod
     def of(cls, text: str, *requested_by: str, version: str | None = None) -> VetRequest:

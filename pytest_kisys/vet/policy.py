@@ -13,6 +13,10 @@ balanced    allow                 confirm         confirm, with warning
 autonomous  allow                 allow           confirm, with warning
 =========== ===================== =============== ================================
 
+A requirement the project declares for its tests (dependency group, test extra, requirements
+file, tox deps: ``VetRequest.declared``) counts as whitelisted at balanced and autonomous, and
+is confirmed at paranoid; every check before the level table still applies to it.
+
 A popular, clean transitive dependency of an allowed request is allowed at balanced and
 autonomous. What could not be vetted (index unreachable or offline without a cache entry) is
 blocked unless whitelisted: a check that could not run is never clean.
@@ -159,6 +163,11 @@ def _level_action(request: VetRequest, evidence: Evidence, settings: Settings) -
         if level == "paranoid":
             return "confirm", "whitelisted, but the paranoid level confirms everything"
         return "allow", "whitelisted"
+    if request.declared:
+        # The maintainers chose it for their tests: it plays the allow list's role at balanced.
+        if level == "paranoid":
+            return "confirm", "declared by the project for its tests; the paranoid level confirms everything"
+        return "allow", "declared by the project for its tests"
     if request.transitive_of and evidence.popular and level != "paranoid":
         return "allow", f"popular dependency of {request.transitive_of}"
     if level == "autonomous":
