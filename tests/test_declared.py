@@ -333,3 +333,33 @@ def test_unreadable_pyproject_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     found = read_declared(tmp_path)
     assert found.requirements == ()
     assert "pyproject.toml could not be read" in found.warnings[0]
+
+
+def test_dev_group_only_when_no_test_group(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[dependency-groups]\ndev = ["ruff"]\ntests = ["pytest-mock"]\n')
+    assert set(by_name(read_declared(tmp_path))) == {"pytest-mock"}
+    write(tmp_path, "pyproject.toml", '[dependency-groups]\ndev = ["pytest-mock"]\n')
+    assert set(by_name(read_declared(tmp_path))) == {"pytest-mock"}
+
+
+def test_setup_cfg_extras(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "setup.cfg",
+        """
+        [metadata]
+        name = demo
+
+        [options.extras_require]
+        tests =
+            packaging
+            pytest-asyncio ; python_version >= "3.8"
+        old = six; idna
+        docs = sphinx
+        """,
+    )
+    found = read_declared(tmp_path)
+    names = by_name(found)
+    assert set(names) == {"packaging", "pytest-asyncio", "six", "idna"}
+    assert names["pytest-asyncio"].requested_by == "extra tests (setup.cfg:7)"
+    assert names["six"].source is Source.PROJECT_EXTRA

@@ -180,6 +180,8 @@ class Collector:
     refused: list[Refused] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    extras_file: str = "pyproject.toml"
+    extras_text: str | None = None
     own_extras: list[str] = field(default_factory=list)
     """Project extras asked for by ``.[extra]`` lines, tox ``extras`` or hatch ``features``."""
 
@@ -321,9 +323,9 @@ def _extra_requirements(collector: Collector, extra: str, source: Source, text: 
     base = collector.extras_lines.get(key, 0)
     before = len(collector.own_extras)
     for entry in entries:
-        line = find_line(text, str(entry), base)
+        line = find_line(collector.extras_text or text, str(entry), base)
         label = "extra" if source is Source.TEST_EXTRA else "project extra"
-        collector.add(str(entry), f"{label} {key} (pyproject.toml:{line})", source)
+        collector.add(str(entry), f"{label} {key} ({collector.extras_file}:{line})", source)
     # Self-references (``proj[a]`` inside extra ``all``) expand the named extras too.
     for nested in collector.own_extras[before:]:
         _extra_requirements(collector, nested, source, text, seen)
@@ -433,8 +435,11 @@ def read_declared(
             canonicalize_name(k): [str(x) for x in v] for k, v in raw_extras.items() if isinstance(v, list)
         }
         collector.extras_lines = {canonicalize_name(k): find_line(text, k, extras_start) for k in raw_extras}
-    names = [*DEFAULT_GROUPS, *(d for d in declared if not _is_file(d))]
+    if not collector.extras and (root / "setup.cfg").is_file():
+        _setup_cfg(collector, root / "setup.cfg")
     groups = pyproject.get("dependency-groups", {})
+    extra_names = [d for d in declared if not _is_file(d)]
+    names = [*group_names(groups), *extra_names]
     if isinstance(groups, dict):
         _dependency_groups(collector, groups, names, text)
     seen: set[str] = set()
@@ -447,10 +452,51 @@ def read_declared(
         if path.is_file():
             reqfiles.read_requirements_file(collector, path, chain=())
     reqfiles.read_tox(collector, root / "tox.ini")
-    declared_tools.read_tools(collector, pyproject, text, names)
+    declared_tools.read_tools(collector, pyproject, text, extra_names)
     for extra in choose_extras(collector, project_extras, pyproject):
         _extra_requirements(collector, extra, Source.PROJECT_EXTRA, text, seen)
     return collector.declarations()
+
+
+def group_names(groups: object) -> list[str]:
+    """test/tests/testing; ``dev`` only when none of those exists (it often holds linters)."""
+    present = {canonicalize_name(str(k)) for k in groups} if isinstance(groups, dict) else set()
+    tests = [g for g in DEFAULT_GROUPS if g != "dev" and g in present]
+    return tests or ["dev"]
+
+
+def _setup_cfg(collector: Collector, path: Path) -> None:
+    """``[metadata] name`` and ``[options.extras_require]`` of a setuptools ``setup.cfg``."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+        parser.read_string(text)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        collector.warnings.append(f"setup.cfg could not be read ({exc}): its extras are ignored")
+        return
+    if collector.project is None and parser.has_option("metadata", "name"):
+        collector.project = canonicalize_name(parser.get("metadata", "name").strip())
+    if not parser.has_section("options.extras_require"):
+        return
+    start = section_line(text, "options.extras_require")
+    extras = {}
+    for key, value in parser.items("options.extras_require"):
+        entries: list[str] = []
+        for line in value.splitlines():
+            line = line.split("#", 1)[0].strip()
+            head, sep, tail = line.partition(";")
+            # Old style "a; b" lists two requirements; "a ; python_version < '3.12'" is a marker.
+            if sep and not re.search(r"[<>=!~]| in | not in ", tail):
+                entries.extend(p.strip() for p in line.split(";") if p.strip())
+            elif line:
+                entries.append(line)
+        extras[canonicalize_name(key)] = entries
+    collector.extras = extras
+    collector.extras_lines = {k: find_line(text, k, start) for k in extras}
+    collector.extras_file = "setup.cfg"
+    collector.extras_text = text
 
 
 def _is_file(name: str) -> bool:

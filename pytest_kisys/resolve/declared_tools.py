@@ -77,14 +77,15 @@ def _poetry_entry(name: str, spec: Any) -> tuple[str | None, str | None]:
 def read_tools(collector: Collector, pyproject: Mapping[str, Any], text: str, names: Sequence[str]) -> None:
     """hatch envs, PDM dev-dependencies and Poetry groups named like tests (or ``declared``)."""
     from pytest_kisys.resolve.declared import find_line
+    from pytest_kisys.resolve.declared import group_names
     from pytest_kisys.resolve.declared import RefusalReason
     from pytest_kisys.resolve.declared import section_line
     from pytest_kisys.resolve.declared import Source
 
-    wanted = {n.lower() for n in names}
+    extra = {n.lower() for n in names}
     envs = _table(pyproject, "tool", "hatch", "envs")
     for env, body in envs.items():
-        if env.lower() not in wanted and env not in HATCH_ENVS or not isinstance(body, Mapping):
+        if env.lower() not in extra and env not in HATCH_ENVS or not isinstance(body, Mapping):
             continue
         start = section_line(text, f"tool.hatch.envs.{env}")
         for key in ("dependencies", "extra-dependencies"):
@@ -95,6 +96,7 @@ def read_tools(collector: Collector, pyproject: Mapping[str, Any], text: str, na
             if str(feature) not in collector.own_extras:
                 collector.own_extras.append(str(feature))
     pdm = _table(pyproject, "tool", "pdm", "dev-dependencies")
+    wanted = extra | set(group_names(pdm))
     for group, entries in pdm.items():
         if group.lower() not in wanted or not isinstance(entries, list):
             continue
@@ -106,6 +108,7 @@ def read_tools(collector: Collector, pyproject: Mapping[str, Any], text: str, na
     tables = {g: _table(body, "dependencies") for g, body in _table(poetry, "group").items()}
     if "dev-dependencies" in poetry:
         tables.setdefault("dev", _table(poetry, "dev-dependencies"))
+    wanted = extra | set(group_names(tables))
     for group, deps in tables.items():
         if group.lower() not in wanted:
             continue
