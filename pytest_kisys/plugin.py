@@ -9,6 +9,7 @@ pytest-kisys is installed, on or off, so it imports nothing heavy: the settings 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Generator
 import os
 from pathlib import Path
 from typing import Any
@@ -147,17 +148,29 @@ def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) 
     return True
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
-) -> None:
-    """Resolve settings before any conftest is imported; register the session roles when on."""
+) -> Generator[None, None, None]:
+    """Resolve settings before any conftest is imported; register the session roles when on.
+
+    A wrapper, so that it runs before every other implementation (pytest's own conftest
+    loading among them) and sees it fail: the kisys section is printed before pytest's error.
+    """
+    collect = None
     if _resolve_and_register(early_config, early_config.known_args_namespace):
         # Roles registered during this hook miss its call (pluggy fixes the implementations
         # when a call starts): hand it on to the collection role, which resolves now.
         from pytest_kisys.resolve.plugin import COLLECT_KEY
 
-        early_config.stash[COLLECT_KEY].pytest_load_initial_conftests(early_config=early_config)
+        collect = early_config.stash[COLLECT_KEY]
+        collect.pytest_load_initial_conftests(early_config=early_config, parser=parser, args=args)
+    try:
+        return (yield)
+    except BaseException:
+        if collect is not None:
+            collect.print_section_before_exit()
+        raise
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -171,5 +184,4 @@ def pytest_configure(config: pytest.Config) -> None:
     if _resolve_and_register(config, config.option):
         from pytest_kisys.resolve.plugin import COLLECT_KEY
 
-        config.stash[COLLECT_KEY].pytest_load_initial_conftests(early_config=config)
-
+        config.stash[COLLECT_KEY].pytest_load_initial_conftests(early_config=config, parser=None, args=[])

@@ -481,7 +481,7 @@ def _setup_cfg(collector: Collector, path: Path) -> None:
     if not parser.has_section("options.extras_require"):
         return
     start = section_line(text, "options.extras_require")
-    extras = {}
+    extras: dict[str, list[str]] = {}
     for key, value in parser.items("options.extras_require"):
         entries: list[str] = []
         for line in value.splitlines():

@@ -6,8 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import TYPE_CHECKING
 
 from pytest_kisys.resolve.plan import Plan
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.resolve.sources import SuiteNeeds
 
 
 __all__ = ["Denial", "ResolveOutcome"]
@@ -49,6 +54,10 @@ class ResolveOutcome:
     worker: bool = False
     batch: str | None = None
     """One line about the install batch (counts, seconds, backend), when there was one."""
+    suite: SuiteNeeds | None = None
+    """Declared test dependencies, plugins and configuration modules that were considered."""
+    activated: tuple[str, ...] = ()
+    """Lines about the installed pytest plugins registered for this run."""
 
     def denial_for_import(self, name: str) -> Denial | None:
         """The denial that explains why import ``name`` is missing, if there is one."""
@@ -65,6 +74,8 @@ class ResolveOutcome:
             "denied_imports": {k: v.to_json() for k, v in self.denied_imports.items()},
             "error": self.error,
             "batch": self.batch,
+            "suite": self.suite.to_json() if self.suite is not None else None,
+            "activated": list(self.activated),
         }
 
     @classmethod

@@ -52,6 +52,8 @@ from pytest_kisys.resolve.plan import Plan
 from pytest_kisys.resolve.plan import unmapped_for
 from pytest_kisys.resolve.probe import installed_version
 from pytest_kisys.resolve.probe import module_importable
+from pytest_kisys.resolve.sources import merge_into
+from pytest_kisys.resolve.sources import SuiteNeeds
 from pytest_kisys.settings import Settings
 
 
@@ -139,6 +141,8 @@ class ResolvePipeline:
     :param progress: receives one line per install step.
     :param stage: runs a block as a named stage.
     :param verb: the command in use (``pytest`` or ``install``), for the allow hints.
+    :param inipath: pytest's configuration file (its ini keys, ``addopts``, ``filterwarnings``
+        and markers are a source of needs); None: no configuration is read.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class ResolvePipeline:
         progress: Callable[[str], None] | None = None,
         verb: str = "pytest",
         stage: StageScope = _no_stage,
+        inipath: Path | None = None,
     ) -> None:
         self.settings = settings
         self.rootdir = rootdir
@@ -165,6 +170,9 @@ class ResolvePipeline:
         self.progress = progress
         self.verb = verb
         self.stage = stage
+        self.inipath = inipath
+        self.suite: SuiteNeeds | None = None
+        """What the declarations, the plugin table and the configuration added (after gather)."""
         self._first_party: FirstParty | None = None
 
     # -- what the suite needs ---------------------------------------------------------------
@@ -190,12 +198,15 @@ class ResolvePipeline:
     def gather(self, imports: Sequence[FileImports], files: Sequence[Path]) -> Plan:
         """What the suite needs, gathered from every source into one plan.
 
-        Sources today: the statically read imports and the ``requires`` markers of ``files``.
+        Sources, first to last: the project's declared test dependencies (``use_declared``),
+        the plugins that provide the fixtures, markers, ini keys and options the suite uses,
+        the modules its configuration names, then the statically read imports and the
+        ``requires`` markers of ``files`` (:mod:`pytest_kisys.resolve.sources`).
         """
         from pytest_kisys.vet.requirements import parse_requirement
 
         first_party = self.first_party(files)
-        return build_plan(
+        plan = build_plan(
             imports,
             rootdir=self.rootdir,
             first_party=first_party,
@@ -203,6 +214,38 @@ class ResolvePipeline:
             installed_version=installed_version,
             resolve_import=lambda name: self.resolve_import(name, first_party),
             parse_requirement=parse_requirement,
+        )
+        self.suite = self.suite_needs(files, first_party)
+        return merge_into(plan, self.suite)
+
+    def suite_needs(self, files: Sequence[Path], first_party: FirstParty) -> SuiteNeeds:
+        """Declared test dependencies, plugins found by what they provide, config modules."""
+        from pytest_kisys.resolve.declared import read_declared
+        from pytest_kisys.resolve.sources import gather_suite_needs
+        from pytest_kisys.resolve.sources import USAGE_CACHE
+        from pytest_kisys.resolve.sources import UsageCache
+        from pytest_kisys.resolve.usage import config_usage
+        from pytest_kisys.resolve.usage import read_ini
+        from pytest_kisys.vet.requirements import parse_requirement
+
+        settings = self.settings
+        declarations = None
+        if settings.use_declared:
+            declarations = read_declared(
+                self.rootdir, declared=settings.declared, project_extras=settings.project_extras
+            )
+        ini, where = read_ini(self.inipath)
+        return gather_suite_needs(
+            rootdir=self.rootdir,
+            files=files,
+            config=config_usage(ini, where),
+            declarations=declarations,
+            cache=UsageCache.load(settings.resolved_cache_dir() / USAGE_CACHE),
+            installed_version=installed_version,
+            importable=module_importable,
+            resolve_import=lambda name: self.resolve_import(name, first_party),
+            parse_requirement=parse_requirement,
+            first_party=first_party,
         )
 
     def resolve_import(self, name: str, first_party: FirstParty) -> ImportResolution:
@@ -240,7 +283,10 @@ class ResolvePipeline:
         """One batch for ``needs``, mapped back onto them (an installer error is kept, not raised)."""
         from pytest_kisys.install.interface import InstallRequest
 
-        requests = [InstallRequest(n.requirement, n.reason, n.import_name) for n in needs]
+        requests = [
+            InstallRequest(n.requirement, n.reason, n.import_name, declared=n.via == "declared")
+            for n in needs
+        ]
         try:
             result = self.install_requests(requests)
         except InstallError as exc:
@@ -279,7 +325,7 @@ class ResolvePipeline:
             for name in ("vet", "install"):
                 with self.stage(name) as handle:
                     handle.skip("nothing missing")
-            return ResolveOutcome(len(files), seconds, plan)
+            return ResolveOutcome(len(files), seconds, plan, suite=self.suite)
         with self.stage("vet"), self.stage("install") as step:
             batch = self.install(plan.needs)
             if batch.error:
@@ -293,6 +339,7 @@ class ResolvePipeline:
             denied_imports=batch.denied_imports,
             error=batch.error,
             batch=_batch_line(batch.result),
+            suite=self.suite,
         )
 
 

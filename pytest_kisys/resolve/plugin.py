@@ -95,6 +95,7 @@ def pipeline_for_config(config: pytest.Config, settings: Settings) -> ResolvePip
         record=config.stash.get(RUN_KEY, None),
         progress=terminal_progress(config),
         stage=lambda name: stage_scope(config, name),
+        inipath=Path(config.inipath) if config.inipath else None,
     )
 
 
@@ -123,6 +124,7 @@ class KisysCollect:
         self.counters = _Counters()
         self.pipeline = pipeline_for_config(config, settings)
         self._started = False
+        self._section_written = False
         self._attempted: set[str] = set()
         self._recollecting: set[str] = set()
         self._first_party: FirstParty | None = None
@@ -137,12 +139,15 @@ class KisysCollect:
     # -- before conftests -----------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_load_initial_conftests(self, early_config: pytest.Config) -> None:
+    def pytest_load_initial_conftests(
+        self, early_config: pytest.Config, parser: pytest.Parser | None, args: list[str]
+    ) -> None:
         """Read, plan, vet and install in one batch, before any conftest is imported.
 
         A role registered while this hook is running misses the call (pluggy fixes a hook's
         implementations when the call starts), so the switch in :mod:`pytest_kisys.plugin`
-        hands the call on; it runs once either way.
+        hands the call on; it runs once either way. pytest plugins the batch installed are
+        registered for this run (:mod:`pytest_kisys.resolve.activate`).
         """
         if self._started:
             return
@@ -159,12 +164,32 @@ class KisysCollect:
             self.outcome = ResolveOutcome(worker=True)
             return
         try:
-            self.outcome = self.pipeline.run(spec_from_config(early_config))
+            outcome = self.pipeline.run(spec_from_config(early_config))
         except KeyboardInterrupt:
             # Before the session exists pytest would print a raw traceback. The installer has
             # rolled back already: say so in one line and exit like an interrupted shell job.
             sys.stderr.write("kisys: interrupted; nothing was installed, the environment is as it was\n")
             raise SystemExit(130) from None
+        if outcome.installed:
+            from pytest_kisys.resolve.activate import activate_installed
+
+            activation = activate_installed(early_config, parser, args, outcome.installed)
+            outcome = dataclasses.replace(outcome, activated=tuple(activation.lines()))
+        self.outcome = outcome
+
+    def print_section_before_exit(self) -> None:
+        """Write the ``kisys`` section to stderr: pytest stops before its terminal exists.
+
+        Called when loading the initial conftests failed (a conftest import nobody could
+        install, a denial), so what kisys found, installed and denied, and the allow hints,
+        come before pytest's own error.
+        """
+        if self.worker or self._section_written:
+            return
+        self._section_written = True
+        print(f"{'-' * 30} kisys {'-' * 30}", file=sys.stderr)
+        for line in self._section_lines():
+            print(line, file=sys.stderr)
 
     # -- xdist --------------------------------------------------------------------------
 

@@ -39,9 +39,9 @@ from pytest_kisys.resolve.usage import ConfigUsage
 from pytest_kisys.resolve.usage import FileUsage
 
 
-__all__ = ["SuiteNeeds", "UsageCache", "gather_suite_needs", "merge_into"]
+__all__ = ["USAGE_CACHE", "SuiteNeeds", "UsageCache", "gather_suite_needs", "merge_into"]
 
-CACHE_FILE = "usage-scan.json"
+USAGE_CACHE = "usage-scan.json"
 _CACHE_VERSION = 1
 RUNNING = frozenset({"pytest", "pluggy", "pytest-kisys", "iniconfig", "packaging"})
 """Distributions the running session has imported: a declaration never replaces them."""
@@ -57,6 +57,31 @@ class SuiteNeeds:
     ambiguous: tuple[Ambiguous, ...] = ()
     notes: tuple[str, ...] = ()
     satisfied: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Report form."""
+        return {
+            "declarations": self.declarations.to_json() if self.declarations is not None else None,
+            "plugins": [
+                {
+                    "distribution": p.distribution,
+                    "provides": p.provides.value,
+                    "name": p.name,
+                    "where": p.where,
+                }
+                for p in self.plugins
+            ],
+            "ambiguous": [
+                {
+                    "provides": a.provides.value,
+                    "name": a.name,
+                    "where": a.where,
+                    "candidates": list(a.candidates),
+                }
+                for a in self.ambiguous
+            ],
+            "notes": list(self.notes),
+        }
 
     def lines(self) -> list[str]:
         """Lines for the kisys terminal section."""

@@ -24,6 +24,8 @@ def section_lines(outcome: ResolveOutcome, decisions: Iterable[object] = ()) -> 
         f"{len(plan.needs)} to install"
         + (f", {len(plan.unmapped)} not resolvable" if plan.unmapped else "")
     ]
+    if outcome.suite is not None:
+        lines.extend(outcome.suite.lines())
     for import_name, dist, kind in plan.mapped:
         lines.append(f"resolved: import {import_name} -> {dist} ({kind.replace('_', ' ')})")
     if outcome.batch:
@@ -33,6 +35,7 @@ def section_lines(outcome: ResolveOutcome, decisions: Iterable[object] = ()) -> 
     lines.extend(format_decision(d) for d in decisions if isinstance(d, Decision))
     for item in outcome.installed:
         lines.append(f"installed: {item}")
+    lines.extend(outcome.activated)
     for denial in outcome.denied.values():
         lines.append(f"denied: {denial.message()}")
     for unmapped in plan.unmapped:
