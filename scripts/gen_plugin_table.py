@@ -126,14 +126,28 @@ def ranked(limit: int) -> list[str]:
     return names[:limit] + [canonicalize_name(n) for n in EXTRA]
 
 
-def probe(name: str, workdir: Path, uv: str, pytest_req: str, timeout: float) -> dict[str, Any]:
-    """Install ``name`` (and pytest) in a scratch venv and report what pytest sees."""
+def probe(
+    name: str, workdir: Path, uv: str, pytest_req: str, timeout: float, binary: bool = True
+) -> dict[str, Any]:
+    """Install ``name`` (and pytest) in a scratch venv and report what pytest sees.
+
+    :param binary: the plugin from its wheel only (the second pass allows its sdist).
+    """
     venv = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
     python = venv / "bin" / "python"
     try:
         steps = [
             [uv, "venv", "-q", "--python", sys.executable, str(venv)],
-            [uv, "pip", "install", "-q", "--python", str(python), "--only-binary", name, pytest_req]
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(python),
+                *(["--only-binary", name] if binary else []),
+            ]
+            + [pytest_req]
             + ([name] if name != "pytest" else []),
         ]
         for command in steps:
@@ -210,9 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pytest", default="pytest", help="pytest requirement (default: newest)")
     parser.add_argument("--date", default=dt.date.today().isoformat())
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", nargs="*", help="probe only these names")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="probe again only what --out lists as failed, and merge"
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    names = ranked(args.limit)
+    previous: dict[str, Any] | None = None
+    if args.retry_failed:
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        names = sorted(previous["failed"])
+    else:
+        names = args.only or ranked(args.limit)
     baseline = probe("pytest", args.workdir, args.uv, args.pytest, args.timeout)
     if "error" in baseline:
         print(f"baseline failed: {baseline['error']}", file=sys.stderr)
@@ -225,7 +248,29 @@ def main(argv: list[str] | None = None) -> int:
                 strict=True,
             )
         )
-    table = build(results, baseline)
+    # Second pass for what failed: its sdist (old pure-Python plugins ship no wheel), and the
+    # newest pytest of the previous major (plugins that do not start on the newest one).
+    retry = [n for n, r in results.items() if "error" in r]
+    if retry:
+        older = probe("pytest", args.workdir, args.uv, "pytest<9", args.timeout)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            second = dict(
+                zip(
+                    retry,
+                    pool.map(
+                        lambda n: probe(n, args.workdir, args.uv, "pytest<9", args.timeout, binary=False),
+                        retry,
+                    ),
+                    strict=True,
+                )
+            )
+        if "error" not in older:
+            for name, found in build({k: v for k, v in second.items() if "error" not in v}, older).items():
+                found["probed_with"] = f"pytest {older['version']}, from its sdist if it has no wheel"
+                results[name] = {"done": found}
+    table = build({k: v for k, v in results.items() if "done" not in v}, baseline)
+    table.update({k: v["done"] for k, v in results.items() if "done" in v})
+    table = dict(sorted(table.items()))
     failed = {n: r["error"] for n, r in results.items() if "error" in r}
     no_plugin = sorted(n for n, r in results.items() if "error" not in r and n not in table)
     document = {
@@ -245,6 +290,17 @@ def main(argv: list[str] | None = None) -> int:
         "no_pytest11": no_plugin,
         "plugins": table,
     }
+    if previous is not None:
+        # Merge the second attempt into the earlier full run; its header stays, with this date.
+        merged_failed = {n: e for n, e in previous["failed"].items() if n not in table}
+        merged_failed.update({n: e for n, e in failed.items() if n not in table})
+        document = {
+            **previous,
+            "generated": args.date,
+            "failed": merged_failed,
+            "no_pytest11": sorted(set(previous["no_pytest11"]) | set(no_plugin)),
+            "plugins": dict(sorted({**previous["plugins"], **table}.items())),
+        }
     args.out.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(
         f"{len(table)} plugins written to {args.out}; {len(failed)} failed, {len(no_plugin)} without pytest11"

@@ -13,22 +13,30 @@ loopback index (:mod:`tests.support.pkgindex`).
 
 from __future__ import annotations
 
+from pathlib import Path
+import shutil
 import subprocess
+import sys
 import textwrap
 import time
 
 from packaging.utils import canonicalize_name
+import pytest
 
+from tests import test_collect_e2e
 from tests.support.pkgindex import build_wheel
+from tests.support.pkgindex import isolated_pip_env
 from tests.support.pkgindex import PackageIndex
 from tests.test_collect_e2e import add_module_project
-from tests.test_collect_e2e import project  # noqa: F401 - the fixture
 from tests.test_collect_e2e import Project
 
 
+project = test_collect_e2e.project
+"""The throwaway project, venv and loopback index of the import-resolution end-to-end tests."""
+
 PLUGIN = "kisys-demo-plugin"
 PLUGIN_SOURCE = textwrap.dedent(
-    '''
+    """
     import pytest
 
     def pytest_addoption(parser):
@@ -41,7 +49,7 @@ PLUGIN_SOURCE = textwrap.dedent(
     @pytest.fixture
     def demo_value(request):
         return (request.config.getoption("--demo-flag"), request.config.getini("demo_setting"))
-    '''
+    """
 )
 
 
@@ -247,3 +255,68 @@ def test_pytest_hint_flag_is_accepted_by_pytest(project: Project) -> None:
     flags = line.split("run with ", 1)[1].split(" (or ", 1)[0].split()
     assert flags == ["--kisys-allow", "kisys-hint-dep"]
     project.run(*flags).assert_outcomes(passed=1)
+
+
+@pytest.fixture(scope="session")
+def kisys_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytest-kisys built as a wheel (the editable dev install has no top-level ``.pth``)."""
+    out = tmp_path_factory.mktemp("kisys-wheel")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        env=isolated_pip_env(),
+    )
+    shutil.rmtree(root / "build", ignore_errors=True)
+    (wheel,) = out.glob("pytest_kisys-*.whl")
+    return wheel
+
+
+def test_filterwarnings_error_with_a_missing_module_is_resolved_before_pytest_reads_it(
+    project: Project, kisys_wheel: Path
+) -> None:
+    project.index.add_project(
+        "kisys-fw-early",
+        ("1.0", "1.1", "2.0"),
+        modules={"kisys_fw_early/__init__.py": "class FwWarning(UserWarning):\n    pass\n"},
+    )
+    project.configure(ini='filterwarnings = ["error", "ignore::kisys_fw_early.FwWarning"]')
+    pyproject = project.pytester.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[dependency-groups]\ntests = ["kisys-fw-early"]\n', encoding="utf-8"
+    )
+    project.pytester.makepyfile(
+        test_fw=(
+            "import warnings, kisys_fw_early\n"
+            "def test_ignored():\n    warnings.warn(kisys_fw_early.FwWarning('x'))\n"
+        )
+    )
+    subprocess.run(
+        [project.venv.python, "-m", "pip", "install", "-q", "--no-deps", str(kisys_wheel)],
+        check=True,
+        capture_output=True,
+    )
+    # Without kisys, pytest stops on the filter before any plugin loads.
+    plain = project.run(kisys=False)
+    assert plain.ret != 0
+    assert "Failed to import filter module 'kisys_fw_early'" in str(plain.stderr) + str(plain.stdout)
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "before pytest reads its configuration: filterwarnings names kisys_fw_early*",
+            "installed (before pytest): kisys-fw-early==2.0",
+        ]
+    )

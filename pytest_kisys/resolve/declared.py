@@ -497,6 +497,7 @@ def _setup_cfg(collector: Collector, path: Path) -> None:
     collector.extras_lines = {k: find_line(text, k, start) for k in extras}
     collector.extras_file = "setup.cfg"
     collector.extras_text = text
+    collector.files.append("setup.cfg")
 
 
 def _is_file(name: str) -> bool:

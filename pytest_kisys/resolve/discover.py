@@ -203,7 +203,8 @@ def discover(spec: DiscoverySpec) -> Discovery:
 
 
 def _near_tests(helpers: Sequence[Path], test_files: Sequence[Path], rootdir: Path) -> tuple[Path, ...]:
-    """Helpers in a directory (below rootdir) that holds test files, or below one.
+    """Helpers in the test tree: below a directory (other than rootdir) that holds test files,
+    or below a directory named ``test``, ``tests`` or ``testing``.
 
     The project's own package, ``setup.py`` and ``docs/conf.py`` are not part of the test tree:
     their imports are the project's dependencies or tools, not the suite's.
@@ -211,6 +212,10 @@ def _near_tests(helpers: Sequence[Path], test_files: Sequence[Path], rootdir: Pa
     test_dirs = {p.parent for p in test_files} - {rootdir, rootdir.resolve()}
     kept = []
     for path in helpers:
-        if any(d in test_dirs for d in (path.parent, *path.parent.parents)):
+        parents = (path.parent, *path.parent.parents)
+        if any(d in test_dirs or d.name in _TEST_DIR_NAMES for d in parents if d not in (rootdir,)):
             kept.append(path)
     return tuple(kept)
+
+
+_TEST_DIR_NAMES = frozenset({"test", "tests", "testing"})

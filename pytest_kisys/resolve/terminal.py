@@ -13,16 +13,17 @@ __all__ = ["section_lines"]
 
 def section_lines(outcome: ResolveOutcome, decisions: Iterable[object] = ()) -> list[str]:
     """The lines of the ``kisys`` section; ``decisions`` are shown with ``-v`` (vetter lines)."""
+    from pytest_kisys.early import early_lines
     from pytest_kisys.vet.audit import format_decision
     from pytest_kisys.vet.interface import Decision
 
     plan = outcome.plan
     lines = [
+        *early_lines(),
         f"read the imports of {outcome.files} file{'s' if outcome.files != 1 else ''} in "
         f"{outcome.scan_seconds * 1000:.0f} ms: "
         f"{plan.satisfied} third-party imports/requirements present, "
-        f"{len(plan.needs)} to install"
-        + (f", {len(plan.unmapped)} not resolvable" if plan.unmapped else "")
+        f"{len(plan.needs)} to install" + (f", {len(plan.unmapped)} not resolvable" if plan.unmapped else ""),
     ]
     if outcome.suite is not None:
         lines.extend(outcome.suite.lines())
