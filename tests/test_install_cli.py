@@ -67,7 +67,7 @@ def test_kisys_install_without_a_terminal_denies_with_the_hint_and_does_not_wait
         tmp_path,
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert GAMMA in throwaway_venv.own_dists()
+    assert any(name.startswith(GAMMA.replace("-", "_")) for name in throwaway_venv.own_dists())
 
 
 def test_kisys_install_with_allow_installs_and_prints_json(
