@@ -144,3 +144,11 @@ def test_command_lines_hide_the_value_after_a_secret_option() -> None:
         MASK,
         "--db-password=***",
     ]
+
+
+def test_a_value_registered_later_is_masked_in_text_seen_before() -> None:
+    redactor = Redactor()
+    text = "connecting with registered-later-1"
+    assert redactor.redact(text) == text  # remembered...
+    redactor.register("registered-later-1", "late")
+    assert redactor.redact(text) == "connecting with ***late***"  # ...but not past a registration

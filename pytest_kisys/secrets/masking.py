@@ -107,7 +107,7 @@ class MaskingPlugin:
         data = hook.pytest_report_to_serializable(config=self.config, report=report)
         if data is None:
             return report
-        masked = self.redactor.redact_json(data)
+        masked = self.redactor.redact_json(data, keys=False)
         if masked == data:
             return report
         rebuilt = hook.pytest_report_from_serializable(config=self.config, data=masked)

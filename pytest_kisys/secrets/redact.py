@@ -45,6 +45,9 @@ MASK = "***"
 # whole text (an attribute value, an environment value printed alone).
 MIN_SUBSTRING_LENGTH = 6
 ENTROPY_THRESHOLD = 4.5
+# No shape or entropy rule can match text shorter than this ("a://b@", 20-character runs).
+_MIN_SHAPE_LENGTH = 6
+_CACHE_SIZE = 8192
 _MIN_ENTROPY_RUN = 20
 
 # A pattern of names, not a password (S105).
@@ -185,8 +188,10 @@ def redact_shapes(text: str) -> str:
     The rules that need no registered value; :meth:`Redactor.redact` applies them too.
     """
     for pattern, replacement, needles in PATTERNS:
-        if any(needle in text for needle in needles):
-            text = pattern.sub(replacement, text)
+        for needle in needles:
+            if needle in text:
+                text = pattern.sub(replacement, text)
+                break
     text = _mask_assignments(text)
     return _ENTROPY_CANDIDATE.sub(_entropy_sub, text)
 
@@ -230,6 +235,8 @@ class Redactor:
         self._exact: dict[str, str] = {}  # short value -> mask (whole-text only)
         self._forms: dict[str, str] = {}  # encoded form -> mask
         self._literal: re.Pattern[str] | None = None
+        self._generation = 0
+        self._cache: dict[str, tuple[int, str]] = {}
         self.add(values)
 
     @classmethod
@@ -275,27 +282,46 @@ class Redactor:
             # Longest first, so a value containing another is masked whole.
             ordered = sorted(self._forms, key=len, reverse=True)
             self._literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            self._generation += 1
 
     def redact(self, text: str) -> str:
         """``text`` with registered values, credential shapes and high-entropy strings masked."""
         if not self.enabled or not text:
             return text
+        # Reports repeat the same strings (node ids per phase, source lines per parametrized
+        # test): remember answers, stamped with the registration generation they were made in.
+        generation = self._generation
+        hit = self._cache.get(text)
+        if hit is not None and hit[0] == generation:
+            return hit[1]
+        result = self._redact(text)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[text] = (generation, result)
+        return result
+
+    def _redact(self, text: str) -> str:
         exact = self._exact.get(text) or self._exact.get(text.strip())
         if exact is not None:
             return exact
         literal, forms = self._literal, self._forms
         if literal is not None:
             text = literal.sub(lambda m: forms.get(m.group(0), MASK), text)
+        if len(text) < _MIN_SHAPE_LENGTH:
+            return text
         return redact_shapes(text)
 
-    def redact_json(self, data: Any) -> Any:
-        """A copy of a JSON-like structure with every string (keys too) redacted."""
+    def redact_json(self, data: Any, *, keys: bool = True) -> Any:
+        """A copy of a JSON-like structure with every string redacted (keys too, unless
+        ``keys=False`` for documents whose keys are fixed names)."""
         if isinstance(data, str):
             return self.redact(data)
         if isinstance(data, Mapping):
-            return {self.redact(str(k)): self.redact_json(v) for k, v in data.items()}
+            if keys:
+                return {self.redact(str(k)): self.redact_json(v) for k, v in data.items()}
+            return {k: self.redact_json(v, keys=False) for k, v in data.items()}
         if isinstance(data, list | tuple):
-            return [self.redact_json(v) for v in data]
+            return [self.redact_json(v, keys=keys) for v in data]
         return data
 
     def redact_args(self, args: Sequence[str]) -> list[str]:
