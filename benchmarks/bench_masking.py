@@ -63,6 +63,8 @@ def run_once(root: Path, mask: bool) -> tuple[float, float, str]:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if not done.stdout.strip():
+        raise SystemExit(f"pytest printed nothing (exit {done.returncode}): {done.stderr[-2000:]}")
     if (MASKED_VALUE in done.stdout) == mask:
         raise SystemExit(f"masking={mask} but the secret is {'shown' if mask else 'hidden'}")
     return wall, cpu, done.stdout.strip().splitlines()[-1]
