@@ -17,6 +17,7 @@ Builds are serialised by a file lock, so two sessions starting at once build it 
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 import hashlib
 import json
@@ -241,7 +242,10 @@ def vet_lock(lock: ToolLock, settings: Settings) -> None:
     from pytest_kisys.vet.interface import VetRequest
     from pytest_kisys.vet.vetter import Vetter
 
-    vetter = Vetter(settings)
+    # The lock ships with kisys and pins each file by hash: its versions were chosen, and their
+    # age judged, when the lock was made. The cooldown guards fresh resolutions, not this lock,
+    # whose pins would otherwise be refused for the first days after every lock update.
+    vetter = Vetter(dataclasses.replace(settings, min_release_age=0.0))
     decisions = vetter.vet(
         [VetRequest.of(p.name, "kisys tools", version=p.version) for p in lock.pins]
     )
