@@ -56,7 +56,8 @@ def token_for(host: str, given: str | None) -> tuple[str | None, bool]:
         return given, False
     if is_loopback(host):
         return None, False
-    return secrets.token_urlsafe(24), True
+    # hex, not urlsafe: a urlsafe token can start with '-', which argparse then reads as an option
+    return secrets.token_hex(24), True
 
 
 def run(args: argparse.Namespace) -> int:
