@@ -6,7 +6,7 @@ import pytest
 
 from pytest_kisys.secrets.masking import redactor_of
 from pytest_kisys.secrets.redact import Redactor
-from pytest_kisys.settings import describe
+from pytest_kisys.settings import describe_sources
 from pytest_kisys.settings import Settings
 
 
@@ -34,5 +34,5 @@ class KisysCore:
             redactor = redactor_of(config)
             if redactor is not None:
                 redact = redactor.redact
-            lines.extend(f"kisys:   {redact(line)}" for line in describe(s))
+            lines.extend(f"kisys:   {redact(line)}" for line in describe_sources(s))
         return lines

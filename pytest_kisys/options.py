@@ -7,10 +7,15 @@ only when kisys could be on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 LEVELS = ("paranoid", "balanced", "autonomous")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 FAIL_ON = ("low", "medium", "high", "critical", "never")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+"""The one severity order, lowest first (findings, stage findings, ``fail_on``)."""
+SEVERITY_RANK: Mapping[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+"""Severity name -> its place in :data:`SEVERITIES`."""
 BACKENDS = ("pip", "uv", "auto")
 ON_DENIED = ("skip", "error")
 AUDIT_SERVICES = ("pypi", "osv")
@@ -276,6 +281,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("osv_url", "OSV API base URL", "an http:// or https:// URL", env="KISYS_OSV_URL"),
     Option("scan_timeout", "seconds each check may take", "a number >= 0", env="KISYS_SCAN_TIMEOUT"),
     Option("trace_timeout", "total seconds span export may take", "a number >= 0", env="KISYS_TRACE_TIMEOUT"),
+    Option(
+        "trace_queue_max",
+        "most spans waiting for export; more are dropped and counted in the warning line",
+        "a whole number >= 1",
+        env="KISYS_TRACE_QUEUE_MAX",
+    ),
     Option("trace_keep", "which test spans to keep", "all, failed or slow:SECONDS", env="KISYS_TRACE_KEEP"),
     Option(
         "trace_phases", "child spans per test phase and fixture", "true or false", env="KISYS_TRACE_PHASES"

@@ -17,9 +17,9 @@ import fcntl
 import os
 from pathlib import Path
 import stat
-import tempfile
 from typing import TYPE_CHECKING
 
+from pytest_kisys.atomic import write_atomic
 from pytest_kisys.errors import KisysError
 
 
@@ -62,17 +62,8 @@ def _write_through(path: Path, data: bytes) -> None:
 
 def _replace_atomically(path: Path, data: bytes, mode: int) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, data, mode=mode)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

@@ -71,7 +71,7 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
         from pytest_kisys.scan.plugin import ScanPlugin
 
         pm.register(ScanPlugin(config, settings), "kisys-scan")
-    if settings.report or settings.sarif or settings.sbom:
+    if settings.scan or settings.report or settings.sarif or settings.sbom:
         from pytest_kisys.report.plugin import ReportPlugin
 
         pm.register(ReportPlugin(config, settings), "kisys-report")

@@ -2,7 +2,7 @@
 
 For each distribution in :data:`pytest_kisys.resolve.importmap.CURATED` this downloads one wheel
 (``pip download --no-deps --only-binary :all:``; first for this platform, then for Windows and
-macOS for platform-only projects), checks with :func:`pytest_kisys.resolve.names.wheel_provides`
+macOS for platform-only projects), checks with :func:`pytest_kisys.install.artifacts.wheel_provides`
 that the import name is really provided, deletes the wheel and writes the outcome to
 ``pytest_kisys/data/importmap_verified.json`` (generated; never edit by hand). Entries whose
 project ships no wheel, or that could not be downloaded in time, are recorded as unverified with
@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 
+from pytest_kisys.install.artifacts import wheel_provides
 from pytest_kisys.resolve.importmap import CURATED
-from pytest_kisys.resolve.names import wheel_provides
 
 
 ROOT = Path(__file__).resolve().parent.parent

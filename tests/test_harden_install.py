@@ -31,6 +31,7 @@ import os, signal, subprocess, sys
 from pathlib import Path
 from pytest_kisys.install.consent import FixedConsent
 from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import BackendOptions
 from pytest_kisys.install.interface import InstallRequest
 from pytest_kisys.install import snapshot as snapshot_module
 from pytest_kisys.settings import IndexSettings, Settings
@@ -230,7 +231,7 @@ def test_unused_prestarted_pip_leaves_nothing_in_tmpdir(
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    backend = PipBackend(index_url="http://127.0.0.1:9/simple")
+    backend = PipBackend(BackendOptions(index_url="http://127.0.0.1:9/simple"))
     backend.prewarm(throwaway_venv.python)
     deadline = time.monotonic() + 60
     while not list(tmpdir.rglob("pip-build-tracker-*")) and time.monotonic() < deadline:

@@ -193,8 +193,10 @@ def test_a_plugin_yes_asks_the_person_about_the_suspicious_items_alone() -> None
     consent = HookConsent(manager.hook.pytest_kisys_approve, None, person)
     answer = consent.ask(REQUEST)
     clean = answer.for_item("clean")
-    assert (clean.answer, clean.why) == ("yes", "approved by plugin approver-0: policy")
-    assert answer.for_item("risky").why == "declined at the terminal"
+    assert (clean.answer, clean.answered_by) == ("yes", "plugin")
+    assert clean.why == "approved by plugin approver-0: policy"
+    risky = answer.for_item("risky")
+    assert (risky.why, risky.answered_by) == ("declined at the terminal", "fixed")
     assert [item.name for item in person.asked[0].asking()] == ["risky"]
 
 
@@ -202,7 +204,7 @@ def test_the_last_registered_plugin_answers_first_and_none_passes_on() -> None:
     person = FixedConsent(False, "nobody can answer: CI is set")
     manager = _manager(_Answers(ConsentAnswer("no", "")), _Answers(None))
     answer = HookConsent(manager.hook.pytest_kisys_approve, None, person).ask(REQUEST)
-    assert answer == ConsentAnswer("no", "declined by plugin approver-0")
+    assert answer == ConsentAnswer("no", "declined by plugin approver-0", answered_by="plugin")
     assert not person.asked
     nobody = HookConsent(_manager(_Answers(None)).hook.pytest_kisys_approve, None, person)
     assert nobody.ask(REQUEST).why == "nobody can answer: CI is set"

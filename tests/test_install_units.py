@@ -13,12 +13,12 @@ import yaml
 
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.errors import InstallError
+from pytest_kisys.install.batch import allow_hint
 from pytest_kisys.install.consent import nobody_can_answer
 from pytest_kisys.install.consent import render
 from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.environment import InstalledDist
 from pytest_kisys.install.environment import TargetEnv
-from pytest_kisys.install.installer import allow_hint
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import ConsentItem
 from pytest_kisys.install.interface import ConsentRequest
@@ -29,9 +29,9 @@ from pytest_kisys.install.lock import lock_path
 from pytest_kisys.install.pipcmd import is_network_failure
 from pytest_kisys.install.pipcmd import with_retries
 from pytest_kisys.install.snapshot import Snapshot
-from pytest_kisys.install.uv_backend import index_config
-from pytest_kisys.install.uv_backend import read_pip_config
 from pytest_kisys.settings import Settings
+from pytest_kisys.vet.pipconfig import index_config
+from pytest_kisys.vet.pipconfig import read_pip_config
 
 
 # --------------------------------------------------------------------------- learning mode

@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pytest_kisys.purl import purl
 from pytest_kisys.record import RunRecord
 from pytest_kisys.report.cyclonedx import build_sbom
-from pytest_kisys.report.cyclonedx import purl
 from pytest_kisys.report.github import escape_data
 from pytest_kisys.report.github import escape_property
 from pytest_kisys.report.github import workflow_commands
@@ -176,3 +176,26 @@ def test_terminal_mentions_expired_ignores(tmp_path: Path, expired: bool) -> Non
                          expired_ignores=("B602",) if expired else ())
     text = "\n".join(line for line, _ in render_checks([result], s))
     assert ("expired on 2020-01-01" in text) is expired
+
+
+def test_one_purl_rule_for_the_sbom_and_the_spans() -> None:
+    """purl ``pypi``: lowercase, ``_`` -> ``-``, dots kept, version percent-encoded."""
+    from pytest_kisys.telemetry.findings import finding_attributes
+
+    assert purl("zope.interface", "5.0") == "pkg:pypi/zope.interface@5.0"
+    assert purl("Foo_Bar", "1.0+local") == "pkg:pypi/foo-bar@1.0%2Blocal"
+    assert purl("zope.interface") == "pkg:pypi/zope.interface"
+    finding = Finding(
+        tool="pip-audit",
+        rule_id="PYSEC-0",
+        severity="high",
+        confidence="high",
+        path="",
+        line=0,
+        message="m",
+        fingerprint="f",
+        package="zope.interface",
+        version="5.0",
+    )
+    assert finding_attributes(finding)["artifact.purl"] == purl("zope.interface", "5.0")
+

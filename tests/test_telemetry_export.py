@@ -100,10 +100,11 @@ def test_unreachable_collector_costs_at_most_trace_timeout_and_warns_once(
 def test_planted_secrets_are_masked_in_every_attribute(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytester.makeconftest(
         f"""
-        from pytest_kisys import telemetry
+        from pytest_kisys.telemetry import RUNTIME_KEY
 
         def pytest_sessionstart(session):
-            telemetry.add_secrets(session.config, ["{FAKE_FOUND}"])
+            # The run's one redactor masks what it is given everywhere, spans included.
+            session.config.stash[RUNTIME_KEY].redactor.add(["{FAKE_FOUND}"])
         """
     )
     pytester.makepyfile(

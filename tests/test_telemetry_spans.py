@@ -300,3 +300,39 @@ def test_worker_stages_opened_before_configure_join_the_controllers_trace() -> N
     assert worker.start_time is not None
     assert spans["resolve"].start_time is not None
     assert worker.start_time <= spans["resolve"].start_time
+
+
+def test_tests_subprocesses_continue_the_trace_of_the_tests_stage(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    pytester.makepyfile(
+        test_child="""
+        import os
+        import subprocess
+        import sys
+
+        def test_child_sees_the_trace(tmp_path):
+            code = "import os; print(os.environ.get('TRACEPARENT', ''))"
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            with open(os.environ["KISYS_HOUSE_OUT"], "w") as handle:
+                handle.write(out.stdout.strip())
+        """
+    )
+    out = pytester.path / "traceparent.txt"
+    monkeypatch.setenv("KISYS_HOUSE_OUT", str(out))
+    monkeypatch.delenv("TRACEPARENT", raising=False)
+    harness = TelemetryHarness()
+    result = pytester.runpytest("-p", "no:cacheprovider", plugins=[harness])
+    result.assert_outcomes(passed=1)
+    spans = harness.by_name()
+    tests_stage = spans["tests"]
+    assert tests_stage.context is not None
+    version, trace_id, parent_id, flags = out.read_text().split("-")
+    assert (version, flags) == ("00", "01")
+    assert int(trace_id, 16) == tests_stage.context.trace_id
+    assert int(parent_id, 16) == tests_stage.context.span_id
+    # Back to how it was once the tests are over.
+    assert "TRACEPARENT" not in os.environ
+

@@ -259,8 +259,6 @@ def test_own_protobuf_encoding_equals_the_sdk_encoder() -> None:
     mine = ExportTraceServiceRequest()
     mine.ParseFromString(encode_request(spans))
     reference = encode_spans(spans)
-    for resource_spans in reference.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                span.ClearField("flags")  # optional W3C flag bits kisys does not send
+    # Full equality, Span.flags included (the child of the remote parent has IS_REMOTE set).
+    assert [s.flags for s in mine.resource_spans[0].scope_spans[0].spans] == [0x100, 0x300]
     assert mine == reference

@@ -142,3 +142,49 @@ def test_db_update_failures_keep_the_list(pkgindex: PackageIndex, kisys) -> None
     assert "not an OSV zip or JSON source" in err
     assert kisys("db", "update", "--from", bad, "--offline")[0] == 2
     assert kisys("db", "update")[0] == 2
+
+
+def test_vet_honours_tool_kisys_and_kisys_env(
+    pkgindex: PackageIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``kisys vet`` resolves settings like the plugin: [tool.kisys] allow/index/level, KISYS_*."""
+    mature(pkgindex, "numpy", "kisys-house-allowed", "kisys-house-other")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        "[tool.kisys]\n"
+        'level = "paranoid"\n'
+        'allow = ["kisys-house-allowed"]\n'
+        f'index = {{url = "{pkgindex.simple_url}", timeout = 2}}\n'
+    )
+    for name in ("KISYS_LEVEL", "KISYS_ALLOW", "KISYS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def vet(*names: str) -> tuple[int, list[str]]:
+        # No --index-url: the loopback index comes from [tool.kisys] index, or nothing is found.
+        argv = ["vet", *names, "--rootdir", str(project), "--cache-dir", str(tmp_path / "cache")]
+        code = main(argv)
+        return code, capsys.readouterr().out.splitlines()
+
+    code, lines = vet("kisys-house-allowed")
+    assert code == 1
+    assert lines == ["kisys-house-allowed: confirm (whitelisted, but the paranoid level confirms everything)"]
+    monkeypatch.setenv("KISYS_LEVEL", "balanced")
+    code, lines = vet("kisys-house-allowed", "kisys-house-other")
+    assert code == 1
+    assert lines[0].startswith("kisys-house-allowed: allow (whitelisted")
+    assert lines[1] == "kisys-house-other: confirm (not whitelisted; the balanced level asks first)"
+    monkeypatch.setenv("KISYS_ALLOW", "kisys-house-other")
+    code, lines = vet("kisys-house-other")
+    assert (code, lines[0].split(" (")[0]) == (0, "kisys-house-other: allow")
+    # The command line still wins over the environment and the file.
+    code, lines = vet("kisys-house-other", "--level", "paranoid")
+    assert code == 1
+    (project / "pyproject.toml").write_text('[tool.kisys]\nlevel = "reckless"\n')
+    with pytest.raises(SystemExit) as exc:
+        vet("numpy")
+    assert exc.value.code == 2
+    assert "reckless" in capsys.readouterr().err

@@ -8,9 +8,9 @@ from packaging.utils import canonicalize_name
 import pytest
 
 from pytest_kisys.errors import RequirementError
+from pytest_kisys.install.artifacts import wheel_provides
 from pytest_kisys.resolve.importmap import CURATED
 from pytest_kisys.resolve.names import resolve_import
-from pytest_kisys.resolve.names import wheel_provides
 from pytest_kisys.settings import Settings
 from tests.support.pkgindex import build_wheel
 

@@ -1,7 +1,7 @@
 """Command-line options shared by ``kisys vet`` and ``kisys db``, turned into :class:`Settings`.
 
-Until the shared settings resolver serves the console script, these verbs build ``Settings``
-from their own flags (``--index-url``, ``--cache-dir``, ...) and record the flag as the source.
+The flags are one source among the plugin's: :func:`settings_from` resolves them with the
+environment and the project's configuration files through the shared resolver.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 import sys
 
 from pytest_kisys.options import LEVELS
-from pytest_kisys.settings import IndexSettings
 from pytest_kisys.settings import Settings
 
 
@@ -19,14 +18,17 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     """``--index-url``, ``--cert``, ``--timeout``, ``--cache-dir``, ``--offline``."""
     parser.add_argument("--index-url", help="simple index URL (default: pip's configured index)")
     parser.add_argument("--cert", help="CA bundle for the index (default: pip's cert setting)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--timeout", type=float, help="seconds per request (default: 10)")
     parser.add_argument("--cache-dir", type=Path, help="cache directory (default: XDG cache)")
     parser.add_argument("--offline", action="store_true", help="no network: bundled data and the cache only")
+    parser.add_argument(
+        "--rootdir", type=Path, help="project whose [tool.kisys]/kisys.yaml apply (default: here)"
+    )
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
     """``--level``, ``--allow``, ``--deny``, ``--log-file``, ``--import-map``."""
-    parser.add_argument("--level", choices=LEVELS, default="balanced", help="security level")
+    parser.add_argument("--level", choices=LEVELS, help="security level (default: balanced)")
     parser.add_argument(
         "--allow",
         action="append",
@@ -46,8 +48,17 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the parsed flags (missing flags keep their defaults)."""
-    sources: dict[str, str] = {}
+    """The verb's settings through :func:`~pytest_kisys.settings.for_command`.
+
+    The same sources and precedence as the plugin: these flags, then ``KISYS_*``, then
+    ``[tool.kisys]`` / ``kisys.yaml`` of ``--rootdir`` (default: the current directory). Bad
+    configuration exits with status 2 and the message naming the value and its source.
+    """
+    import dataclasses
+
+    from pytest_kisys.errors import ConfigError
+    from pytest_kisys.settings import for_command
+
     url = getattr(args, "index_url", None)
     if url and not url.startswith(("http://", "https://")):
         print(
@@ -56,31 +67,41 @@ def settings_from(args: argparse.Namespace) -> Settings:
             file=sys.stderr,
         )
         raise SystemExit(2)  # a usage error, like argparse's
+    cli: dict[str, list[object]] = {}
     import_map: dict[str, str] = {}
-    for item in getattr(args, "import_map", []):
+    for item in getattr(args, "import_map", None) or ():
         module, sep, dist = item.partition("=")
         if not sep or not module.strip() or not dist.strip():
             raise SystemExit(f"kisys: --import-map {item!r}: accepted: IMPORT=DISTRIBUTION")
         import_map[module.strip()] = dist.strip()
-    for flag, key in (
-        ("index_url", "index"),
-        ("cert", "index"),
-        ("allow", "allow"),
-        ("deny", "deny"),
-        ("level", "level"),
-        ("offline", "offline"),
-    ):
-        if getattr(args, flag, None):
-            sources[key] = f"command line --{flag.replace('_', '-')}"
-    return Settings(
-        enabled=True,
-        level=getattr(args, "level", "balanced"),
-        offline=bool(getattr(args, "offline", False)),
-        allow=tuple(getattr(args, "allow", ())),
-        deny=tuple(getattr(args, "deny", ())),
-        import_map=import_map,
-        index=IndexSettings(url=args.index_url, cert=args.cert, timeout=args.timeout),
-        cache_dir=args.cache_dir,
-        log_file=getattr(args, "log_file", None),
-        sources=sources,
+    if import_map:
+        cli["import_map"] = [import_map]
+    for key in ("level", "log_file", "cache_dir"):
+        if getattr(args, key, None) is not None:
+            value = getattr(args, key)
+            cli[key] = [str(Path(value).absolute()) if isinstance(value, Path) else value]
+    if getattr(args, "offline", False):
+        cli["offline"] = [True]
+    for key in ("allow", "deny"):
+        if getattr(args, key, None):
+            cli[key] = list(getattr(args, key))
+    try:
+        settings = for_command(cli, getattr(args, "rootdir", None))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from error
+    # The index flags override single fields of the configured index table.
+    given = {
+        field: getattr(args, flag)
+        for flag, field in (("index_url", "url"), ("cert", "cert"), ("timeout", "timeout"))
+        if getattr(args, flag, None) is not None
+    }
+    if not given:
+        return settings
+    named = ("index_url", "cert", "timeout")
+    flags = ", ".join(f"--{f.replace('_', '-')}" for f in named if getattr(args, f, None) is not None)
+    return dataclasses.replace(
+        settings,
+        index=dataclasses.replace(settings.index, **given),
+        sources={**settings.sources, "index": f"command line {flags}"},
     )

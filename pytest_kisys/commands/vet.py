@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import json
-from pathlib import Path
 import sys
 from typing import Any
 
@@ -45,20 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "exit status: 0 all allowed, 1 any needs confirmation, 2 any blocked/invalid"
 
 
-def first_party_modules(root: Path) -> set[str]:
-    """Top-level modules of the project in ``root`` (and ``root/src``): never looked up."""
-    found: set[str] = set()
-    for base in (root, root / "src"):
-        if not base.is_dir():
-            continue
-        for entry in base.iterdir():
-            if entry.suffix == ".py":
-                found.add(entry.stem)
-            elif (entry / "__init__.py").is_file():
-                found.add(entry.name)
-    return found
-
-
 def _row(
     raw: str, action: str, reasons: Sequence[str], name: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -76,6 +61,8 @@ def _row(
 
 def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[dict[str, Any]]:
     """One result row per input, in order (the JSON output of ``kisys vet``)."""
+    from pytest_kisys.resolve.firstparty import detect_first_party
+    from pytest_kisys.resolve.firstparty import FirstParty
     from pytest_kisys.resolve.names import resolve_import
     from pytest_kisys.vet.interface import Decision
     from pytest_kisys.vet.interface import VetRequest
@@ -83,7 +70,7 @@ def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[
 
     rows: list[dict[str, Any] | None] = [None] * len(names)
     pending: list[tuple[int, VetRequest, dict[str, Any]]] = []
-    first_party = first_party_modules(Path.cwd()) if imports else set()
+    first_party = detect_first_party(settings.rootdir) if imports else FirstParty({})
     with Vetter(settings) as vetter:
         invalid: list[Decision] = []
         for position, raw in enumerate(names):

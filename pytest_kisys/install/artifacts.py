@@ -7,15 +7,19 @@ run is never counted as passed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
+from email.parser import HeaderParser
 import hashlib
 import os
 from pathlib import Path
+import re
 import ssl
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.install.interface import PlannedItem
@@ -63,7 +67,6 @@ def check_import_names(
 
     ``fetched`` maps names to wheels already downloaded and hash-checked (by inspection).
     """
-    from pytest_kisys.resolve.names import wheel_provides
 
     def check(entry: tuple[PlannedItem, str], directory: Path) -> str | None:
         item, module = entry
@@ -90,3 +93,72 @@ def check_import_names(
             name="kisys-wheel-check",
         )
         return dict(zip(wanted, verdicts, strict=True))
+
+
+_EXTENSION_SUFFIX = re.compile(r"\.(cpython-[^.]+|abi3|cp\d+[^.]*|pypy[^.]*)?\.?(so|pyd)$")
+
+
+def _installed_paths(names: Collection[str]) -> list[str]:
+    """Wheel entries as they land in site-packages (``X.data/purelib/`` stripped, metadata out)."""
+    paths = []
+    for entry in names:
+        parts = entry.split("/")
+        if parts[0].endswith(".data") and len(parts) > 2 and parts[1] in ("purelib", "platlib"):
+            paths.append("/".join(parts[2:]))
+        elif not parts[0].endswith((".dist-info", ".data")):
+            paths.append(entry)
+    return paths
+
+
+def _top_level_names(paths: Collection[str]) -> set[str]:
+    tops: set[str] = set()
+    for entry in paths:
+        parts = entry.split("/")
+        first = parts[0]
+        if len(parts) > 1:
+            tops.add(first)
+        elif first.endswith(".py"):
+            tops.add(first[:-3])
+        elif _EXTENSION_SUFFIX.search(first):
+            tops.add(first.split(".", 1)[0])
+    return tops
+
+
+def wheel_provides(path_to_wheel: Path | str, import_name: str) -> bool:
+    """Whether the wheel at ``path_to_wheel`` provides ``import_name`` (top-level or dotted).
+
+    Reads the wheel's file list (so ``top_level.txt`` cannot lie for it) and, when the wheel
+    declares PEP 794 ``Import-Name``/``Import-Namespace`` fields, also requires the name there.
+    An unreadable or invalid wheel provides nothing.
+    """
+    try:
+        with zipfile.ZipFile(path_to_wheel) as archive:
+            names = archive.namelist()
+            metadata_name = next(
+                (n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None
+            )
+            metadata = archive.read(metadata_name).decode("utf-8") if metadata_name else ""
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, KeyError):
+        return False
+    parts = import_name.split(".")
+    plain = _installed_paths(names)
+    if parts[0] not in _top_level_names(plain):
+        return False
+    if len(parts) > 1:
+        prefix = "/".join(parts)
+        if not any(
+            n.startswith(prefix + "/")
+            or n == prefix + ".py"
+            or (n.startswith(prefix + ".") and _EXTENSION_SUFFIX.search(n))
+            for n in plain
+        ):
+            return False
+    headers = HeaderParser().parsestr(metadata)
+    declared = [v.split(";")[0].strip() for v in (headers.get_all("Import-Name") or [])]
+    declared += [v.split(";")[0].strip() for v in (headers.get_all("Import-Namespace") or [])]
+    if declared:
+        return any(
+            import_name == d or import_name.startswith(d + ".") or d.startswith(import_name + ".")
+            for d in declared
+        )
+    return True

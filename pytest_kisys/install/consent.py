@@ -2,9 +2,9 @@
 
 Under pytest the prompt suspends output *and input* capture (``suspend_global_capture(
 in_=True)``, as pytest's own pdb integration does) and resumes it afterwards. Whether a
-person is there is decided from the terminal as it was *before* capture started
-(:func:`sample_terminal`, called when the plugin is imported) or, when that sample is not
-available, from the real file descriptors while capture is suspended.
+person is there is decided from the terminal as it was *before* capture started (a
+:func:`sample_terminal` value the caller took then, ``terminal=``) or, without that sample,
+from the real file descriptors while capture is suspended.
 
 Nobody can answer when ``CI`` or ``BUILD_NUMBER`` is set, in an xdist worker
 (``PYTEST_XDIST_WORKER``), when stdin or stdout is not a terminal, or when stdin is closed:
@@ -32,6 +32,7 @@ from pytest_kisys.install.interface import Consent
 from pytest_kisys.install.interface import ConsentAnswer
 from pytest_kisys.install.interface import ConsentItem
 from pytest_kisys.install.interface import ConsentRequest
+from pytest_kisys.workers import early_worker_id
 
 
 def sample_terminal() -> bool:
@@ -48,8 +49,9 @@ def nobody_can_answer(environ: Mapping[str, str] | None = None) -> str | None:
     for variable in ("CI", "BUILD_NUMBER"):
         if env.get(variable):
             return f"{variable} is set (a CI run)"
-    if env.get("PYTEST_XDIST_WORKER"):
-        return f"this is xdist worker {env['PYTEST_XDIST_WORKER']} (workers never prompt)"
+    worker = early_worker_id(env)
+    if worker is not None:
+        return f"this is xdist worker {worker} (workers never prompt)"
     return None
 
 
@@ -108,15 +110,15 @@ class TerminalConsent:
         """One question for the whole batch: y (install), n (do not), d (show details)."""
         why_not = nobody_can_answer(self.environ)
         if why_not is not None:
-            return ConsentAnswer("no", f"nobody can answer: {why_not}")
+            return ConsentAnswer("no", f"nobody can answer: {why_not}", answered_by="nobody")
         if self.terminal is False:
-            return ConsentAnswer("no", "nobody can answer: no terminal")
+            return ConsentAnswer("no", "nobody can answer: no terminal", answered_by="nobody")
         with self._suspended_capture():
             stdin = self.stdin if self.stdin is not None else sys.stdin
             if stdin is None or stdin.closed:
-                return ConsentAnswer("no", "nobody can answer: stdin is closed")
+                return ConsentAnswer("no", "nobody can answer: stdin is closed", answered_by="nobody")
             if self.terminal is None and not sample_terminal():
-                return ConsentAnswer("no", "nobody can answer: no terminal")
+                return ConsentAnswer("no", "nobody can answer: no terminal", answered_by="nobody")
             return self._converse(request, stdin)
 
     def _converse(self, request: ConsentRequest, stdin: TextIO) -> ConsentAnswer:
@@ -205,7 +207,7 @@ class FixedConsent:
     """Always gives the same answer (for ``kisys install`` scripting and unit tests)."""
 
     def __init__(self, answer: bool, why: str = "fixed answer") -> None:
-        self.answer: ConsentAnswer = ConsentAnswer("yes" if answer else "no", why)
+        self.answer: ConsentAnswer = ConsentAnswer("yes" if answer else "no", why, answered_by="fixed")
         self.asked: list[ConsentRequest] = []
 
     def ask(self, request: ConsentRequest) -> ConsentAnswer:
@@ -244,7 +246,7 @@ class HookConsent:
         plugin, given = found
         verb = "approved" if given.yes else "declined"
         why = f"{verb} by {plugin}" + (f": {given.why}" if given.why else "")
-        answer = ConsentAnswer(given.answer, why)
+        answer = ConsentAnswer(given.answer, why, answered_by="plugin")
         suspicious = [item for item in request.asking() if item.suspicious]
         if not given.yes or not suspicious:
             return answer
@@ -259,7 +261,9 @@ class HookConsent:
                 )
             )
         )
-        return ConsentAnswer("yes", why, per_item=tuple((name, person) for name in sorted(names)))
+        return ConsentAnswer(
+            "yes", why, per_item=tuple((name, person) for name in sorted(names)), answered_by="plugin"
+        )
 
     def _plugin_answer(self, request: ConsentRequest) -> tuple[str, ConsentAnswer] | None:
         """(who answered, the answer) from the first implementation that returns one."""

@@ -120,7 +120,7 @@ def is_running_interpreter(python: str) -> bool:
     return os.path.abspath(python) == os.path.abspath(sys.executable)
 
 
-def describe(python: str) -> TargetEnv:
+def describe_environment(python: str) -> TargetEnv:
     """Probe the environment of ``python``; raises :class:`InstallError` when it cannot run."""
     if is_running_interpreter(python):
         importlib.invalidate_caches()

@@ -8,17 +8,45 @@ so it can go straight into the run record and the JSON report.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import Literal
 from typing import Protocol
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.install.environment import TargetEnv
 
 
 Change = Literal["new", "upgrade", "downgrade"]
 Answer = Literal["yes", "no"]
+AnsweredBy = Literal["person", "plugin", "nobody", "fixed"]
+"""Who gave a consent answer: a person at the terminal, a ``pytest_kisys_approve`` plugin,
+nobody (no terminal, CI, an xdist worker: the answer is "no"), or a fixed answer."""
 
+
+
+def change_of(version: str, installed: str | None) -> Change:
+    """How installing ``version`` changes the environment: ``new``, ``upgrade`` or ``downgrade``.
+
+    Versions compare by PEP 440 (by text when one is not a PEP 440 version); the same version
+    as the installed one is ``new`` (nothing is replaced by something else).
+    """
+    if installed is None or installed == version:
+        return "new"
+    from packaging.version import InvalidVersion
+    from packaging.version import Version
+
+    try:
+        newer = Version(version) > Version(installed)
+    except InvalidVersion:
+        newer = version > installed
+    return "upgrade" if newer else "downgrade"
 
 @dataclass(frozen=True)
 class InstallRequest:
@@ -169,10 +197,6 @@ class BatchResult:
         """True when nothing failed and nothing was denied or refused."""
         return self.error is None and not self.denied and not self.refused
 
-    def installed_names(self) -> frozenset[str]:
-        """Canonical names of what was installed."""
-        return frozenset(item.name for item in self.installed)
-
     def to_json(self) -> dict[str, Any]:
         """JSON form for the run record and the report (``installs`` entries)."""
         return {
@@ -229,6 +253,7 @@ class ConsentAnswer:
     answer: Answer
     why: str
     per_item: tuple[tuple[str, ConsentAnswer], ...] = ()
+    answered_by: AnsweredBy = "person"
 
     @property
     def yes(self) -> bool:
@@ -260,6 +285,61 @@ class Recorder(Protocol):
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """The outcome of resolving one batch.
+
+    ``items`` is the whole transitive set pip would install, in report order. ``unavailable``
+    maps a requirement to why it could not be resolved at all (no wheel, not on the index).
+    ``conflict`` is set when the requests need a change to something installed; ``items`` then
+    come from an unconstrained resolve and show those changes.
+    """
+
+    items: tuple[PlannedItem, ...]
+    unavailable: Mapping[str, str]
+    conflict: str | None = None
+    environment: Mapping[str, str] | None = None
+    graph: Mapping[str, set[str]] | None = None
+    """Item -> the planned items it requires, when the resolver knows (else from metadata)."""
+
+
+@dataclass(frozen=True)
+class ResolverOptions:
+    """Index settings and policy knobs of the resolver."""
+
+    index_url: str | None = None
+    cert: str | None = None
+    retries: int = 2
+    timeout: float = 600.0
+    offline: bool = False
+    uploaded_before: float | None = None
+    """Release-age cooldown: only files uploaded before this POSIX time (None: off)."""
+    exempt: frozenset[str] = frozenset()
+    """Canonical names the cooldown does not apply to (``release_age_exempt``)."""
+    fresh: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None
+    """Name -> too-fresh versions, from the index's upload times: pip's fallback cooldown
+    when its own ``--uploaded-prior-to`` is missing or exemptions apply."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Where an installer backend gets packages from, and how patiently."""
+
+    index_url: str | None = None
+    cert: str | None = None
+    retries: int = 2
+    timeout: float = 1800.0
+    offline: bool = False
+
+
+class Resolver(Protocol):
+    """Resolves one batch's requirements to exact, hash-pinned wheels (pip's or uv's resolver)."""
+
+    def resolve(self, requirements: Sequence[str]) -> Resolution:
+        """The transitive set for ``requirements``, without installing anything."""
+        ...
+
+
+@dataclass(frozen=True)
 class BackendOutcome:
     """What one backend invocation did."""
 
@@ -282,4 +362,16 @@ class InstallBackend(Protocol):
 
     def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
         """Run one installer process for all ``items`` into the environment of ``python``."""
+        ...
+
+    def prewarm(self, python: str) -> None:
+        """Start what the install will need early, so it overlaps resolving and vetting."""
+        ...
+
+    def discard(self) -> None:
+        """End whatever :meth:`prewarm` started and the batch did not use."""
+        ...
+
+    def resolver(self, env: TargetEnv, options: ResolverOptions) -> Resolver:
+        """The resolver that goes with this installer, for the environment ``env``."""
         ...

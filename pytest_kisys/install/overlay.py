@@ -177,7 +177,7 @@ def overlay_command(backend: InstallBackend, python: str, requirements: str, tar
         return [
             backend.uv, "pip", "install", "--python", python, "--target", str(target), "--no-deps",
             "--require-hashes", "--no-build", *backend.config.uv_options(),
-            *(["--offline"] if backend.offline else []), "--requirement", requirements,
+            *(["--offline"] if backend.options.offline else []), "--requirement", requirements,
         ]
     if isinstance(backend, PipBackend):
         return [*backend.command(python, requirements), "--target", str(target)]

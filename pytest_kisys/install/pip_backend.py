@@ -9,11 +9,19 @@ import shutil
 import subprocess
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 from pytest_kisys.install import pipcmd
+from pytest_kisys.install.interface import BackendOptions
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.install.interface import Resolver
+from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.install.signals import guarded
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.install.environment import TargetEnv
 
 
 def pinned_requirements(items: Sequence[PlannedItem]) -> str:
@@ -35,22 +43,9 @@ class PipBackend:
 
     name = "pip"
 
-    def __init__(
-        self,
-        *,
-        has_pip: bool = True,
-        index_url: str | None = None,
-        cert: str | None = None,
-        retries: int = 2,
-        timeout: float = 1800.0,
-        offline: bool = False,
-    ) -> None:
-        self.offline = offline
+    def __init__(self, options: BackendOptions | None = None, *, has_pip: bool = True) -> None:
+        self.options = options or BackendOptions()
         self.has_pip = has_pip
-        self.index_url = index_url
-        self.cert = cert
-        self.retries = retries
-        self.timeout = timeout
         self._warm: tuple[str, subprocess.Popen[str], float] | None = None
         self._warm_tmp: str | None = None
 
@@ -68,7 +63,7 @@ class PipBackend:
             "--no-warn-script-location",
             # Dependencies were resolved and vetted as a whole already.
             "--no-warn-conflicts",
-            *pipcmd.index_options(self.index_url, self.cert, offline=self.offline),
+            *pipcmd.index_options(self.options.index_url, self.options.cert, offline=self.options.offline),
             "--requirement",
             requirements,
         ]
@@ -115,6 +110,12 @@ class PipBackend:
         process.communicate()
         self._drop_warm_tmp()
 
+    def resolver(self, env: TargetEnv, options: ResolverOptions) -> Resolver:
+        """pip's own resolver (``pip install --dry-run --report``), wheels only."""
+        from pytest_kisys.install.resolver import PipResolver
+
+        return PipResolver(env, options)
+
     def install(self, python: str, items: Sequence[PlannedItem]) -> BackendOutcome:
         """Install ``items`` into the environment of ``python`` in one pip process."""
         pinned = pinned_requirements(items)
@@ -128,13 +129,13 @@ class PipBackend:
                 if warm is not None and warm[0] == python and warm[1].poll() is None:
                     self._warm = None
                     try:
-                        return _finish_warm(warm[1], pinned, command, self.timeout)
+                        return _finish_warm(warm[1], pinned, command, self.options.timeout)
                     finally:
                         self._drop_warm_tmp()
                 self.discard()
-                return pipcmd.run(command, env=pipcmd.child_env(), timeout=self.timeout)
+                return pipcmd.run(command, env=pipcmd.child_env(), timeout=self.options.timeout)
 
-            return pipcmd.with_retries(attempt, self.retries)
+            return pipcmd.with_retries(attempt, self.options.retries)
 
 
 def _finish_warm(

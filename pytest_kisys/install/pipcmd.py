@@ -12,6 +12,7 @@ import sys
 import time
 
 from pytest_kisys.install.interface import BackendOutcome
+from pytest_kisys.retry import backoff_delay
 
 
 # Phrases pip and uv print when the index could not be reached; only these are retried.
@@ -118,7 +119,7 @@ def with_retries(
     for number in range(max(0, retries)):
         if outcome.ok or not is_network_failure(outcome.stderr):
             break
-        time.sleep(base_delay * (2**number))
+        time.sleep(backoff_delay(number, base_delay))
         outcome = attempt()
     return outcome
 

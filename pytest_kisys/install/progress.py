@@ -9,7 +9,11 @@ that briefly suspends output capture for each line, the way pytest's own pdb sup
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sys
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -44,3 +48,30 @@ def terminal_progress(config: pytest.Config, *, always: bool = False) -> Callabl
                 capture.resume_global_capture()
 
     return write
+
+
+# How often a long install reports that it is still running.
+_TICK_SECONDS = 5.0
+
+
+@contextmanager
+def still_running(say: Callable[[str], None] | None, count: int, backend: str) -> Iterator[None]:
+    """Report through ``say`` every few seconds that a long install is still running."""
+    if say is None:
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(_TICK_SECONDS):
+            say(f"still installing {count} package(s) with {backend} ({time.monotonic() - started:.0f} s)")
+
+    thread = threading.Thread(target=tick, name="kisys-install-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+

@@ -7,6 +7,7 @@ three functions: :func:`cooldown`, :func:`inspect_batch` and :func:`explain_unav
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
 import sys
+import time
+from typing import TYPE_CHECKING
 import urllib.error
 
 from packaging.requirements import InvalidRequirement
@@ -25,8 +28,11 @@ from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.inspect import InspectFinding
 from pytest_kisys.inspect import WheelInspection
 from pytest_kisys.install import artifacts
+from pytest_kisys.install.batch import requirement_text
+from pytest_kisys.install.batch import Root
 from pytest_kisys.install.environment import is_running_interpreter
 from pytest_kisys.install.environment import TargetEnv
+from pytest_kisys.install.interface import DeniedItem
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.interface import ProjectSignals
@@ -35,6 +41,11 @@ from pytest_kisys.vet.release_age import exempt_names
 from pytest_kisys.vet.release_age import format_duration
 from pytest_kisys.vet.release_age import too_new
 from pytest_kisys.vet.release_checks import exemption_hint
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.vet.interface import Decision
+    from pytest_kisys.vet.vetter import Vetter
 
 
 @dataclass(frozen=True)
@@ -138,3 +149,65 @@ def explain_unavailable(
         f"{format_duration(now - signals.uploads[newest])} ago)"
     )
     return reason, exemption_hint(name)
+
+
+def deny_unavailable(
+    roots: Sequence[Root], unavailable: Mapping[str, str], vetter: Vetter, settings: Settings
+) -> list[DeniedItem]:
+    """One denial per request the resolver could not resolve, for the reason that applies.
+
+    The resolver only knows it found no wheel; the vetting engine knows why. A project that is
+    not on the index at all, or that cannot be vetted offline, is denied for that reason (with
+    the engine's "did you mean"), and one held back by the cooldown says so, with the hint.
+    """
+    if not unavailable:
+        return []
+    from pytest_kisys.vet.interface import VetRequest
+
+    pairs = [
+        (
+            next(
+                r
+                for r in roots
+                if r.request.requirement == requirement or requirement_text(r.parsed) == requirement
+            ),
+            why,
+        )
+        for requirement, why in unavailable.items()
+    ]
+    decisions = vetter.vet([VetRequest(root.parsed, None, (root.request.reason,)) for root, _ in pairs])
+    by_name: dict[str, Decision] = {canonicalize_name(d.name): d for d in decisions}
+    gate = cooldown(settings, time.time())
+    signals = getattr(vetter, "signals", None)
+    out: list[DeniedItem] = []
+    for root, why in pairs:
+        hint = ""
+        decision = by_name.get(root.name)
+        if decision is not None and decision.action == "block" and decision.reasons:
+            why = "; ".join(decision.reasons)
+        if gate.uploaded_before is not None and signals is not None:
+            found = signals([root.name]).get(root.name)
+            explained = explain_unavailable(
+                requirement_text(root.parsed), found, gate, time.time(), settings
+            )
+            if explained is not None:
+                why, hint = explained
+        out.append(DeniedItem(root.name, None, why, hint, (root.request.reason,)))
+    return out
+
+
+def fresh_lookup(
+    vetter: Callable[[], Vetter], settings: Settings
+) -> Callable[[Sequence[str]], dict[str, list[str]]]:
+    """Too-fresh versions per name, from the index's upload times (pip's fallback cooldown).
+
+    ``vetter`` is called only when the resolver asks, so the engine is made once, lazily.
+    """
+
+    def lookup(names: Sequence[str]) -> dict[str, list[str]]:
+        signals = getattr(vetter(), "signals", None)
+        if signals is None:
+            return {}
+        return fresh_versions(signals(list(names)), cooldown(settings, time.time()))
+
+    return lookup

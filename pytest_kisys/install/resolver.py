@@ -7,11 +7,9 @@ pinning everything already installed, so the result is additive. No sdist is eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-from dataclasses import dataclass
 import json
 from pathlib import Path
 import re
@@ -28,8 +26,10 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.install import pipcmd
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOutcome
-from pytest_kisys.install.interface import Change
+from pytest_kisys.install.interface import change_of
 from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.install.interface import Resolution
+from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.vet.release_age import iso
 
 
@@ -38,43 +38,7 @@ _NO_VERSION = re.compile(r"Could not find a version that satisfies the requireme
 _CONFLICT = re.compile(r"ResolutionImpossible|conflicting dependencies|Cannot install", re.I)
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """The outcome of resolving one batch.
-
-    ``items`` is the whole transitive set pip would install, in report order. ``unavailable``
-    maps a requirement to why it could not be resolved at all (no wheel, not on the index).
-    ``conflict`` is set when the requests need a change to something installed; ``items`` then
-    come from an unconstrained resolve and show those changes.
-    """
-
-    items: tuple[PlannedItem, ...]
-    unavailable: Mapping[str, str]
-    conflict: str | None = None
-    environment: Mapping[str, str] | None = None
-    graph: Mapping[str, set[str]] | None = None
-    """Item -> the planned items it requires, when the resolver knows (else from metadata)."""
-
-
-@dataclass(frozen=True)
-class ResolverOptions:
-    """Index settings and policy knobs of the resolver."""
-
-    index_url: str | None = None
-    cert: str | None = None
-    retries: int = 2
-    timeout: float = 600.0
-    offline: bool = False
-    uploaded_before: float | None = None
-    """Release-age cooldown: only files uploaded before this POSIX time (None: off)."""
-    exempt: frozenset[str] = frozenset()
-    """Canonical names the cooldown does not apply to (``release_age_exempt``)."""
-    fresh: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None
-    """Name -> too-fresh versions, from the index's upload times: pip's fallback cooldown
-    when its own ``--uploaded-prior-to`` is missing or exemptions apply."""
-
-
-class Resolver:
+class PipResolver:
     """Runs pip's resolver for a target environment and turns its report into a plan."""
 
     def __init__(self, env: TargetEnv, options: ResolverOptions) -> None:
@@ -230,9 +194,7 @@ class Resolver:
             raise InstallError(f"the resolver picked a non-wheel artifact for {name}: {url}")
         sha256 = _sha256_of(info, url)
         installed = self.env.version_of(name)
-        change: Change = "new"
-        if installed is not None and installed != version:
-            change = "upgrade" if _newer(version, installed) else "downgrade"
+        change = change_of(version, installed)
         return PlannedItem(
             name=name,
             version=version,
@@ -244,16 +206,6 @@ class Resolver:
             yanked=bool(entry.get("is_yanked")),
             requires=tuple(str(r) for r in metadata.get("requires_dist", []) or []),
         )
-
-
-def _newer(candidate: str, installed: str) -> bool:
-    from packaging.version import InvalidVersion
-    from packaging.version import Version
-
-    try:
-        return Version(candidate) > Version(installed)
-    except InvalidVersion:
-        return candidate > installed
 
 
 def _sha256_of(info: Mapping[str, Any], url: str) -> str:

@@ -24,11 +24,11 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.install import pipcmd
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOutcome
-from pytest_kisys.install.interface import Change
+from pytest_kisys.install.interface import change_of
 from pytest_kisys.install.interface import PlannedItem
-from pytest_kisys.install.resolver import Resolution
-from pytest_kisys.install.resolver import ResolverOptions
-from pytest_kisys.install.uv_backend import PipIndexConfig
+from pytest_kisys.install.interface import Resolution
+from pytest_kisys.install.interface import ResolverOptions
+from pytest_kisys.vet.pipconfig import PipIndexConfig
 from pytest_kisys.vet.release_age import iso
 
 
@@ -200,22 +200,13 @@ class UvResolver:
         sha256 = str((wheel.get("hashes") or {}).get("sha256", ""))
         if not url or not sha256:
             raise InstallError(f"uv gave no URL or sha256 for {name} {version}")
-        change: Change = "new"
-        if installed is not None:
-            from packaging.version import InvalidVersion
-            from packaging.version import Version
-
-            try:
-                change = "upgrade" if Version(version) > Version(installed) else "downgrade"
-            except InvalidVersion:
-                change = "upgrade" if version > installed else "downgrade"
         return PlannedItem(
             name=name,
             version=version,
+            change=change_of(version, installed),
             url=url,
             sha256=sha256,
             requested=name in requested,
-            change=change,
             installed_version=installed,
         )
 

@@ -20,6 +20,7 @@ import uuid
 from packaging.utils import canonicalize_name
 
 from pytest_kisys._version import __version__
+from pytest_kisys.purl import purl
 from pytest_kisys.scan.interface import CheckResult
 from pytest_kisys.scan.interface import Finding
 
@@ -27,17 +28,10 @@ from pytest_kisys.scan.interface import Finding
 SPEC_VERSION = "1.5"
 
 
-def purl(name: str, version: str) -> str:
-    """The package URL of a PyPI distribution (``pkg:pypi/<canonical name>@<version>``)."""
-    return f"pkg:pypi/{canonicalize_name(name)}@{version}"
-
-
 def _field(dist: importlib.metadata.Distribution, name: str) -> str | None:
     """One core-metadata field, None when absent (some importlib_metadata versions raise)."""
     values = dist.metadata.get_all(name) or []
     return str(values[0]) if values else None
-
-
 def environment_components(
     distributions: Iterable[importlib.metadata.Distribution] | None = None,
 ) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pytest_kisys.scan.interface import CheckResult
-from pytest_kisys.scan.interface import SEVERITY_RANK
 from pytest_kisys.settings import Settings
+from pytest_kisys.settings import SEVERITY_RANK
 
 
 def escape_data(text: str) -> str:

@@ -1,5 +1,6 @@
 """The ``kisys-report`` plugin object: writes ``--kisys-report``, ``--kisys-sarif`` and
-``--kisys-sbom`` at session finish, as the built-in ``report`` stage.
+``--kisys-sbom`` at session finish, as the built-in ``report`` stage, and the ``kisys checks``
+terminal section (with GitHub annotations in Actions) of the session checks.
 
 Runs after the ``kisys-scan`` plugin has joined the checks and set the exit status (both in
 ``pytest_sessionfinish``; the scan plugin's is ``tryfirst``). Only on the controller under
@@ -9,8 +10,6 @@ the run (exit status 4, a usage error: the path given cannot take a report).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from contextlib import nullcontext
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from pytest_kisys.errors import StageError
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.record import RunRecord
 from pytest_kisys.settings import Settings
+from pytest_kisys.workers import is_xdist_worker
 
 
 class ReportPlugin:
@@ -29,32 +29,28 @@ class ReportPlugin:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.active = "PYTEST_XDIST_WORKER" not in os.environ
+        self.active = True
         self.written: list[tuple[str, Path]] = []
         self.errors: list[str] = []
 
-    def _scope(self) -> AbstractContextManager[Any]:
-        from pytest_kisys.stages.plugin import stage_scope
-        from pytest_kisys.stages.plugin import STATE_KEY
-
-        state = self.config.stash.get(STATE_KEY, None)
-        if state is None or state.runner is None or "report" not in state.runner.graph:
-            return nullcontext()
-        return stage_scope(self.config, "report")
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """Under xdist the controller writes the reports; workers do not."""
+        self.active = not is_xdist_worker(config)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write every requested report."""
-        if not self.active:
+        if not self.active or not (self.settings.report or self.settings.sarif or self.settings.sbom):
             return
         record = self.config.stash.get(RUN_KEY, RunRecord())
         status = int(session.exitstatus)
+        from pytest_kisys.stages.plugin import stage_scope
+
+        # The report stage is the only way reports are written: its span, row and timing.
         try:
-            with self._scope():
+            with stage_scope(self.config, "report"):
                 self.write_all(record, status)
-        except StageError:
-            # The engine would not run "report" here (someone else bound it): write anyway.
-            if not self.written and not self.errors:
-                self.write_all(record, status)
+        except StageError as exc:
+            self.errors.append(f"kisys: no report was written: {exc}")
         if self.errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
@@ -92,11 +88,32 @@ class ReportPlugin:
             self.written.append((label, target))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Say where the reports went (and what could not be written)."""
+        """Where the reports went, the ``kisys checks`` section, GitHub annotations in Actions."""
         for label, target in self.written:
             terminalreporter.write_line(f"kisys: {label} written to {target}")
         for error in self.errors:
             terminalreporter.write_line(error, red=True)
+        if not self.active:
+            return
+        from pytest_kisys.report.json_report import check_results
+        from pytest_kisys.report.terminal import render_checks
+        from pytest_kisys.scan.interface import CHECK_KINDS
+
+        checks = check_results(self.config.stash.get(RUN_KEY, RunRecord()))
+        if not checks:
+            return
+        # Built-in kinds in their order, then the extra checks in the order they finished.
+        ranked: dict[str, int] = {kind: rank for rank, kind in enumerate(CHECK_KINDS)}
+        results = sorted(checks, key=lambda r: ranked.get(r.kind, len(ranked)))
+        verbose = self.config.get_verbosity() > 0
+        terminalreporter.section("kisys checks")
+        for line, markup in render_checks(results, self.settings, verbose=verbose):
+            terminalreporter.line(line, **markup)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            from pytest_kisys.report.github import workflow_commands
+
+            for line in workflow_commands(results, self.settings):
+                terminalreporter.write_line(line)
 
 
 def _sarif(checks: Any, settings: Settings) -> Any:

@@ -28,9 +28,9 @@ from typing import Any
 from pytest_kisys._version import __version__
 from pytest_kisys.scan.interface import CheckResult
 from pytest_kisys.scan.interface import Finding
-from pytest_kisys.scan.interface import SEVERITY_RANK
 from pytest_kisys.scan.interface import TOOL_OF_KIND
 from pytest_kisys.settings import Settings
+from pytest_kisys.settings import SEVERITY_RANK
 
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

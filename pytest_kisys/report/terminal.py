@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_kisys.options import SEVERITIES
+from pytest_kisys.options import SEVERITY_RANK
 from pytest_kisys.scan.interface import CheckResult
-from pytest_kisys.scan.interface import SEVERITY_RANK
 from pytest_kisys.settings import Settings
 
 

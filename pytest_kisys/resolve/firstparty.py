@@ -22,6 +22,8 @@ from dataclasses import field
 from pathlib import Path
 import tomllib
 
+from pytest_kisys.pyproject import read_pyproject_toml
+
 
 __all__ = ["FirstParty", "detect_first_party", "import_dir_of"]
 
@@ -95,7 +97,7 @@ def import_dir_of(path: Path) -> Path:
 
 def _project_import_name(rootdir: Path) -> str | None:
     try:
-        data = tomllib.loads((rootdir / "pyproject.toml").read_text(encoding="utf-8"))
+        data = read_pyproject_toml(rootdir) or {}
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
     project = data.get("project")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 import json
-import os
 from pathlib import Path
 import threading
 from typing import Any
 
+from pytest_kisys.atomic import write_atomic
 from pytest_kisys.resolve.importreader import content_digest
 from pytest_kisys.resolve.importreader import read_imports
 from pytest_kisys.resolve.imports import FileImports
@@ -91,11 +91,7 @@ class ImportCache:
             for digest in list(self._entries)[: max(excess, 0)]:
                 del self._entries[digest]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            payload = {"version": _CACHE_VERSION, "entries": self._entries}
-            tmp.write_text(json.dumps(payload), encoding="utf-8")
-            tmp.replace(self.path)
+            write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, "entries": self._entries}))
         except OSError:
             # A read-only cache directory only costs the next run a re-read.
             return

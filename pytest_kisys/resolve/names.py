@@ -7,8 +7,8 @@ dependency confusion), the user's ``import_map``, installed distributions
 project name and not a known decoy. Anything else is ``unknown``: it needs confirmation and is
 never installed automatically.
 
-:func:`wheel_provides` is the last line of defence: the installer calls it on the chosen wheel
-and refuses to install when the wheel does not actually provide the import name.
+:func:`pytest_kisys.install.artifacts.wheel_provides` is the last line of defence: the installer
+calls it on the chosen wheel and refuses to install when the wheel does not provide the name.
 """
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 import functools
 import importlib.metadata
-from pathlib import Path
 import re
 import sys
 from typing import Literal
-import zipfile
 
 from packaging.utils import canonicalize_name
 
@@ -61,7 +58,6 @@ DECOY_IMPORT_NAMES = frozenset(
         "jose",
     }
 )
-_EXTENSION_SUFFIX = re.compile(r"\.(cpython-[^.]+|abi3|cp\d+[^.]*|pypy[^.]*)?\.?(so|pyd)$")
 
 
 @dataclass(frozen=True)
@@ -101,11 +97,14 @@ def _installed() -> Mapping[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in importlib.metadata.packages_distributions().items()}
 
 
-def installed_distributions(refresh: bool = False) -> Mapping[str, tuple[str, ...]]:
-    """Top-level import name -> installed distributions (cached; ``refresh`` after installs)."""
-    if refresh:
-        _installed.cache_clear()
+def installed_distributions() -> Mapping[str, tuple[str, ...]]:
+    """Top-level import name -> installed distributions (cached until :func:`forget_installed`)."""
     return _installed()
+
+
+def forget_installed() -> None:
+    """Drop the cached view of the installed distributions (after an install changed them)."""
+    _installed.cache_clear()
 
 
 def resolve_import(import_name: str, settings: Settings, first_party: Collection[str]) -> ImportResolution:
@@ -143,69 +142,3 @@ def resolve_import(import_name: str, settings: Settings, first_party: Collection
     if candidate in popular_ranks() and top.lower() not in DECOY_IMPORT_NAMES:
         return ImportResolution(import_name, candidate, "popular")
     return ImportResolution(import_name, None, "unknown", candidate)
-
-
-def _installed_paths(names: Collection[str]) -> list[str]:
-    """Wheel entries as they land in site-packages (``X.data/purelib/`` stripped, metadata out)."""
-    paths = []
-    for entry in names:
-        parts = entry.split("/")
-        if parts[0].endswith(".data") and len(parts) > 2 and parts[1] in ("purelib", "platlib"):
-            paths.append("/".join(parts[2:]))
-        elif not parts[0].endswith((".dist-info", ".data")):
-            paths.append(entry)
-    return paths
-
-
-def _top_level_names(paths: Collection[str]) -> set[str]:
-    tops: set[str] = set()
-    for entry in paths:
-        parts = entry.split("/")
-        first = parts[0]
-        if len(parts) > 1:
-            tops.add(first)
-        elif first.endswith(".py"):
-            tops.add(first[:-3])
-        elif _EXTENSION_SUFFIX.search(first):
-            tops.add(first.split(".", 1)[0])
-    return tops
-
-
-def wheel_provides(path_to_wheel: Path | str, import_name: str) -> bool:
-    """Whether the wheel at ``path_to_wheel`` provides ``import_name`` (top-level or dotted).
-
-    Reads the wheel's file list (so ``top_level.txt`` cannot lie for it) and, when the wheel
-    declares PEP 794 ``Import-Name``/``Import-Namespace`` fields, also requires the name there.
-    An unreadable or invalid wheel provides nothing.
-    """
-    try:
-        with zipfile.ZipFile(path_to_wheel) as archive:
-            names = archive.namelist()
-            metadata_name = next(
-                (n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None
-            )
-            metadata = archive.read(metadata_name).decode("utf-8") if metadata_name else ""
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, KeyError):
-        return False
-    parts = import_name.split(".")
-    plain = _installed_paths(names)
-    if parts[0] not in _top_level_names(plain):
-        return False
-    if len(parts) > 1:
-        prefix = "/".join(parts)
-        if not any(
-            n.startswith(prefix + "/")
-            or n == prefix + ".py"
-            or (n.startswith(prefix + ".") and _EXTENSION_SUFFIX.search(n))
-            for n in plain
-        ):
-            return False
-    headers = HeaderParser().parsestr(metadata)
-    declared = [v.split(";")[0].strip() for v in (headers.get_all("Import-Name") or [])]
-    declared += [v.split(";")[0].strip() for v in (headers.get_all("Import-Namespace") or [])]
-    if declared:
-        return any(
-            import_name == d or import_name.startswith(d + ".") or d.startswith(import_name + ".")
-            for d in declared
-        )
-    return True

@@ -277,7 +277,11 @@ class ResolvePipeline:
             installer.close()
             if vetter is not None:
                 vetter.close()
+            # After an install: the import system and the name tables see the new packages.
             importlib.invalidate_caches()
+            from pytest_kisys.resolve.names import forget_installed
+
+            forget_installed()
 
     def install(self, needs: Sequence[Need]) -> BatchOutcome:
         """One batch for ``needs``, mapped back onto them (an installer error is kept, not raised)."""

@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import dataclass
 from dataclasses import field
 import importlib
-import os
 from pathlib import Path
 import re
 import sys
@@ -45,11 +44,12 @@ from pytest_kisys.resolve.plan import requirement_satisfied
 from pytest_kisys.resolve.probe import installed_version
 from pytest_kisys.resolve.terminal import section_lines
 from pytest_kisys.settings import Settings
+from pytest_kisys.workers import early_worker_id
+from pytest_kisys.workers import is_xdist_worker
 
 
 __all__ = ["COLLECT_KEY", "KisysCollect"]
 
-WORKER_ENV = "PYTEST_XDIST_WORKER"
 WORKERINPUT_KEY = "kisys_resolve"
 WORKER_LOCK_TIMEOUT = 900.0
 """Seconds an xdist worker waits for another install into its environment to finish."""
@@ -133,8 +133,11 @@ class KisysCollect:
 
     @property
     def worker(self) -> bool:
-        """Whether this process is an xdist worker (never installs, never prompts)."""
-        return bool(os.environ.get(WORKER_ENV))
+        """Whether this process is an xdist worker (never installs, never prompts).
+
+        Asked from ``pytest_configure`` on; before that :func:`early_worker_id` is.
+        """
+        return is_xdist_worker(self.config)
 
     # -- before conftests -----------------------------------------------------------------
 
@@ -152,7 +155,8 @@ class KisysCollect:
         if self._started:
             return
         self._started = True
-        if self.worker:
+        # Before pytest_configure only the environment can say this is a worker.
+        if early_worker_id() is not None:
             # The controller resolved before spawning us; only wait for a concurrent install.
             # No stage rows or spans here: the controller's resolve, vet and install are the run's.
             _wait_for_controller(self.settings)

@@ -23,6 +23,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ScanError
+from pytest_kisys.pyproject import read_pyproject_toml
 from pytest_kisys.scan.bandit_worker import _text_hash
 from pytest_kisys.scan.bandit_worker import BanditOptions
 from pytest_kisys.scan.cache import FileResultCache
@@ -61,8 +62,8 @@ def read_tool_bandit(root: Path) -> dict[str, Any]:
     if not pyproject.is_file():
         return {}
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = read_pyproject_toml(root) or {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScanError(f"{pyproject}: cannot read [tool.bandit]: {exc}") from exc
     table = data.get("tool", {}).get("bandit", {})
     return table if isinstance(table, dict) else {}

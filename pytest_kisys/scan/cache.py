@@ -29,12 +29,11 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 from pathlib import Path
-import tempfile
 import time
 from typing import Any
 
+from pytest_kisys.atomic import write_atomic
 from pytest_kisys.cachedir import discard_cache_entry
 
 
@@ -47,19 +46,6 @@ def digest(value: Any) -> str:
     """SHA-256 of the canonical JSON form of ``value`` (sorted keys), 20 hex digits."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and ``os.replace`` so readers never see half an entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @functools.cache
@@ -155,7 +141,7 @@ class FileResultCache:
     def put(self, key: str, results: Sequence[Mapping[str, Any]]) -> None:
         """Store ``results`` for ``key``. A read-only cache directory only costs speed."""
         try:
-            _write_atomic(self._path(key), json.dumps({"key": key, "results": list(results)}))
+            write_atomic(self._path(key), json.dumps({"key": key, "results": list(results)}))
         except OSError:
             return  # caching is an optimisation; the scan result itself is unaffected
 
@@ -210,6 +196,6 @@ class EnvResultCache:
             "payload": dict(payload),
         }
         try:
-            _write_atomic(self.directory / f"{key}.json", json.dumps(entry))
+            write_atomic(self.directory / f"{key}.json", json.dumps(entry))
         except OSError:
             return  # caching is an optimisation; the audit result itself is unaffected

@@ -23,8 +23,8 @@ from pytest_kisys.scan.interface import CHECK_KINDS
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import Inconclusive
 from pytest_kisys.scan.interface import ScanOutput
-from pytest_kisys.scan.interface import SEVERITY_RANK
 from pytest_kisys.settings import Settings
+from pytest_kisys.settings import SEVERITY_RANK
 
 
 KIND = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")

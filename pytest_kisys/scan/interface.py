@@ -20,6 +20,7 @@ from typing import Protocol
 from typing import TYPE_CHECKING
 
 from pytest_kisys.options import SEVERITIES
+from pytest_kisys.options import SEVERITY_RANK
 
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ TOOL_OF_KIND: Mapping[str, str] = {
     "secrets": "detect-secrets",  # pragma: allowlist secret
 }
 
-SEVERITY_RANK: Mapping[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
 def fingerprint(*parts: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import dataclasses
 
 from pytest_kisys.scan.interface import Finding
-from pytest_kisys.scan.interface import SEVERITY_RANK
+from pytest_kisys.settings import SEVERITY_RANK
 
 
 def _parts(finding: Finding) -> tuple[Finding, ...]:

@@ -31,6 +31,9 @@ from pytest_kisys.install.signals import PARENT_ENV
 from pytest_kisys.scan.cache import FileResultCache
 from pytest_kisys.scan.files import read_capped
 from pytest_kisys.scan.files import TooLarge
+from pytest_kisys.scan.interface import Finding
+from pytest_kisys.scan.interface import Inconclusive
+from pytest_kisys.scan.interface import ScanOutput
 
 
 # A worker costs 0.3-0.6 s of CPU to start (interpreter and scanner imports). Another one only
@@ -150,6 +153,24 @@ class CachedScan:
     contents: dict[str, bytes]
     failed: list[tuple[str, str]]
     cache_hits: int
+
+    def output(
+        self,
+        version: str,
+        findings: Sequence[Finding],
+        inconclusive: Sequence[Inconclusive],
+        baselined: Sequence[Finding],
+        files: Sequence[str],
+    ) -> ScanOutput:
+        """The scanner's :class:`ScanOutput` for ``files``, with this scan's cache hits."""
+        return ScanOutput(
+            tool_version=version,
+            findings=tuple(findings),
+            inconclusive=tuple(inconclusive),
+            baselined=tuple(baselined),
+            items_checked=len(files),
+            cache_hits=self.cache_hits,
+        )
 
 
 def scan_files_cached(

@@ -5,7 +5,8 @@ Each check kind in ``settings.scan`` becomes the built-in stage ``scan.<kind>`` 
 session start, traces it as a span and, with ``scan_first``, holds the tests until it passed.
 Scanners from ``pytest_kisys_scanners`` plugins join them as extra ``scan.<kind>`` stages
 (:func:`pytest_kisys.stages.plugin.add_check_stage`) and count the same way.
-Where no stage engine runs the checks, this object runs them in its own background thread.
+The stage engine is the only way the checks run: without it (``kisys-stages`` unregistered)
+every check is inconclusive, never clean.
 
 At session finish the results are joined; if the session would otherwise exit 0 and a check
 fails (findings at or above ``fail_on``, or an inconclusive check without
@@ -15,9 +16,7 @@ already failed, pytest's own exit status stays.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-import os
 import threading
 from typing import Any
 
@@ -35,6 +34,7 @@ from pytest_kisys.settings import Settings
 from pytest_kisys.stages.model import StageAction
 from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
+from pytest_kisys.workers import is_xdist_worker
 
 
 EXIT_CHECKS_FAILED = 16
@@ -101,16 +101,12 @@ class ScanPlugin:
         self.kinds = [k for k in CHECK_KINDS if k in settings.scan]
         self.extra: dict[str, GuardedScanner] = {}
         """Scanners from ``pytest_kisys_scanners``, by kind (filled in ``pytest_configure``)."""
-        # Under xdist the controller runs the checks; workers only run tests.
-        self.active = "PYTEST_XDIST_WORKER" not in os.environ and bool(self.kinds)
+        self.active = bool(self.kinds)
         self._results: dict[str, CheckResult] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        # Kinds whose stage the engine runs (bound or added); the others run in our thread.
+        # Kinds whose stage the engine runs (bound or added); any other is inconclusive.
         self._staged: set[str] = set()
         self.failed = False
-        if self.active:
-            self._bind_stages()
 
     @property
     def all_kinds(self) -> list[str]:
@@ -135,8 +131,11 @@ class ScanPlugin:
 
         ``--collect-only`` runs nothing, so it checks nothing either (options are final now).
         """
+        # Under xdist the controller runs the checks; workers only run tests.
+        self.active = self.active and not is_xdist_worker(config)
         if not self.active:
             return
+        self._bind_stages()
         from pytest_kisys.scan.extra import collect_scanners
 
         self.extra = collect_scanners(config, self.settings)
@@ -164,7 +163,7 @@ class ScanPlugin:
             result = self._run(kind)
             self._store(result)
             fail_on = self.settings.fail_on
-            reason = describe(result, self.settings)
+            reason = describe_check(result, self.settings)
             if result.fails(fail_on, self.settings.allow_inconclusive):
                 # Only what fails the run: the stage section would repeat the whole list.
                 failing = stage_findings(result, fail_on, only_failing=True)
@@ -188,60 +187,24 @@ class ScanPlugin:
             record.add("checks", result)
         self.config.hook.pytest_kisys_check_result(config=self.config, result=result)
 
-    def _engine(self) -> tuple[Any, list[str]]:
-        """The stage runner of this session (or None) and the kinds whose stages it runs."""
-        from pytest_kisys.stages.plugin import STATE_KEY
-
-        state = self.config.stash.get(STATE_KEY, None)
-        runner = state.runner if state is not None else None
-        if runner is None:
-            return None, []
-        kinds = [k for k in self.all_kinds if k in self._staged and stage_name(k) in runner.graph]
-        return runner, kinds
-
-    def _run_in_thread(self, kinds: list[str]) -> None:
-        with ThreadPoolExecutor(len(kinds), thread_name_prefix="kisys-check") as pool:
-            for result in pool.map(self._run, kinds):
-                self._store(result)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start the checks the stage engine does not run in a background thread."""
-        if not self.active:
-            return
-        _, staged = self._engine()
-        rest = [k for k in self.all_kinds if k not in staged]
-        if not rest:
-            return
-        self._thread = threading.Thread(
-            target=self._run_in_thread, args=(rest,), name="kisys-checks", daemon=True
-        )
-        self._thread.start()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """With ``scan_first`` (and no stage engine), wait for the checks and stop if they fail."""
-        if not self.active or not self.settings.scan_first or self._thread is None:
-            return
-        results = self.join()
-        if any(r.fails(self.settings.fail_on, self.settings.allow_inconclusive) for r in results):
-            raise session.Failed("kisys: security checks failed before the tests (scan_first)")
-
     def join(self) -> list[CheckResult]:
         """Wait for every check; a check that never reported is an inconclusive result."""
+        from pytest_kisys.stages.plugin import has_stage
+        from pytest_kisys.stages.plugin import settle_stages
+        from pytest_kisys.stages.plugin import stage_result
+
         timeout = self.settings.scan_timeout + _JOIN_GRACE
-        runner, staged = self._engine()
-        if staged:
-            runner.settle([stage_name(k) for k in staged], timeout=timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        staged = [k for k in self.all_kinds if k in self._staged and has_stage(self.config, stage_name(k))]
+        settle_stages(self.config, [stage_name(k) for k in staged], timeout=timeout)
         for kind in self.all_kinds:
             if kind in self._results:
                 continue
             reason = "the check did not finish"
-            stage = runner.result(stage_name(kind)) if kind in staged else None
+            stage = stage_result(self.config, stage_name(kind)) if kind in staged else None
             if stage is not None and stage.reason:
                 reason = f"the check did not run: {stage.reason}"
+            elif kind not in staged:
+                reason = "the check did not run: no stage engine ran it (kisys-stages)"
             tool = self.extra[kind].tool if kind in self.extra else TOOL_OF_KIND[kind]
             self._store(CheckResult(kind, tool, "", inconclusive=(Inconclusive(tool, kind, reason),)))
         with self._lock:
@@ -266,26 +229,8 @@ class ScanPlugin:
         if status == pytest.ExitCode.OK or (self.settings.scan_first and stopped_first):
             session.exitstatus = EXIT_CHECKS_FAILED
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """The ``kisys checks`` section, and GitHub annotations when running in Actions."""
-        if not self.active:
-            return
-        from pytest_kisys.report.terminal import render_checks
 
-        with self._lock:
-            results = [self._results[k] for k in self.all_kinds if k in self._results]
-        verbose = self.config.get_verbosity() > 0
-        terminalreporter.section("kisys checks")
-        for line, markup in render_checks(results, self.settings, verbose=verbose):
-            terminalreporter.line(line, **markup)
-        if os.environ.get("GITHUB_ACTIONS") == "true":
-            from pytest_kisys.report.github import workflow_commands
-
-            for line in workflow_commands(results, self.settings):
-                terminalreporter.write_line(line)
-
-
-def describe(result: CheckResult, settings: Settings) -> str:
+def describe_check(result: CheckResult, settings: Settings) -> str:
     """One line for the stage row: status, counts, what made it fail."""
     if result.inconclusive:
         first = result.inconclusive[0]

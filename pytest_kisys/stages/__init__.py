@@ -19,7 +19,11 @@ from pytest_kisys.stages.model import StageContext
 from pytest_kisys.stages.model import StageFinding
 from pytest_kisys.stages.model import StageOutcome
 from pytest_kisys.stages.model import StageResult
+from pytest_kisys.stages.plugin import add_check_stage
 from pytest_kisys.stages.plugin import bind_stage
+from pytest_kisys.stages.plugin import has_stage
+from pytest_kisys.stages.plugin import settle_stages
+from pytest_kisys.stages.plugin import stage_result
 from pytest_kisys.stages.plugin import stage_scope
 
 
@@ -32,6 +36,10 @@ __all__ = [
     "StageFinding",
     "StageOutcome",
     "StageResult",
+    "add_check_stage",
     "bind_stage",
+    "has_stage",
+    "settle_stages",
+    "stage_result",
     "stage_scope",
 ]

@@ -104,7 +104,7 @@ def run_command(ctx: StageContext) -> StageOutcome:
         _kill_group(process)
         output, _ = process.communicate()
         reason = f"`{shown}` timed out after {ctx.timeout:g}s"
-        return StageOutcome.failed(
+        return StageOutcome.timed_out(
             reason,
             StageFinding(stage.name, stage.severity, reason, output_tail(output, redactor)),
         )

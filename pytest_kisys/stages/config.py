@@ -27,12 +27,12 @@ import difflib
 import math
 from typing import Any
 
+from pytest_kisys.settings import SEVERITIES
 from pytest_kisys.stages.command import run_command
 from pytest_kisys.stages.condition import Condition
 from pytest_kisys.stages.condition import ConditionError
 from pytest_kisys.stages.condition import settings_names
 from pytest_kisys.stages.model import Retry
-from pytest_kisys.stages.model import SEVERITIES
 from pytest_kisys.stages.model import Stage
 from pytest_kisys.stages.model import StageConfigError
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import dataclasses
 from dataclasses import dataclass
 import difflib
+import graphlib
 import heapq
 import itertools
 import re
@@ -176,32 +177,29 @@ def _resolve_needs(stage: Stage, expansions: Mapping[str, tuple[Stage, ...]]) ->
 
 
 def _topological(stages: list[Stage]) -> tuple[Stage, ...]:
-    """Kahn's algorithm, stable in declaration order; a leftover means a cycle, named in full."""
+    """:mod:`graphlib` order, stable in declaration order; a cycle is named in full."""
     position = {stage.name: index for index, stage in enumerate(stages)}
-    waiting = {stage.name: len(stage.needs) for stage in stages}
-    dependants: dict[str, list[str]] = {stage.name: [] for stage in stages}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for stage in stages:
-        for need in stage.needs:
-            dependants[need].append(stage.name)
-    # A heap of declaration positions keeps the order stable among ready stages.
-    ready = [position[stage.name] for stage in stages if not stage.needs]
-    heapq.heapify(ready)
-    ordered: list[Stage] = []
-    while ready:
-        stage = stages[heapq.heappop(ready)]
-        ordered.append(stage)
-        for name in dependants[stage.name]:
-            waiting[name] -= 1
-            if waiting[name] == 0:
-                heapq.heappush(ready, position[name])
-    if len(ordered) < len(stages):
-        done = {stage.name for stage in ordered}
-        left = {stage.name: stage for stage in stages if stage.name not in done}
-        cycle = _find_cycle(left)
+        sorter.add(stage.name, *stage.needs)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as error:
+        members = set(error.args[1])
+        cycle = _find_cycle({stage.name: stage for stage in stages if stage.name in members})
         raise StageConfigError(
             f"stage {cycle[0]!r} is part of a cycle: {' -> '.join(cycle)} "
             "(each needs the next); remove one of these needs"
-        )
+        ) from None
+    # A heap of declaration positions keeps the order stable among ready stages.
+    ready: list[int] = []
+    ordered: list[Stage] = []
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            heapq.heappush(ready, position[name])
+        stage = stages[heapq.heappop(ready)]
+        ordered.append(stage)
+        sorter.done(stage.name)
     return tuple(ordered)
 
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 Status = Literal["passed", "failed", "skipped"]
 SkipKind = Literal["condition", "needs", "off", "not-run"]
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+OutcomeKind = Literal["completed", "timeout"]
+"""How a stage attempt ended: it returned (whatever its status), or it ran out of time."""
 
 BUILTIN_STAGES = (
     "resolve",
@@ -65,7 +66,9 @@ class Retry:
         """Seconds to wait before attempt number ``attempt`` (1-based; the first has none)."""
         if attempt <= 1:
             return 0.0
-        return float(min(self.cap, self.base * 2 ** (attempt - 2)))
+        from pytest_kisys.retry import backoff_delay
+
+        return backoff_delay(attempt - 2, self.base, cap=self.cap)
 
     def schedule(self) -> tuple[float, ...]:
         """Every wait of a stage that fails each attempt, in order."""
@@ -98,11 +101,17 @@ class StageOutcome:
     status: Status = "passed"
     reason: str = ""
     findings: tuple[StageFinding, ...] = ()
+    kind: OutcomeKind = "completed"
 
     @classmethod
     def failed(cls, reason: str, *findings: StageFinding) -> StageOutcome:
         """A failed outcome with its reason and any findings."""
         return cls("failed", reason, tuple(findings))
+
+    @classmethod
+    def timed_out(cls, reason: str, *findings: StageFinding) -> StageOutcome:
+        """A failed outcome because the stage ran out of time (its span says ``timeout``)."""
+        return cls("failed", reason, tuple(findings), kind="timeout")
 
     @classmethod
     def skipped(cls, reason: str) -> StageOutcome:
@@ -182,6 +191,7 @@ class StageResult:
     skip_kind: SkipKind | None = None
     source: str = ""
     matrix: Mapping[str, str] = field(default_factory=dict)
+    kind: OutcomeKind = "completed"
 
     @property
     def duration(self) -> float | None:

@@ -1,5 +1,7 @@
-"""The stage graph inside a pytest session: the ``kisys-stages`` plugin object and the two
-functions other subsystems use to take part, :func:`bind_stage` and :func:`stage_scope`.
+"""The stage graph inside a pytest session: the ``kisys-stages`` plugin object and the small
+API other subsystems use to take part: :func:`bind_stage`, :func:`add_check_stage` and
+:func:`stage_scope` to run work as a stage; :func:`has_stage`, :func:`settle_stages` and
+:func:`stage_result` to wait for and read stages. The session state itself is private.
 
 Phases of a session:
 
@@ -17,6 +19,7 @@ Phases of a session:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -35,6 +38,7 @@ import pytest
 from pytest_kisys.errors import StageError
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.settings import Settings
+from pytest_kisys.settings import SEVERITY_RANK
 from pytest_kisys.stages.builtin import BUILTIN
 from pytest_kisys.stages.builtin import builtin_stages
 from pytest_kisys.stages.builtin import off_reasons
@@ -43,19 +47,20 @@ from pytest_kisys.stages.config import parse_stages
 from pytest_kisys.stages.graph import build_graph
 from pytest_kisys.stages.graph import StageGraph
 from pytest_kisys.stages.model import BUILTIN_STAGES
-from pytest_kisys.stages.model import SEVERITIES
 from pytest_kisys.stages.model import Stage
 from pytest_kisys.stages.model import StageAction
 from pytest_kisys.stages.model import StageConfigError
 from pytest_kisys.stages.model import StageResult
 from pytest_kisys.stages.runner import close_span
 from pytest_kisys.stages.runner import ExternalStage
+from pytest_kisys.stages.runner import failing_on_error
 from pytest_kisys.stages.runner import StageRunner
+from pytest_kisys.workers import is_xdist_worker
 
 
 @dataclass
 class StageState:
-    """Per-run state in ``config.stash[STATE_KEY]``: bindings, early results, the runner."""
+    """Per-run state in ``config.stash[_STATE_KEY]``: bindings, early results, the runner."""
 
     bindings: dict[str, StageAction] = field(default_factory=dict)
     checks: dict[str, Stage] = field(default_factory=dict)
@@ -66,11 +71,30 @@ class StageState:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-STATE_KEY: pytest.StashKey[StageState] = pytest.StashKey()
+_STATE_KEY: pytest.StashKey[StageState] = pytest.StashKey()
 
 
 def _state(config: pytest.Config) -> StageState:
-    return config.stash.setdefault(STATE_KEY, StageState())
+    return config.stash.setdefault(_STATE_KEY, StageState())
+
+
+def has_stage(config: pytest.Config, name: str) -> bool:
+    """Whether this session's stage graph is running and has stage ``name``."""
+    runner = _state(config).runner
+    return runner is not None and name in runner.graph
+
+
+def settle_stages(config: pytest.Config, names: Iterable[str], timeout: float | None = None) -> None:
+    """Wait until each of ``names`` is decided (at most ``timeout`` seconds; no graph: no wait)."""
+    runner = _state(config).runner
+    if runner is not None:
+        runner.settle([n for n in names if n in runner.graph], timeout=timeout)
+
+
+def stage_result(config: pytest.Config, name: str) -> StageResult | None:
+    """The recorded result of stage ``name`` in this session, if it has one yet."""
+    runner = _state(config).runner
+    return runner.result(name) if runner is not None and name in runner.graph else None
 
 
 def bind_stage(config: pytest.Config, name: str, action: StageAction) -> None:
@@ -139,10 +163,8 @@ def stage_scope(config: pytest.Config, name: str) -> Iterator[ExternalStage]:
     started = clock()
     with _telemetry_span(config, name, {"cicd.pipeline.task.name": name}) as span:
         try:
-            yield handle
-        except BaseException as error:
-            handle.fail(f"{type(error).__name__}: {error}")
-            raise
+            with failing_on_error(handle):
+                yield handle
         finally:
             result = StageResult(
                 name,
@@ -153,6 +175,7 @@ def stage_scope(config: pytest.Config, name: str) -> Iterator[ExternalStage]:
                 ended=clock(),
                 findings=handle.outcome.findings,
                 source=BUILTIN,
+                kind=handle.outcome.kind,
             )
             _close_telemetry_span(span, result)
             handle.result = result
@@ -182,7 +205,7 @@ def _close_telemetry_span(span: Any, result: StageResult) -> None:
     if result.findings:
         telemetry.add_findings(span, result.findings)
     outcome = {"passed": "success", "failed": "failure", "skipped": "skip"}[result.status]
-    if result.reason.startswith("timed out") or " timed out after " in result.reason:
+    if result.kind == "timeout":
         outcome = "timeout"
     span.set_result(outcome)
 
@@ -235,9 +258,8 @@ def stage_fails_run(result: StageResult, settings: Settings) -> bool:
         return not settings.allow_inconclusive
     if settings.fail_on == "never":
         return False
-    threshold = SEVERITIES.index(settings.fail_on)
-    ranks = [SEVERITIES.index(f.severity) for f in result.findings if f.severity in SEVERITIES]
-    return any(rank >= threshold for rank in ranks)
+    threshold = SEVERITY_RANK[settings.fail_on]
+    return any(SEVERITY_RANK.get(f.severity, -1) >= threshold for f in result.findings)
 
 
 class StagesPlugin:
@@ -246,11 +268,12 @@ class StagesPlugin:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        # Under xdist the controller runs the graph; workers only run their share of tests.
-        self.active = "PYTEST_XDIST_WORKER" not in os.environ
+        self.active = True
 
     def pytest_configure(self, config: pytest.Config) -> None:
         """Build and validate the graph (conftest plugins are loaded by now)."""
+        # Under xdist the controller runs the graph; workers only run their share of tests.
+        self.active = not is_xdist_worker(config)
         if self.active:
             _state(config).graph = collect_stages(config, self.settings)
 

@@ -102,6 +102,16 @@ class ExternalStage:
         self.outcome = StageOutcome.skipped(reason)
 
 
+@contextmanager
+def failing_on_error(handle: ExternalStage) -> Iterator[None]:
+    """An exception escaping the block fails ``handle``'s stage with it, then propagates."""
+    try:
+        yield
+    except BaseException as error:
+        handle.fail(f"{type(error).__name__}: {error}")
+        raise
+
+
 class StageRunner:
     """Runs one stage graph once. Thread-safe; every public method may block."""
 
@@ -190,10 +200,8 @@ class StageRunner:
         started = self.clock()
         with self.span(name, span_attributes(stage)) as span:
             try:
-                yield handle
-            except BaseException as error:
-                handle.fail(f"{type(error).__name__}: {error}")
-                raise
+                with failing_on_error(handle):
+                    yield handle
             finally:
                 result = self._result(stage, handle.outcome, 1, started, self.clock())
                 self.close(span, result)
@@ -401,7 +409,7 @@ class StageRunner:
         worker.join(stage.timeout)
         if box:
             return box[0]
-        return StageOutcome.failed(f"timed out after {stage.timeout:g}s")
+        return StageOutcome.timed_out(f"timed out after {stage.timeout:g}s")
 
     def _result(
         self, stage: Stage, outcome: StageOutcome, attempts: int, started: float, ended: float
@@ -416,6 +424,7 @@ class StageRunner:
             findings=outcome.findings,
             source=stage.source,
             matrix=stage.matrix_values,
+            kind=outcome.kind,
         )
 
 

@@ -25,11 +25,11 @@ Use from other subsystems::
   ``artifact.*`` attributes. A finding is any object (or mapping) with some of: ``rule_id``,
   ``title``/``message``, ``severity``, ``scanner``/``tool``, ``category``, ``path``/``file``,
   ``line``, ``package``/``name``, ``version``, ``purl``, ``fingerprint``/``id``, ``url``.
-  Secret values must not be passed; ``add_secrets`` registers values to mask instead.
-- :func:`subprocess_env` returns an environment for pip, uv or scanner subprocesses with
-  ``TRACEPARENT`` (and ``TRACESTATE``) of the innermost open stage, else of the session.
-- :func:`add_secrets` registers secret values (for example what the secret scan found) that
-  are then masked in every span attribute exported afterwards.
+  Secret values must not be passed (every attribute goes through the one redactor anyway).
+- :func:`subprocess_env` returns an environment for a subprocess with ``TRACEPARENT`` (and
+  ``TRACESTATE``) of the innermost open stage, else of the session; the telemetry plugin puts
+  the ``tests`` stage's into ``os.environ`` while the tests run, so tests' subprocesses
+  continue the trace.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ __all__ = [
     "RUNTIME_KEY",
     "StageHandle",
     "add_findings",
-    "add_secrets",
     "stage_span",
     "subprocess_env",
     "tracing_enabled",
@@ -136,13 +135,6 @@ def add_findings(stage: StageHandle, findings: Iterable[Any]) -> None:
 
     for finding in findings:
         stage.add_event("finding", finding_attributes(finding))
-
-
-def add_secrets(config: pytest.Config, values: Iterable[str]) -> None:
-    """Mask ``values`` in every span attribute exported from now on (no-op when off)."""
-    runtime = _runtime(config)
-    if runtime is not None:
-        runtime.redactor.add(values)
 
 
 def subprocess_env(config: pytest.Config, base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -33,6 +33,8 @@ from pytest_kisys.telemetry.envconfig import TraceEnv
 
 BATCH_SIZE = 512
 SCHEDULE_DELAY = 1.0
+QUEUE_MAX = 10_000
+"""Default bound of the export queue (``trace_queue_max``): more waiting items are dropped."""
 _THREAD_NAME = "kisys-span-export"
 
 
@@ -128,12 +130,14 @@ class ExportPipeline:
         convert: Callable[[Any], Iterable[ReadableSpan]],
         batch_size: int = BATCH_SIZE,
         delay: float = SCHEDULE_DELAY,
+        max_queue: int = QUEUE_MAX,
     ) -> None:
         self.exporter: SpanExporter | None = None
         self.target = "nowhere (export never started)"
         self._convert = convert
         self._batch_size = batch_size
         self._delay = delay
+        self._max_queue = max(1, max_queue)
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -154,13 +158,22 @@ class ExportPipeline:
         self._thread = threading.Thread(target=self._run, name=_THREAD_NAME, daemon=True)
         self._thread.start()
 
+    @property
+    def failed(self) -> bool:
+        """Whether an export failed: the collector is down, nothing more will be sent."""
+        return self._error is not None
+
     def submit(self, item: Any) -> None:
-        """Queue one finished item; wakes the thread once a batch is full."""
-        if not self._accepting:
+        """Queue one finished item; wakes the thread once a batch is full.
+
+        Dropped and counted instead: after close, once an export failed for good, or when
+        ``max_queue`` items are already waiting (a slow collector never grows memory).
+        """
+        queue = self._queue
+        if not self._accepting or self._error is not None or len(queue) >= self._max_queue:
             with self._lock:
                 self._dropped += 1
             return
-        queue = self._queue
         queue.append(item)
         if len(queue) >= self._batch_size:
             self._wake.set()
@@ -185,6 +198,11 @@ class ExportPipeline:
         self._shutdown_exporter()
 
     def _export_items(self, items: Sequence[Any]) -> None:
+        if self._error is not None:
+            # The collector is down for good: no span is built for nothing.
+            with self._lock:
+                self._dropped += len(items)
+            return
         spans: list[ReadableSpan] = []
         for item in items:
             spans.extend(self._convert(item))

@@ -56,7 +56,8 @@ def finding_attributes(finding: Any) -> dict[str, str | int | float | bool]:
                 attrs[attribute] = value
                 break
     if "artifact.purl" not in attrs and "artifact.filename" in attrs:
-        package = str(attrs["artifact.filename"]).lower().replace("_", "-")
+        from pytest_kisys.purl import purl
+
         version = attrs.get("artifact.version")
-        attrs["artifact.purl"] = f"pkg:pypi/{package}" + (f"@{version}" if version else "")
+        attrs["artifact.purl"] = purl(str(attrs["artifact.filename"]), str(version) if version else None)
     return attrs

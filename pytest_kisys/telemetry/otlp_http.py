@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from pytest_kisys._version import __version__
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.proxies import proxy_for
+from pytest_kisys.retry import backoff_delay
 from pytest_kisys.telemetry.otlp_proto import encode_request
 
 
@@ -118,7 +119,7 @@ class OtlpHttpSpanExporter(SpanExporter):
         if self._gzip:
             body = gzip.compress(body, compresslevel=6)
         deadline = time.monotonic() + self._timeout
-        backoff = 0.05
+        retry = 0
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -130,10 +131,11 @@ class OtlpHttpSpanExporter(SpanExporter):
                 self.last_error = None
                 return SpanExportResult.SUCCESS
             self.last_error = f"HTTP {status} from the collector"
+            backoff = backoff_delay(retry, 0.05)
             if status not in _RETRYABLE or backoff > deadline - time.monotonic():
                 return SpanExportResult.FAILURE
             time.sleep(backoff)
-            backoff *= 2
+            retry += 1
 
     def shutdown(self) -> None:
         """No connection is kept between exports."""

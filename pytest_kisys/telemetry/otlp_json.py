@@ -19,6 +19,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from pytest_kisys.telemetry.otlp_proto import span_flags
+
 
 def any_value(value: Any) -> dict[str, Any]:
     """One OTLP ``AnyValue``."""
@@ -52,6 +54,7 @@ def encode_span(span: ReadableSpan) -> dict[str, Any]:
         "endTimeUnixNano": str(span.end_time or 0),
         "attributes": key_values(span.attributes),
         "status": {"code": span.status.status_code.value},
+        "flags": span_flags(span),
     }
     if span.parent is not None:
         encoded["parentSpanId"] = f"{span.parent.span_id:016x}"

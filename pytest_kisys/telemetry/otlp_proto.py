@@ -21,6 +21,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 _MASK64 = (1 << 64) - 1
 _FIXED64 = struct.Struct("<Q")
+_FIXED32 = struct.Struct("<I")
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
 _DOUBLE = struct.Struct("<d")
 
 
@@ -108,7 +111,15 @@ def encode_span(span: ReadableSpan) -> bytes:
     code = status.status_code.value
     body = _text(b"\x12", status.description) if status.description else b""
     parts.append(_field(b"\x7a", body + b"\x18" + _varint(code) if code else body))
+    # Span.flags (field 16, fixed32): "is the parent remote" is known, and whether it is.
+    parts.append(b"\x85\x01" + _FIXED32.pack(span_flags(span)))
     return b"".join(parts)
+
+
+def span_flags(span: ReadableSpan) -> int:
+    """OTLP ``SpanFlags``: HAS_IS_REMOTE always, IS_REMOTE when the parent came from outside."""
+    remote = span.parent is not None and span.parent.is_remote
+    return _HAS_IS_REMOTE | (_IS_REMOTE if remote else 0)
 
 
 def encode_request(spans: Sequence[ReadableSpan]) -> bytes:

@@ -16,7 +16,9 @@ status ERROR and an ``exception`` event.
 from __future__ import annotations
 
 from collections.abc import Generator
+from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 import os
 import time
 from typing import Any
@@ -29,6 +31,7 @@ from pytest_kisys.record import RUN_KEY
 from pytest_kisys.secrets.masking import redactor_of
 from pytest_kisys.settings import Settings
 from pytest_kisys.telemetry import RUNTIME_KEY
+from pytest_kisys.telemetry import subprocess_env
 from pytest_kisys.telemetry.cost import CostSummary
 from pytest_kisys.telemetry.cost import peak_rss_bytes
 from pytest_kisys.telemetry.export import ExportOutcome
@@ -39,6 +42,7 @@ from pytest_kisys.telemetry.records import FixtureTiming
 from pytest_kisys.telemetry.records import Phase
 from pytest_kisys.telemetry.runtime import TelemetryRuntime
 from pytest_kisys.telemetry.runtime import traceparent_of
+from pytest_kisys.workers import early_worker_id
 
 
 COST_KEY: pytest.StashKey[CostSummary] = pytest.StashKey()
@@ -123,7 +127,7 @@ class TelemetryPlugin:
         self.settings = settings
         # Possibly an xdist worker: known for sure only in pytest_configure (workerinput); a
         # pytest run started from inside a worker's test inherits the variable but is not one.
-        maybe_worker = "PYTEST_XDIST_WORKER" in environ
+        maybe_worker = early_worker_id(environ) is not None
         self._is_worker = False
         try:
             self.runtime = TelemetryRuntime(
@@ -202,10 +206,12 @@ class TelemetryPlugin:
         self._recording = self.runtime.sampled
         if self._is_worker:
             self._set_parent(self.runtime.session_span.get_span_context())
-            return (yield)
+            with _trace_context_in_environ(subprocess_env(self.config, {})):
+                return (yield)
         with self.runtime.stage_span("tests", {}) as stage:
             self._set_parent(stage.span.get_span_context())
-            result = yield
+            with _trace_context_in_environ(subprocess_env(self.config, {})):
+                result = yield
             if session.testsfailed:
                 stage.set_result("failure", "TestFailure")
             return result
@@ -324,6 +330,10 @@ class TelemetryPlugin:
         self._ledger.add(nodeid, cpu_ns / 1e9, markers)
         if not self._recording or self._parent is None:
             return
+        if self._pipeline.failed:
+            # The collector is down for good: count the test, build nothing.
+            self._pipeline.submit(None)
+            return
         if self._keep_failed and status not in FAILED_STATUSES:
             slow = self._slow
             if slow is None or (end - start) / 1e9 < slow:
@@ -352,3 +362,22 @@ class TelemetryPlugin:
                 fixtures,
             )
         )
+
+
+@contextmanager
+def _trace_context_in_environ(carrier: Mapping[str, str]) -> Iterator[None]:
+    """``TRACEPARENT``/``TRACESTATE`` of ``carrier`` in ``os.environ`` for the block, then back."""
+    keys = ("TRACEPARENT", "TRACESTATE")
+    saved = {key: os.environ.get(key) for key in keys}
+    for key in keys:
+        if key in carrier:
+            os.environ[key] = carrier[key]
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+

@@ -173,7 +173,7 @@ class TelemetryRuntime:
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.ids = SpanIds()
         self.builder = SpanBuilder(self.resource, self.scope, self.redactor, self.ids)
-        self.pipeline = ExportPipeline(self.builder)
+        self.pipeline = ExportPipeline(self.builder, max_queue=settings.trace_queue_max)
         self.provider = TracerProvider(
             sampler=make_sampler(self.trace_env.sampler, self.trace_env.sampler_ratio),
             resource=self.resource,

@@ -181,13 +181,14 @@ class ToolEnvironment:
 
     def _build(self, settings: Settings, uv: str | None) -> None:
         from pytest_kisys.install import pipcmd
+        from pytest_kisys.install.interface import BackendOptions
         from pytest_kisys.install.uv_backend import UvBackend
 
         env = pipcmd.child_env()
         install = ["--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(self.lock.path)]
         index = settings.index.url
         if uv:
-            backend = UvBackend(uv, index_url=index, cert=settings.index.cert)
+            backend = UvBackend(uv, BackendOptions(index_url=index, cert=settings.index.cert))
             if backend.config.cert:
                 env["SSL_CERT_FILE"] = backend.config.cert
             steps = [

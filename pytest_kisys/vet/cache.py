@@ -11,10 +11,9 @@ from collections.abc import Callable
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
-import tempfile
 
+from pytest_kisys.atomic import write_atomic
 from pytest_kisys.cachedir import discard_cache_entry
 from pytest_kisys.errors import CacheCorruptWarning
 from pytest_kisys.vet.interface import ProjectSignals
@@ -71,16 +70,9 @@ class SignalCache:
             "signals": signals.to_json(),
         }
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            write_atomic(path, json.dumps(payload))
         except OSError:
             return  # an unusable cache directory costs speed only (it was warned about)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
 
     def _discard(self, path: Path, why: str) -> None:
         discard_cache_entry(path, f"pytest-kisys: discarding {why} index cache file {path}")

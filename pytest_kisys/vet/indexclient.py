@@ -17,7 +17,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from html.parser import HTMLParser
 import json
-import random
 import time
 from typing import Any
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from packaging.version import Version
 
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.errors import IndexClientError
+from pytest_kisys.retry import backoff_delay
 from pytest_kisys.vet.cache import SignalCache
 from pytest_kisys.vet.http import Failure
 from pytest_kisys.vet.http import get
@@ -293,10 +293,8 @@ class HttpIndexClient:
                     if status >= 500:
                         raise IndexClientError(f"{url} answered HTTP {status} after {attempt + 1} attempts")
                     return status, ctype, body
-            # Exponential backoff with jitter, so parallel clients do not retry in lockstep
-            # (not a security use of randomness).
-            jitter = random.uniform(0, BACKOFF_BASE)  # noqa: S311  # nosec B311 - retry jitter
-            time.sleep(BACKOFF_BASE * (2**attempt) + jitter)
+            # Jittered, so parallel clients do not retry in lockstep.
+            time.sleep(backoff_delay(attempt, BACKOFF_BASE, jitter=BACKOFF_BASE))
             attempt += 1
 
     def _get_following(self, url: str, accept: str) -> tuple[int, str, bytes]:

@@ -35,8 +35,8 @@ from pytest_kisys.vet.pipconfig import redact
 
 def configured_indexes(primary: str) -> tuple[str, ...]:
     """``primary`` (kisys' or pip's index URL) then pip's ``extra-index-url`` entries."""
-    from pytest_kisys.install.uv_backend import index_config
-    from pytest_kisys.install.uv_backend import read_pip_config
+    from pytest_kisys.vet.pipconfig import index_config
+    from pytest_kisys.vet.pipconfig import read_pip_config
 
     config = index_config(read_pip_config())
     if config.no_index:

@@ -196,6 +196,8 @@ class Decision:
     requested_by: tuple[str, ...] = ()
     level: str = "balanced"
     requirement: str | None = None
+    suspicious: bool = False
+    """The vetter warned about it (typosquat, very new, ...): only a person may confirm it."""
 
     @property
     def allowed(self) -> bool:
@@ -203,12 +205,14 @@ class Decision:
         return self.action == "allow"
 
     def to_json(self) -> dict[str, Any]:
-        """Keys: name, version, requirement, action, level, reasons, evidence, requested_by."""
+        """Keys: name, version, requirement, action, suspicious, level, reasons, evidence,
+        requested_by."""
         return {
             "name": self.name,
             "version": self.version,
             "requirement": self.requirement,
             "action": self.action,
+            "suspicious": self.suspicious,
             "level": self.level,
             "reasons": list(self.reasons),
             "evidence": dict(self.evidence),

@@ -14,14 +14,13 @@ from collections.abc import Iterator
 import datetime as dt
 import io
 import json
-import os
 from pathlib import Path
-import tempfile
 from typing import Any
 import zipfile
 
 from packaging.utils import canonicalize_name
 
+from pytest_kisys.atomic import write_atomic
 from pytest_kisys.errors import IndexClientError
 from pytest_kisys.vet.data import bundled_malicious
 from pytest_kisys.vet.data import OVERLAY_HEADER
@@ -111,10 +110,7 @@ def write_overlay(cache_dir: Path, names: set[str], url: str) -> Path:
         f"# fetched: {now}",
         f"# count: {len(names)}",
     ]
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(header + sorted(names)) + "\n")
-    os.replace(tmp, target)
+    write_atomic(target, "\n".join(header + sorted(names)) + "\n")
     return target
 
 

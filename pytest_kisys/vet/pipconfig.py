@@ -79,13 +79,74 @@ def config_items(files: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
                 yield normal, value.strip(), f"{path} [{section}]"
 
 
-def _read(files: Sequence[Path]) -> dict[str, tuple[str, str]]:
-    """Key (``index-url``, ``cert``) -> (value, file) with pip's override order."""
-    found: dict[str, tuple[str, str]] = {}
-    for key, value, source in config_items(files):
-        if key in ("index-url", "cert") and value:
-            found[key] = (value.split()[0], source)
-    return found
+# pip's option names that say where packages come from.
+_INDEX_KEYS = ("index-url", "extra-index-url", "find-links", "no-index", "cert", "trusted-host")
+_ENV_KEYS = {f"PIP_{key.upper().replace('-', '_')}": key for key in _INDEX_KEYS}
+
+
+def read_pip_config(
+    environ: Mapping[str, str] | None = None, files: Sequence[Path] | None = None
+) -> dict[str, tuple[str, str]]:
+    """pip's effective index settings, read like pip does: key -> (value, where it was set).
+
+    The one reader of pip's configuration. The files are plain ini files in a documented
+    order (later wins, ``[install]`` over ``[global]``), then ``PIP_*`` variables win.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, tuple[str, str]] = {}
+    for key, value, source in config_items(config_files(env) if files is None else files):
+        if key in _INDEX_KEYS and value:
+            values[key] = (value, f"pip config {source}")
+    for variable, key in _ENV_KEYS.items():
+        if env.get(variable, "").strip():
+            values[key] = (env[variable].strip(), f"env {variable}")
+    return values
+
+
+@dataclass(frozen=True)
+class PipIndexConfig:
+    """The index-related part of pip's effective configuration."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    cert: str | None = None
+    trusted_hosts: tuple[str, ...] = ()
+
+    def uv_options(self) -> list[str]:
+        """The uv command-line options that make uv look where pip would."""
+        options: list[str] = ["--index-strategy", "unsafe-best-match"]
+        if self.no_index:
+            options.append("--no-index")
+        if self.index_url:
+            options += ["--default-index", self.index_url]
+        for url in self.extra_index_urls:
+            options += ["--index", url]
+        for link in self.find_links:
+            options += ["--find-links", link]
+        for host in self.trusted_hosts:
+            options += ["--allow-insecure-host", host]
+        return options
+
+
+def index_config(values: Mapping[str, tuple[str, str]]) -> PipIndexConfig:
+    """The index settings of :func:`read_pip_config` values, for another installer (uv)."""
+
+    def one(key: str) -> str:
+        return values.get(key, ("", ""))[0]
+
+    def many(key: str) -> tuple[str, ...]:
+        return tuple(one(key).split())
+
+    return PipIndexConfig(
+        index_url=one("index-url") or None,
+        extra_index_urls=many("extra-index-url"),
+        find_links=many("find-links"),
+        no_index=one("no-index").lower() in {"1", "true", "yes", "on"},
+        cert=one("cert") or None,
+        trusted_hosts=many("trusted-host"),
+    )
 
 
 def index_location(
@@ -94,21 +155,16 @@ def index_location(
     files: Sequence[Path] | None = None,
 ) -> IndexLocation:
     """Resolve the index URL and certificate: settings > ``PIP_*`` env > pip config > default."""
-    env = os.environ if environ is None else environ
-    from_files = _read(config_files(env) if files is None else files)
+    pip = read_pip_config(environ, files)
     url, url_source = DEFAULT_INDEX, "default"
     cert: str | None = None
     cert_source = "default"
-    if "index-url" in from_files:
-        url, url_source = from_files["index-url"]
-        url_source = f"pip config {url_source}"
-    if "cert" in from_files:
-        cert, cert_source = from_files["cert"]
-        cert_source = f"pip config {cert_source}"
-    if env.get("PIP_INDEX_URL", "").strip():
-        url, url_source = env["PIP_INDEX_URL"].split()[0], "env PIP_INDEX_URL"
-    if env.get("PIP_CERT", "").strip():
-        cert, cert_source = env["PIP_CERT"].strip(), "env PIP_CERT"
+    if "index-url" in pip:
+        value, url_source = pip["index-url"]
+        url = value.split()[0]
+    if "cert" in pip:
+        value, cert_source = pip["cert"]
+        cert = value if cert_source.startswith("env ") else value.split()[0]
     if settings.index.url:
         url, url_source = settings.index.url, settings.source_of("index")
     if settings.index.cert:

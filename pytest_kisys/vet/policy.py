@@ -3,7 +3,7 @@
 Order, cheapest and most decisive first: deny list, known-malicious list, index facts that make
 a project uninstallable (not on the index, no files, every release yanked, pinned version
 missing), then suspicious signals (typosquat, very new, few releases, sdist-only, pinned version
-yanked), then the level table of DESIGN.md §2:
+yanked), then the level table (the same as in docs/security-model.md):
 
 =========== ===================== =============== ================================
 level       whitelisted + clean   unknown + clean suspicious
@@ -207,6 +207,6 @@ def decide(request: VetRequest, evidence: Evidence, settings: Settings) -> Decis
     suspicions = [*_suspicions(request, evidence), *release_checks.suspicions(request, evidence)]
     if suspicions:
         reasons = tuple(WARNING + reason for reason in suspicions) + tuple(notes)
-        return Decision(action="confirm", reasons=reasons, evidence=facts, **common)
+        return Decision(action="confirm", reasons=reasons, evidence=facts, suspicious=True, **common)
     action, why = _level_action(request, evidence, settings)
     return Decision(action=action, reasons=(why, *notes), evidence=facts, **common)

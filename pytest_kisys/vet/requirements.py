@@ -15,6 +15,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName
 
 from pytest_kisys.errors import RequirementError
 
@@ -26,7 +27,6 @@ ACCEPTED = (
     "(no URLs, file paths, VCS references or pip options)"
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # The name token at the start: everything up to the first extras/specifier/marker character.
 _LEADING_NAME = re.compile(r"^\s*([^\s\[(<>=!~;,]*)")
 _WHITESPACE_IN_NAME = re.compile(r"^\s*[A-Za-z0-9._-]+\s+[A-Za-z0-9._-]")
@@ -120,8 +120,10 @@ def _check_shape(raw: str) -> None:
         raise _reject(raw, "no project name")
     if len(token) > MAX_NAME_LENGTH:
         raise _reject(raw, f"name longer than {MAX_NAME_LENGTH} characters")
-    if not _NAME.match(token):
-        raise _reject(raw, f"invalid project name {token!r}")
+    try:
+        canonicalize_name(token, validate=True)
+    except InvalidName:
+        raise _reject(raw, f"invalid project name {token!r}") from None
 
 
 def parse_requirement(text: str) -> ParsedRequirement:

@@ -116,10 +116,6 @@ class TyposquatChecker:
         self._by_deletion = by_deletion
         self._more = more
 
-    def is_popular(self, name: str) -> bool:
-        """Whether ``name`` (canonical) is itself a protected/popular name."""
-        return name in self._ranks
-
     def check(self, name: str) -> str | None:
         """The popular name ``name`` looks like a typo of, or None (always None if popular)."""
         ranks = self._ranks
