@@ -223,6 +223,7 @@ def test_unused_prestarted_pip_leaves_nothing_in_tmpdir(
     throwaway_venv: Venv, tmp_path: Path, isolated_pip: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from pytest_kisys.install.interface import BackendOptions
     from pytest_kisys.install.pip_backend import PipBackend
 
     tmpdir = tmp_path / "tmp"
