@@ -210,14 +210,8 @@ class BanditScanner:
         files: list[str],
         scanned: CachedScan,
     ) -> ScanOutput:
-        return ScanOutput(
-            tool_version=tool.version,
-            findings=tuple(findings),
-            inconclusive=tuple(inconclusive),
-            baselined=tuple(baselined),
-            items_checked=len(files),
-            cache_hits=scanned.cache_hits,
-            tool_source=tool.source.value,
+        return scanned.output(
+            tool.version, findings, inconclusive, baselined, files, tool.source.value
         )
 
     def _findings(

@@ -161,6 +161,7 @@ class CachedScan:
         inconclusive: Sequence[Inconclusive],
         baselined: Sequence[Finding],
         files: Sequence[str],
+        tool_source: str,
     ) -> ScanOutput:
         """The scanner's :class:`ScanOutput` for ``files``, with this scan's cache hits."""
         return ScanOutput(
@@ -170,6 +171,7 @@ class CachedScan:
             baselined=tuple(baselined),
             items_checked=len(files),
             cache_hits=self.cache_hits,
+            tool_source=tool_source,
         )
 
 

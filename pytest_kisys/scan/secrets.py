@@ -252,15 +252,7 @@ class SecretsScanner:
                     baselined.append(finding)
                 else:
                     findings.append(finding)
-        return ScanOutput(
-            tool_version=version,
-            findings=tuple(findings),
-            inconclusive=tuple(inconclusive),
-            baselined=tuple(baselined),
-            items_checked=len(files),
-            cache_hits=scanned.cache_hits,
-            tool_source=tool.source.value,
-        )
+        return scanned.output(version, findings, inconclusive, baselined, files, tool.source.value)
 
     @staticmethod
     def _known(baseline: Any) -> set[tuple[str, str, str]]:
