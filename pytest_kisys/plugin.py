@@ -23,7 +23,7 @@ from pytest_kisys.options import OPTIONS
 
 
 if TYPE_CHECKING:
-    from pytest_kisys.settings import RawValue
+    from pytest_kisys.config_files import RawValue
 
 
 _BOOL_FLAGS = {"enabled", "offline", "learn", "scan_first"}
@@ -83,7 +83,7 @@ def _cli_values(namespace: argparse.Namespace) -> dict[str, list[Any]]:
 
 
 def _ini_values(config: pytest.Config) -> dict[str, RawValue]:
-    from pytest_kisys.settings import RawValue
+    from pytest_kisys.config_files import RawValue
 
     where_file = str(config.inipath) if config.inipath else "the pytest ini file"
     values: dict[str, RawValue] = {}
@@ -114,7 +114,7 @@ def _could_be_on(config: pytest.Config, cli: dict[str, list[Any]]) -> bool:
     has_yaml = (root / "kisys.yaml").is_file()
     if not mentions_kisys and not has_yaml:
         return False  # the common "off" case: nothing more is imported or read
-    from pytest_kisys.settings import enabled_in_files
+    from pytest_kisys.config_files import enabled_in_files
 
     return enabled_in_files(root, pyproject=mentions_kisys, yaml_file=has_yaml)
 

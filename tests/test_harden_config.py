@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from pytest_kisys.config_files import read_yaml
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.settings import for_command
-from pytest_kisys.settings import read_yaml
 from pytest_kisys.settings import to_project_names
 from pytest_kisys.stages import StageConfigError
 from pytest_kisys.stages.condition import Condition

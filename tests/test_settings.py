@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_kisys.config_files import RawValue
 from pytest_kisys.errors import ConfigError
-from pytest_kisys.settings import RawValue
 from pytest_kisys.settings import resolve
 
 
