@@ -436,7 +436,7 @@ def read_declared(
         }
         collector.extras_lines = {canonicalize_name(k): find_line(text, k, extras_start) for k in raw_extras}
     if not collector.extras and (root / "setup.cfg").is_file():
-        _setup_cfg(collector, root / "setup.cfg")
+        reqfiles.read_setup_cfg(collector, root / "setup.cfg")
     groups = pyproject.get("dependency-groups", {})
     extra_names = [d for d in declared if not _is_file(d)]
     names = [*group_names(groups), *extra_names]
@@ -463,41 +463,6 @@ def group_names(groups: object) -> list[str]:
     present = {canonicalize_name(str(k)) for k in groups} if isinstance(groups, dict) else set()
     tests = [g for g in DEFAULT_GROUPS if g != "dev" and g in present]
     return tests or ["dev"]
-
-
-def _setup_cfg(collector: Collector, path: Path) -> None:
-    """``[metadata] name`` and ``[options.extras_require]`` of a setuptools ``setup.cfg``."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        text = path.read_text(encoding="utf-8")
-        parser.read_string(text)
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        collector.warnings.append(f"setup.cfg could not be read ({exc}): its extras are ignored")
-        return
-    if collector.project is None and parser.has_option("metadata", "name"):
-        collector.project = canonicalize_name(parser.get("metadata", "name").strip())
-    if not parser.has_section("options.extras_require"):
-        return
-    start = section_line(text, "options.extras_require")
-    extras: dict[str, list[str]] = {}
-    for key, value in parser.items("options.extras_require"):
-        entries: list[str] = []
-        for line in value.splitlines():
-            line = line.split("#", 1)[0].strip()
-            head, sep, tail = line.partition(";")
-            # Old style "a; b" lists two requirements; "a ; python_version < '3.12'" is a marker.
-            if sep and not re.search(r"[<>=!~]| in | not in ", tail):
-                entries.extend(p.strip() for p in line.split(";") if p.strip())
-            elif line:
-                entries.append(line)
-        extras[canonicalize_name(key)] = entries
-    collector.extras = extras
-    collector.extras_lines = {k: find_line(text, k, start) for k in extras}
-    collector.extras_file = "setup.cfg"
-    collector.extras_text = text
-    collector.files.append("setup.cfg")
 
 
 def _is_file(name: str) -> bool:

@@ -1,4 +1,4 @@
-"""Requirements files and tox.ini, read for :mod:`pytest_kisys.resolve.declared`.
+"""Requirements files, tox.ini and setup.cfg, read for :mod:`pytest_kisys.resolve.declared`.
 
 Only plain requirements are kept. ``-r``/``-c`` are followed inside the project root;
 ``-e .[extra]``/``.[extra]`` name the project's own extras; every other option (``--index-url``,
@@ -14,11 +14,13 @@ from pathlib import Path
 import re
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 
 if TYPE_CHECKING:
     from pytest_kisys.resolve.declared import Collector
 
-__all__ = ["read_requirements_file", "read_tox"]
+__all__ = ["read_requirements_file", "read_setup_cfg", "read_tox"]
 
 _INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)\s*$")
 _PROJECT_SELF = re.compile(r"^(?:-e\s+|--editable(?:\s*=\s*|\s+))?\.(?:/)?\s*(?:\[([^\]]*)\])?\s*$")
@@ -131,6 +133,20 @@ def read_requirements_file(
             collector.constraints[parsed.name] = parsed.specifier
 
 
+def _read_ini(
+    collector: Collector, path: Path, consequence: str
+) -> tuple[str, configparser.ConfigParser] | None:
+    """``path``'s text and parsed sections, or None with a warning saying ``consequence``."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+        parser.read_string(text)
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        collector.warnings.append(f"{path.name} could not be read ({exc}): {consequence}")
+        return None
+    return text, parser
+
+
 def read_tox(collector: Collector, path: Path) -> None:
     """``[testenv]`` ``deps`` and ``extras`` of tox.ini."""
     from pytest_kisys.resolve.declared import find_line
@@ -139,13 +155,10 @@ def read_tox(collector: Collector, path: Path) -> None:
 
     if not path.is_file():
         return
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        text = path.read_text(encoding="utf-8")
-        parser.read_string(text)
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        collector.warnings.append(f"tox.ini could not be read ({exc}): its declarations are ignored")
+    read = _read_ini(collector, path, "its declarations are ignored")
+    if read is None:
         return
+    text, parser = read
     if not parser.has_section("testenv"):
         return
     collector.files.append("tox.ini")
@@ -161,6 +174,39 @@ def read_tox(collector: Collector, path: Path) -> None:
             continue
         add_line(collector, line, where, path, (), Source.TOX)
     for raw in re.split(r"[\s,]+", parser.get("testenv", "extras", fallback="")):
-        extra = re.sub(r"[-_.]+", "-", raw.strip()).lower()
+        extra = canonicalize_name(raw.strip())
         if extra and not _FACTOR.match(raw + " ") and extra not in collector.own_extras:
             collector.own_extras.append(extra)
+
+
+def read_setup_cfg(collector: Collector, path: Path) -> None:
+    """``[metadata] name`` and ``[options.extras_require]`` of a setuptools ``setup.cfg``."""
+    from pytest_kisys.resolve.declared import find_line
+    from pytest_kisys.resolve.declared import section_line
+
+    read = _read_ini(collector, path, "its extras are ignored")
+    if read is None:
+        return
+    text, parser = read
+    if collector.project is None and parser.has_option("metadata", "name"):
+        collector.project = canonicalize_name(parser.get("metadata", "name").strip())
+    if not parser.has_section("options.extras_require"):
+        return
+    start = section_line(text, "options.extras_require")
+    extras: dict[str, list[str]] = {}
+    for key, value in parser.items("options.extras_require"):
+        entries: list[str] = []
+        for line in value.splitlines():
+            line = line.split("#", 1)[0].strip()
+            head, sep, tail = line.partition(";")
+            # Old style "a; b" lists two requirements; "a ; python_version < '3.12'" is a marker.
+            if sep and not re.search(r"[<>=!~]| in | not in ", tail):
+                entries.extend(p.strip() for p in line.split(";") if p.strip())
+            elif line:
+                entries.append(line)
+        extras[canonicalize_name(key)] = entries
+    collector.extras = extras
+    collector.extras_lines = {k: find_line(text, k, start) for k in extras}
+    collector.extras_file = "setup.cfg"
+    collector.extras_text = text
+    collector.files.append("setup.cfg")
