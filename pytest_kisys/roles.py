@@ -50,9 +50,10 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
     secrets_plugin.register(config, settings, redactor)
     if settings.history or settings.html:
         # Early, so it sees every decision; its sessionfinish runs after the stage graph's.
+        from pytest_kisys.dashboard.html import write_html
         from pytest_kisys.history.plugin import HistoryPlugin
 
-        pm.register(HistoryPlugin(config, settings), "kisys-history")
+        pm.register(HistoryPlugin(config, settings, html_writer=write_html), "kisys-history")
     # Subsystem roles are registered below, one line each, only when their feature is on.
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry

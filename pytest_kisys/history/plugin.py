@@ -9,9 +9,11 @@ write. A store that cannot be written is one line in the terminal summary, never
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Generator
+from collections.abc import Mapping
 import datetime as dt
-import os
+from pathlib import Path
 import platform
 import threading
 import time
@@ -31,6 +33,7 @@ from pytest_kisys.record import RUN_KEY
 from pytest_kisys.secrets.masking import redactor_of
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
+from pytest_kisys.workers import early_worker_id
 
 
 MARKERS_ATTR = "kisys_markers"
@@ -46,10 +49,20 @@ def run_name(settings: Settings, started: float) -> str:
 class HistoryPlugin:
     """Feeds one run into the history store and the HTML report."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        html_writer: Callable[[Path, Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.config = config
+        # The dashboard's page writer, handed in by the wiring: history never imports dashboard.
+        if settings.html is not None and html_writer is None:
+            raise ValueError("HistoryPlugin: --kisys-html is set but no html_writer was given")
+        self.html_writer = html_writer
         self.settings = settings
-        self.worker = "PYTEST_XDIST_WORKER" in os.environ
+        # Registered before pytest_configure, when only the variable can tell (workers.py).
+        self.worker = early_worker_id() is not None
         # The session's one redactor (secret-looking environment values, fetched secrets...).
         self.redactor = redactor_of(config) or Redactor()
         self.started = time.time()
@@ -257,11 +270,11 @@ class HistoryPlugin:
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR  # as for the other report files
 
     def _write_html(self) -> None:
-        from pytest_kisys.dashboard.html import write_html
         from pytest_kisys.history.views import bundle
 
-        target = self.settings.html
-        assert target is not None  # noqa: S101  # nosec B101 - checked by the caller
+        target, write_html = self.settings.html, self.html_writer
+        if target is None or write_html is None:
+            return  # checked in __init__: a writer comes with every --kisys-html
         target = target if target.is_absolute() else self.settings.rootdir / target
         try:
             write_html(target, bundle(self.recorder.run, self.recorder.rows))

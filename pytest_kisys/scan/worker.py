@@ -12,8 +12,7 @@ import os
 import sys
 from typing import Any
 
-
-PLUGIN_PATH_MARKER = "kisys-plugin-path"
+from pytest_kisys.plugin_path import PLUGIN_PATH_MARKER
 
 
 def _inside(path: str, root: str) -> bool:

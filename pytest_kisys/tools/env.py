@@ -31,7 +31,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ToolError
-from pytest_kisys.scan.worker import PLUGIN_PATH_MARKER
+from pytest_kisys.plugin_path import PLUGIN_PATH_MARKER
 from pytest_kisys.tools.lockfile import default_lock_path
 from pytest_kisys.tools.lockfile import parse_lock
 from pytest_kisys.tools.lockfile import ToolLock
