@@ -1,7 +1,9 @@
-"""Which proxy a request goes through: ``http_proxy``/``https_proxy``/``no_proxy``, as requests does.
+"""Which proxy a request goes through: ``http_proxy``/``https_proxy``/``no_proxy``.
 
-One rule for every outgoing connection (index lookups, advisory downloads, OTLP export);
-loopback hosts are always reached directly. Standard library only.
+One rule for every outgoing connection (index lookups, advisory downloads, OTLP export), and
+it is the standard library's (:func:`urllib.request.getproxies_environment` and
+:func:`urllib.request.proxy_bypass_environment`), so kisys agrees with urllib, pip and requests
+on what ``no_proxy`` means. Loopback hosts are always reached directly.
 """
 
 from __future__ import annotations
@@ -10,28 +12,39 @@ from collections.abc import Mapping
 import os
 from urllib.parse import SplitResult
 from urllib.parse import urlsplit
+import urllib.request
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # untyped in typeshed
 
+
+__all__ = ["env_proxies", "proxy_for"]
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-_NAMES = ("http_proxy", "https_proxy", "no_proxy")
 
 
 def env_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The ``*_proxy`` variables of ``environ`` (default: this process), names lower-cased."""
-    source = os.environ if environ is None else environ
-    return {name.lower(): value for name, value in source.items() if name.lower() in _NAMES}
+    """The proxies of ``environ`` (default: this process) as ``{scheme: url, "no": hosts}``.
+
+    The shape of :func:`urllib.request.getproxies_environment`, which reads the process
+    environment; for another mapping the same rule is applied to it (lower-case names win).
+    """
+    if environ is None or environ is os.environ:
+        return urllib.request.getproxies_environment()
+    found: dict[str, str] = {}
+    for lower_case_wins in (False, True):
+        for name, value in environ.items():
+            if value and name.lower().endswith("_proxy") and (name == name.lower()) == lower_case_wins:
+                found[name.lower()[: -len("_proxy")]] = value
+    return found
 
 
 def proxy_for(endpoint: SplitResult, proxies: Mapping[str, str]) -> SplitResult | None:
-    """The proxy URL for ``endpoint`` from lower-cased ``*_proxy`` variables, or None."""
+    """The proxy URL for ``endpoint`` from :func:`env_proxies`' mapping, or None (go direct)."""
     host = endpoint.hostname or ""
     if host in _LOOPBACK:
         return None
-    for entry in proxies.get("no_proxy", "").split(","):
-        suffix = entry.strip().lstrip(".").lower()
-        if suffix == "*" or (suffix and (host == suffix or host.endswith("." + suffix))):
-            return None
-    url = proxies.get(f"{endpoint.scheme}_proxy", "").strip()
+    if "no" in proxies and proxy_bypass_environment(host, dict(proxies)):
+        return None
+    url = proxies.get(endpoint.scheme, "").strip()
     if not url:
         return None
     return urlsplit(url if "://" in url else f"http://{url}")

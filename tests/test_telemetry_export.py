@@ -251,7 +251,7 @@ def test_proxy_for_bypasses_loopback_and_no_proxy() -> None:
 
     from pytest_kisys.telemetry.otlp_http import proxy_for
 
-    proxies = {"https_proxy": "proxy.example:3128", "no_proxy": ".corp.example,localhost"}
+    proxies = {"https": "proxy.example:3128", "no": ".corp.example,localhost"}
     assert proxy_for(urlsplit("https://127.0.0.1:4318/v1/traces"), proxies) is None
     assert proxy_for(urlsplit("https://otel.corp.example/v1/traces"), proxies) is None
     remote = proxy_for(urlsplit("https://api.vendor.example/v1/traces"), proxies)
