@@ -33,6 +33,7 @@ class RunRecord:
     checks: list[JsonRecord] = field(default_factory=list)
     stages: list[JsonRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cost: JsonRecord | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, item: JsonRecord) -> None:

@@ -62,6 +62,13 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
         from pytest_kisys.telemetry.plugin import TelemetryPlugin
 
         pm.register(TelemetryPlugin(config, settings), "kisys-telemetry")
+    else:
+        from pytest_kisys.telemetry.costrole import cost_wanted
+
+        if cost_wanted(config, settings):
+            from pytest_kisys.telemetry.costrole import CostRole
+
+            pm.register(CostRole(config, settings), "kisys-cost")
     from pytest_kisys.resolve.plugin import KisysCollect
 
     pm.register(KisysCollect(config, settings), "kisys-collect")

@@ -75,6 +75,7 @@ def build_report(
         "inconclusive": inconclusive,
         "stages": [s.to_json() for s in record.stages],
         "notes": list(record.notes),
+        "cost": record.cost.to_json() if record.cost is not None else None,
     }
 
 

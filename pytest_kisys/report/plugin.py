@@ -42,6 +42,9 @@ class ReportPlugin:
         if not self.active or not (self.settings.report or self.settings.sarif or self.settings.sbom):
             return
         record = self.config.stash.get(RUN_KEY, RunRecord())
+        from pytest_kisys.telemetry.costrole import cost_summary
+
+        record.cost = cost_summary(self.config, self.settings)
         status = int(session.exitstatus)
         from pytest_kisys.stages.plugin import stage_scope
 

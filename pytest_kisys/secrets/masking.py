@@ -23,6 +23,7 @@ import pytest
 from pytest_kisys.secrets.interface import SecretError
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
+from pytest_kisys.workers import is_xdist_worker
 
 
 REDACTOR_KEY: pytest.StashKey[Redactor] = pytest.StashKey()
@@ -81,7 +82,10 @@ class MaskingPlugin:
         redact = self.redactor.redact
         if not self.redactor.enabled:
             return report
-        report.nodeid = redact(report.nodeid)
+        if not is_xdist_worker(self.config):
+            # xdist's worker checks each report's node id against its item's; the controller
+            # masks it when the report arrives (pytest_report_from_serializable).
+            report.nodeid = redact(report.nodeid)
         report.sections = [(title, redact(content)) for title, content in report.sections]
         if getattr(report, "user_properties", None):
             report.user_properties = [
@@ -112,6 +116,17 @@ class MaskingPlugin:
             return report
         rebuilt = hook.pytest_report_from_serializable(config=self.config, data=masked)
         return rebuilt if rebuilt is not None else report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_from_serializable(
+        self, config: pytest.Config, data: dict[str, Any]
+    ) -> Generator[None, Any, Any]:
+        """xdist controller: a worker's report with its node id masked (an explicit id may
+        hold a value the parametrize-id hook never saw)."""
+        report = yield
+        if report is not None and isinstance(getattr(report, "nodeid", None), str):
+            report.nodeid = self.redactor.redact(report.nodeid)
+        return report
 
     def pytest_make_parametrize_id(self, config: pytest.Config, val: object, argname: str) -> str | None:
         """A masked id for a parametrize value that holds a secret (None: pytest's own id)."""

@@ -34,6 +34,8 @@ from pytest_kisys.telemetry import RUNTIME_KEY
 from pytest_kisys.telemetry import subprocess_env
 from pytest_kisys.telemetry.cost import CostSummary
 from pytest_kisys.telemetry.cost import peak_rss_bytes
+from pytest_kisys.telemetry.costrole import LEDGER_KEY
+from pytest_kisys.telemetry.costrole import write_cost_section
 from pytest_kisys.telemetry.export import ExportOutcome
 from pytest_kisys.telemetry.records import ExceptionInfo
 from pytest_kisys.telemetry.records import FAILED_STATUSES
@@ -139,6 +141,7 @@ class TelemetryPlugin:
         config.stash[RUNTIME_KEY] = self.runtime
         self._pipeline = self.runtime.pipeline
         self._ledger = self.runtime.cost
+        config.stash[LEDGER_KEY] = self._ledger
         self._by_marker = settings.cost_per_cpu_hour is not None
         self._phases = settings.trace_phases
         self._recording = False
@@ -266,10 +269,8 @@ class TelemetryPlugin:
         """Cost summary (with ``-v`` or a cost rate) and the single export warning line."""
         summary = self.config.stash.get(COST_KEY, None)
         show_cost = self.settings.cost_per_cpu_hour is not None or self.config.get_verbosity() > 0
-        if summary is not None and summary.tests and show_cost:
-            terminalreporter.write_sep("-", "kisys cost")
-            for line in summary.lines():
-                terminalreporter.write_line(line)
+        if show_cost:
+            write_cost_section(terminalreporter, summary)
         warning = self.warning_line()
         if warning is not None:
             terminalreporter.write_line(warning, yellow=True, bold=True)
