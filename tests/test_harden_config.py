@@ -17,6 +17,9 @@ from pytest_kisys.stages.condition import ConditionError
 from pytest_kisys.stages.config import parse_stages
 
 
+pytest_plugins = ["pytester"]
+
+
 def test_stage_matrix_over_the_cap_is_a_clear_error() -> None:
     matrix = {f"k{i}": [str(v) for v in range(10)] for i in range(8)}  # 10**8 stages
     started = time.monotonic()
@@ -76,3 +79,67 @@ def test_infinite_scan_timeout_is_refused(tmp_path: Path, value: str) -> None:
     (tmp_path / "pyproject.toml").write_text(f'[tool.kisys]\nscan_timeout = "{value}"\n')
     with pytest.raises(ConfigError, match="scan_timeout"):
         for_command({}, tmp_path)
+
+
+YAML_STAGES = """\
+level: balanced
+stages:
+  - name: first
+    run: [python, -c, "pass"]
+
+  - name: second
+    run: [python, -c, "pass"]
+    needs: [first]
+  - third: {run: [python, -c, "pass"]}
+    fourth:
+      run: [python, -c, "pass"]
+"""
+
+
+def test_each_yaml_stage_names_its_own_line(tmp_path: Path) -> None:
+    """Item 20: a stage's source is its own line in kisys.yaml, not the ``stages:`` key's."""
+    from pytest_kisys.stages.plugin import config_source
+
+    (tmp_path / "kisys.yaml").write_text(YAML_STAGES)
+    settings = for_command({}, tmp_path)
+    stages = parse_stages(settings.stages, config_source(settings))
+    assert {s.name: s.source for s in stages} == {
+        "first": "kisys.yaml:3", "second": "kisys.yaml:6", "third": "kisys.yaml:9",
+        "fourth": "kisys.yaml:10",
+    }
+    bad = YAML_STAGES.replace("needs: [first]", "neds: [first]")
+    (tmp_path / "kisys.yaml").write_text(bad)
+    settings = for_command({}, tmp_path)
+    with pytest.raises(StageConfigError, match=r"stage 'second' \(kisys\.yaml:6\): unknown field 'neds'"):
+        parse_stages(settings.stages, config_source(settings))
+
+
+def test_pyproject_stages_name_their_index(tmp_path: Path) -> None:
+    from pytest_kisys.stages.plugin import config_source
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.kisys]\nstages = [{name = "a", run = ["true"]}, {name = "b", run = ["true"]}]\n'
+    )
+    settings = for_command({}, tmp_path)
+    stages = parse_stages(settings.stages, config_source(settings))
+    assert [s.source for s in stages] == [
+        "pyproject.toml [tool.kisys] stages[0]", "pyproject.toml [tool.kisys] stages[1]"
+    ]
+
+
+def test_if_naming_matrix_key_without_matrix_is_a_usage_error_in_a_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """Item 20 end to end: the run stops with a usage error naming the stage and its line."""
+    pytester.makefile(
+        ".yaml",
+        kisys="stages:\n  - name: ok\n    run: [python, -c, pass]\n"
+        "  - name: mx\n    run: [python, -c, pass]\n    if: matrix.python == '3.12'\n",
+    )
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    result = pytester.runpytest_subprocess("--kisys", "--kisys-scan", "none", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*stage 'mx' (kisys.yaml:4): bad 'if': 'matrix.python' is not a matrix key*no matrix*"]
+    )
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

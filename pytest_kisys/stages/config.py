@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import difflib
 import math
+from pathlib import Path
 from typing import Any
 
 from pytest_kisys.settings import SEVERITIES
@@ -57,25 +58,37 @@ RETRY_FIELDS = ("attempts", "backoff", "max_backoff")
 _Fail = Callable[[str], StageConfigError]
 
 
-def parse_stages(raw: Sequence[Mapping[str, Any]], source: str = "config") -> tuple[Stage, ...]:
+StageSource = str | Callable[[int, str | None], str]
+"""Where the stages came from: one place for all, or ``(index, name) -> place`` per stage
+(``kisys.yaml:12``, the stage's own line; ``name`` is None for an entry without one)."""
+
+
+def parse_stages(raw: Sequence[Mapping[str, Any]], source: StageSource = "config") -> tuple[Stage, ...]:
     """Config stages from the raw ``settings.stages`` entries; bad input is a StageConfigError."""
-    entries: list[tuple[str, Mapping[str, Any]]] = []
+
+    def where(index: int, name: str | None) -> str:
+        return source(index, name) if callable(source) else source
+
+    entries: list[tuple[str, Mapping[str, Any], str]] = []
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise StageConfigError(
-                f"stages[{index}] ({source}): expected a mapping with 'name' and 'run', "
-                f"got {type(item).__name__}"
+                f"stages[{index}] ({where(index, None)}): expected a mapping with 'name' and "
+                f"'run', got {type(item).__name__}"
             )
         if "name" in item:
-            entries.append((str(item["name"]), item))
+            entries.append((str(item["name"]), item, where(index, None)))
         elif item and all(isinstance(value, Mapping) for value in item.values()):
-            entries.extend((str(name), {"name": name, **spec}) for name, spec in item.items())
+            entries.extend(
+                (str(name), {"name": name, **spec}, where(index, str(name)))
+                for name, spec in item.items()
+            )
         else:
             raise StageConfigError(
-                f"stages[{index}] ({source}): a stage needs a 'name' (or use a table of "
-                "name = {run = [...]})"
+                f"stages[{index}] ({where(index, None)}): a stage needs a 'name' (or use a "
+                "table of name = {run = [...]})"
             )
-    return tuple(_parse_one(name, spec, source) for name, spec in entries)
+    return tuple(_parse_one(name, spec, place) for name, spec, place in entries)
 
 
 def _parse_one(name: str, spec: Mapping[str, Any], source: str) -> Stage:
@@ -242,3 +255,28 @@ def _env(value: Any, fail: _Fail) -> dict[str, str]:
     ):
         raise fail(f"'env' must map variable names to strings, got {value!r}")
     return {key: str(item) for key, item in value.items()}
+
+
+def yaml_stage_lines(path: Path) -> dict[tuple[int, str | None], int]:
+    """``(index, name) -> line`` of every stage under ``stages:`` in ``path`` (a kisys.yaml the
+    settings already read); empty when it cannot be read again, so messages fall back to the
+    key's line."""
+    import yaml
+
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return {}
+    lines: dict[tuple[int, str | None], int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        if getattr(key_node, "value", None) != "stages" or not isinstance(value_node, yaml.SequenceNode):
+            continue
+        for index, item in enumerate(value_node.value):
+            lines[(index, None)] = item.start_mark.line + 1
+            if isinstance(item, yaml.MappingNode):
+                for name_node, _spec in item.value:
+                    if isinstance(name_node, yaml.ScalarNode):
+                        lines[(index, name_node.value)] = name_node.start_mark.line + 1
+    return lines

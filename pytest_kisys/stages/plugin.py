@@ -44,6 +44,8 @@ from pytest_kisys.stages.builtin import builtin_stages
 from pytest_kisys.stages.builtin import off_reasons
 from pytest_kisys.stages.builtin import with_report_last
 from pytest_kisys.stages.config import parse_stages
+from pytest_kisys.stages.config import StageSource
+from pytest_kisys.stages.config import yaml_stage_lines
 from pytest_kisys.stages.graph import build_graph
 from pytest_kisys.stages.graph import StageGraph
 from pytest_kisys.stages.model import BUILTIN_STAGES
@@ -224,12 +226,23 @@ def collect_stages(config: pytest.Config, settings: Settings) -> StageGraph:
         raise pytest.UsageError(f"kisys stages: {error}") from error
 
 
-def config_source(settings: Settings) -> str:
-    """Where ``stages`` came from, relative to rootdir (``kisys.yaml:3``), for messages."""
+def config_source(settings: Settings) -> StageSource:
+    """Where each stage came from, relative to rootdir, for messages and the report: in
+    ``kisys.yaml`` the stage's own line (``kisys.yaml:12``), elsewhere the setting's source
+    and the entry's index (``pyproject.toml [tool.kisys] stages[1]``)."""
     where = settings.source_of("stages")
     if where == "default":
         return "config"
-    return where.replace(f"{settings.rootdir}{os.sep}", "")
+    where = where.replace(f"{settings.rootdir}{os.sep}", "")
+    if where.startswith("kisys.yaml:"):
+        lines = yaml_stage_lines(settings.rootdir / "kisys.yaml")
+
+        def yaml_line(index: int, name: str | None) -> str:
+            line = lines.get((index, name)) or lines.get((index, None))
+            return f"kisys.yaml:{line}" if line is not None else where
+
+        return yaml_line
+    return lambda index, name: f"{where} stages[{index}]"
 
 
 def _plugin_stages(returned: object) -> list[Stage]:
