@@ -112,7 +112,12 @@ def _matches(patterns: Iterable[str], path: Path) -> bool:
 
 
 def _in_venv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
+    # A directory that cannot be read is not a virtualenv here: pytest reports it when it
+    # collects there, and the walk below cannot list it anyway.
+    try:
+        return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
+    except OSError:
+        return False
 
 
 def _anchors(spec: DiscoverySpec) -> list[Path]:

@@ -74,7 +74,13 @@ def _module_names(directory: Path) -> dict[str, Path]:
             if not name.isidentifier():
                 continue
             # A regular package, or a directory of modules importable as a namespace package.
-            if (entry / "__init__.py").is_file() or any(entry.glob("*.py")):
+            try:
+                local = (entry / "__init__.py").is_file() or any(entry.glob("*.py"))
+            except OSError:
+                # Unreadable: it may hold the package, so its name is never looked up on an
+                # index (dependency confusion); the import itself will say what is wrong.
+                local = True
+            if local:
                 found.setdefault(name, entry)
         elif name.endswith(".py"):
             stem = name[:-3]

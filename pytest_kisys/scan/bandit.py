@@ -31,6 +31,7 @@ from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
 from pytest_kisys.scan.files import python_files
 from pytest_kisys.scan.files import read_capped
+from pytest_kisys.scan.files import unreadable_items
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
@@ -154,8 +155,11 @@ class BanditScanner:
         table = read_tool_bandit(root)
         options = self._options(root, table)
         exclude_dirs = [str(x) for x in table.get("exclude_dirs", ()) or ()]
+        unreadable: list[str] = []
         sources = python_files(
-            project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+            project_files(
+                root, use_git=self.use_git, exclude=own_outputs(settings), unreadable=unreadable
+            )
         )
         files = [p for p in sources if not _excluded_by_bandit(p, exclude_dirs)]
         if sources and not files:
@@ -181,6 +185,7 @@ class BanditScanner:
             Inconclusive(TOOL, rel, f"bandit could not scan it: {reason}")
             for rel, reason in scanned.failed
         ]
+        inconclusive += unreadable_items(TOOL, unreadable)
         findings = self._findings(scanned.results, scanned.contents)
         baselined: list[Finding] = []
         baseline_path = settings.baseline.get("code")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 import os
 from pathlib import Path
+import re
 import shutil
 import stat
 import subprocess
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # Type only: scan workers import this module in the tool environment, without pytest.
+    from pytest_kisys.scan.interface import Inconclusive
     from pytest_kisys.settings import Settings
 
 from pytest_kisys.errors import ScanError
@@ -103,8 +105,13 @@ def _excluded_dir(name: str, *, top: bool = False) -> bool:
     return name in EXCLUDED_DIR_NAMES or name.endswith((".egg-info", ".egg"))
 
 
-def _git_files(root: Path) -> list[str] | None:
-    """Relative paths git knows under ``root``, or None when ``root`` is not in a work tree."""
+# git's warning for a directory it could not list (with LC_ALL=C, so never translated).
+_GIT_UNREADABLE = re.compile(r"^warning: could not open directory '(.+?)/?': ", re.MULTILINE)
+
+
+def _git_files(root: Path, unreadable: list[str]) -> list[str] | None:
+    """Relative paths git knows under ``root``, or None when ``root`` is not in a work tree;
+    directories git could not open go to ``unreadable``."""
     git = shutil.which("git")
     if git is None:
         return None
@@ -114,23 +121,44 @@ def _git_files(root: Path) -> list[str] | None:
             capture_output=True,
             timeout=60,
             check=False,
+            env={**os.environ, "LC_ALL": "C"},
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
         return None
+    stderr = proc.stderr.decode("utf-8", "surrogateescape")
+    unreadable.extend(m.group(1) for m in _GIT_UNREADABLE.finditer(stderr))
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-def _walk(root: Path) -> list[str]:
+def is_virtualenv(path: Path) -> bool:
+    """Whether the directory ``path`` holds a ``pyvenv.cfg`` (False when it cannot be told:
+    an unreadable directory is reported by whoever lists it)."""
+    try:
+        return os.path.lexists(path / "pyvenv.cfg")
+    except (OSError, ValueError):
+        return False
+
+
+def _walk(root: Path, unreadable: list[str]) -> list[str]:
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def refused(error: OSError) -> None:
+        # os.walk could not list a directory: its files are unknown, never "none".
+        where = Path(error.filename) if error.filename else root
+        try:
+            unreadable.append(where.relative_to(root).as_posix())
+        except ValueError:
+            unreadable.append(str(where))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refused):
         here = Path(dirpath)
         top = here == root
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if not _excluded_dir(d, top=top) and not (here / d / "pyvenv.cfg").exists()
+            if not _excluded_dir(d, top=top) and not is_virtualenv(here / d)
         )
         for name in filenames:
             if is_regular(here / name):
@@ -146,21 +174,35 @@ def _in_excluded_dir(rel: str, venvs: set[str]) -> bool:
 
 
 def project_files(
-    root: Path, *, use_git: bool = True, exclude: Iterable[Path | None] = ()
+    root: Path,
+    *,
+    use_git: bool = True,
+    exclude: Iterable[Path | None] = (),
+    unreadable: list[str] | None = None,
 ) -> list[str]:
     """Sorted relative POSIX paths of the project's regular files under ``root``.
 
     ``exclude`` names extra files or directories to leave out (kisys's own cache directory
     and report files when they live inside the tree: they hold hashes that look like secrets).
+    Directories that could not be listed (permissions) are appended to ``unreadable`` (relative
+    paths): the caller makes its check inconclusive for them, never clean.
     """
-    listed = _git_files(root) if use_git else None
+    refused: list[str] = []
+    listed = _git_files(root, refused) if use_git else None
     if listed is None:
-        found = _walk(root)
+        refused.clear()
+        found = _walk(root, refused)
     else:
         # git does not know about virtualenvs kept inside the tree but not ignored; drop them.
         venvs = {str(Path(p).parent.as_posix()) for p in listed if p.endswith("/pyvenv.cfg")}
         found = [p for p in listed if not _in_excluded_dir(p, venvs) and is_regular(root / p)]
     skipped = _relative_excludes(root, exclude)
+    if unreadable is not None:
+        unreadable.extend(
+            d for d in sorted(set(refused))
+            if not any(d == s or d.startswith(s + "/") for s in skipped)
+            and not _in_excluded_dir(d + "/x", set())
+        )
     return sorted(
         p for p in found if not any(p == s or p.startswith(s + "/") for s in skipped)
     )
@@ -195,3 +237,11 @@ def own_outputs(settings: Settings) -> list[Path | None]:
 def python_files(paths: Iterable[str]) -> list[str]:
     """The Python sources among ``paths`` (``*.py`` and ``*.pyw``, as bandit discovers them)."""
     return [p for p in paths if p.endswith((".py", ".pyw"))]
+
+
+def unreadable_items(tool: str, directories: Iterable[str]) -> list[Inconclusive]:
+    """One inconclusive item per directory the listing could not read: its files are unknown."""
+    from pytest_kisys.scan.interface import Inconclusive
+
+    reason = "directory cannot be read (permission denied): its files were not checked"
+    return [Inconclusive(tool, f"{d}/", reason) for d in directories]

@@ -32,6 +32,7 @@ from pytest_kisys.scan.cache import FileResultCache
 from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
 from pytest_kisys.scan.files import read_capped
+from pytest_kisys.scan.files import unreadable_items
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
@@ -231,7 +232,10 @@ class SecretsScanner:
             required=("type", "hashed_secret", "line"),
         )
         skip = baseline_path.relative_to(root).as_posix() if baseline_path else None
-        listed = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+        unreadable: list[str] = []
+        listed = project_files(
+            root, use_git=self.use_git, exclude=own_outputs(settings), unreadable=unreadable
+        )
         files = [p for p in listed if p != skip]
         # Always out of process: detect-secrets keeps global settings and plugin caches.
         payload = {"root": options.root, "config": config, "prefilter": options.prefilter}
@@ -242,6 +246,7 @@ class SecretsScanner:
         )
         per_file = scanned.results
         inconclusive = [Inconclusive(TOOL, rel, reason) for rel, reason in scanned.failed]
+        inconclusive += unreadable_items(TOOL, unreadable)
         known = self._known(baseline)
         findings: list[Finding] = []
         baselined: list[Finding] = []

@@ -36,6 +36,7 @@ from pytest_kisys.scan.cache import digest
 from pytest_kisys.scan.cache import FileResultCache
 from pytest_kisys.scan.files import own_outputs
 from pytest_kisys.scan.files import project_files
+from pytest_kisys.scan.files import unreadable_items
 from pytest_kisys.scan.interface import Finding
 from pytest_kisys.scan.interface import fingerprint
 from pytest_kisys.scan.interface import Inconclusive
@@ -253,7 +254,10 @@ class SemgrepScanner:
         configs = [_under(p, root) for p in settings.semgrep_rules]
         rules_key = [(_under(p, root), p.read_bytes().decode("utf-8", "replace")) for p in rules]
         cache = FileResultCache(settings.resolved_cache_dir(), TOOL, version, [configs, rules_key])
-        listing = project_files(root, use_git=self.use_git, exclude=own_outputs(settings))
+        unreadable: list[str] = []
+        listing = project_files(
+            root, use_git=self.use_git, exclude=own_outputs(settings), unreadable=unreadable
+        )
         ignores = [(n, (root / n).read_bytes().hex()) for n in (".semgrepignore",) if (root / n).is_file()]
         targets_key = cache.key(_TARGETS_KEY, digest([listing, ignores]).encode())
         known = cache.get(targets_key)
@@ -294,6 +298,7 @@ class SemgrepScanner:
         findings = self._findings(results, contents)
         inconclusive = [Inconclusive(TOOL, rel, f"semgrep could not scan it: {why}")
                         for rel, why in sorted(failed.items())]
+        inconclusive += unreadable_items(TOOL, unreadable)
         return ScanOutput(
             tool_version=version,
             findings=tuple(findings),
