@@ -1,8 +1,19 @@
-"""Issue 15 item 24: malformed ``requires`` markers are collection errors naming the mistake."""
+"""Issue 15 item 24: malformed ``requires`` markers are collection errors naming the mistake, and
+hints never offer to allow a name that is already allowed or declared."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+
+from pytest_kisys.install.consent import TerminalConsent
+from pytest_kisys.install.installer import Installer
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.settings import Settings
+from tests.support.installindex import ALLOWED
+from tests.support.installindex import GAMMA
+from tests.support.venvs import Venv
 
 
 pytest_plugins = ["pytester"]
@@ -27,3 +38,34 @@ def test_malformed_requires_marker_is_a_clear_collection_error(
     result.stdout.fnmatch_lines([expected])
     assert "--kisys-allow 42" not in result.stdout.str()
     assert "--kisys-allow None" not in result.stdout.str()
+
+
+@pytest.mark.usefixtures("isolated_pip")
+@pytest.mark.parametrize("how", ["allowed", "declared", "unknown"])
+def test_paranoid_hint_never_offers_to_allow_what_is_already_allowed_or_declared(
+    throwaway_venv: Venv, make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """Item 24: at paranoid an allowed or declared name is still confirmed; the hint names the
+    level, not an allow entry that is already there."""
+    monkeypatch.setenv("CI", "true")
+    allow = (GAMMA, *ALLOWED) if how == "allowed" else ALLOWED
+    installer = Installer(
+        make_settings(level="paranoid", allow=allow), python=throwaway_venv.python,
+        consent=TerminalConsent(),
+    )
+    request = InstallRequest(GAMMA, "import kisys_fixture_gamma in test_g.py", declared=how == "declared")
+    result = installer.install([request])
+    [denied] = result.denied
+    assert denied.name == GAMMA
+    if how == "unknown":
+        assert denied.hint.startswith(f"--kisys-level balanced --kisys-allow {GAMMA}")
+        return
+    assert "--kisys-allow" not in denied.hint
+    assert "allow = [" not in denied.hint
+    already = "already allowed" if how == "allowed" else "declared by the project"
+    assert denied.hint == (
+        f"{GAMMA} is {already}; the paranoid level confirms every package: answer y at a "
+        "terminal, or run with --kisys-level balanced"
+    )
+    assert throwaway_venv.own_dists() == {}

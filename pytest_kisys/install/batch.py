@@ -157,6 +157,15 @@ def allow_or_confirm_hint(
             f"{name} looks suspicious ({'; '.join(decision.reasons)}): only a person at a "
             "terminal can confirm it; or pin a well-established alternative"
         )
+    evidence = decision.evidence
+    if evidence.get("whitelisted") or evidence.get("declared"):
+        # Allowing it again changes nothing: only the level (or a person) lets it through.
+        _, level = ALLOW_FLAGS.get(verb, ALLOW_FLAGS["pytest"])
+        already = "already allowed" if evidence.get("whitelisted") else "declared by the project"
+        return (
+            f"{name} is {already}; the {settings.level} level confirms every package: answer y "
+            f"at a terminal, or run with {level} balanced"
+        )
     return allow_hint(name, settings, verb)
 
 

@@ -77,6 +77,8 @@ def _facts(request: VetRequest, evidence: Evidence) -> dict[str, Any]:
         facts["typosquat_of"] = evidence.typosquat_of
     if request.transitive_of:
         facts["transitive_of"] = request.transitive_of
+    if request.declared:
+        facts["declared"] = True
     signals = evidence.index
     if signals is not None:
         facts["index"] = {
