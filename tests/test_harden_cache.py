@@ -107,3 +107,38 @@ def test_lock_path_that_is_a_full_directory_falls_back_to_the_cache(tmp_path: Pa
     assert path.parent == tmp_path / "cache"
     with environment_lock(path, timeout=5):
         pass
+
+
+@pytest.mark.parametrize("locked", ["cache", "cache/scan", "cache/imports.json"])
+def test_cache_that_cannot_be_read_is_discarded_with_a_warning(tmp_path: Path, locked: str) -> None:
+    """Item 8, "a cache dir that cannot be read": the run warns, redoes the work and passes;
+    nothing is inconclusive because of it (the cache sits inside the project here, which the
+    checks leave out even when it cannot be read)."""
+    from tests.support.unprivileged import mode_checked_prefix
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("import os\n\n\ndef test_a():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KISYS_"))}
+    env["KISYS_CACHE_DIR"] = str(tmp_path / "cache")
+    args = [sys.executable, "-m", "pytest", "--kisys", "--kisys-scan", "secrets",
+            "-p", "no:cacheprovider", "tests"]
+
+    def run(prefix: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+
+    first = run([])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / locked).exists()
+    prefix = mode_checked_prefix()
+    (tmp_path / locked).chmod(0)
+    try:
+        proc = run(prefix)
+    finally:
+        (tmp_path / locked).chmod(0o755)
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out
+    assert proc.returncode == 0, out
+    assert "CacheCorruptWarning" in out
+    assert "INCONCLUSIVE" not in out
+    assert "1 passed" in proc.stdout

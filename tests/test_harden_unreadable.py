@@ -20,23 +20,15 @@ import sys
 
 import pytest
 
+from tests.support.unprivileged import mode_checked_prefix
 
-DROP_CAPS = "-dac_override,-dac_read_search"
+
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KISYS_"))}
-
-
-def _prefix() -> list[str]:
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: chmod 000 cannot make a directory unreadable")
-    return [setpriv, f"--inh-caps={DROP_CAPS}", f"--bounding-set={DROP_CAPS}"]
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_prefix(), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [*mode_checked_prefix(), *args], cwd=cwd, capture_output=True, text=True, timeout=300,
         env=CLEAN_ENV, stdin=subprocess.DEVNULL, check=False,
     )
 

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from pytest_kisys.atomic import write_atomic
+from pytest_kisys.cachedir import discard_cache_entry
 from pytest_kisys.resolve.importreader import content_digest
 from pytest_kisys.resolve.importreader import read_imports
 from pytest_kisys.resolve.imports import FileImports
@@ -50,12 +51,18 @@ class ImportCache:
             return cache
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return cache
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not JSON"
+            discard_cache_entry(path, f"pytest-kisys: discarding the import cache {path} ({why})")
             return cache
         if isinstance(raw, dict) and raw.get("version") == _CACHE_VERSION:
             entries = raw.get("entries")
             if isinstance(entries, dict):
                 cache._entries = entries
+            else:
+                discard_cache_entry(path, f"pytest-kisys: discarding the import cache {path} (no entries)")
         return cache
 
     def read(self, path: Path) -> FileImports:

@@ -226,6 +226,7 @@ def own_outputs(settings: Settings) -> list[Path | None]:
     """kisys's own files that may sit inside the project: cache directory and reports."""
     return [
         settings.resolved_cache_dir(),
+        settings.cache_dir,  # as configured: the one in use may be a fallback elsewhere
         settings.report,
         settings.sarif,
         settings.sarif_split,
