@@ -19,6 +19,7 @@ from pytest_kisys.install.consent import TerminalConsent
 from pytest_kisys.install.installer import Installer
 from pytest_kisys.install.interface import InstallRequest
 from pytest_kisys.record import RunRecord
+from pytest_kisys.resolve.pipeline import batch_line
 from pytest_kisys.settings import Settings
 from tests.support.installindex import ALLOWED
 from tests.support.installindex import ALPHA
@@ -109,6 +110,10 @@ def test_broken_wheel_rolls_back_and_freeze_is_unchanged(
     assert "restored" in result.error
     assert result.installed == ()
     assert result.rolled_back
+    # Issue 15 item 27: the summary names the backend that ran, not "(no backend run)".
+    assert result.backend == backend
+    assert batch_line(result) is not None
+    assert batch_line(result).endswith(f"({backend})")  # type: ignore[union-attr]
     assert throwaway_venv.freeze() == before
     leftovers = {p.name for p in throwaway_venv.site_packages.iterdir()}
     assert not any(name.startswith("kisys_fixture") for name in leftovers)

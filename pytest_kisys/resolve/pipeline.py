@@ -342,7 +342,7 @@ class ResolvePipeline:
             denied=batch.denied,
             denied_imports=batch.denied_imports,
             error=batch.error,
-            batch=_batch_line(batch.result),
+            batch=batch_line(batch.result),
             suite=self.suite,
         )
 
@@ -379,7 +379,8 @@ def _map_back(needs: Sequence[Need], result: BatchResult | None, error: str | No
     return BatchOutcome(result, batch_error, by_dist, by_import, installed)
 
 
-def _batch_line(result: BatchResult | None) -> str | None:
+def batch_line(result: BatchResult | None) -> str | None:
+    """The one-line summary of a batch for the kisys section (None without a batch)."""
     if result is None:
         return None
     return (
