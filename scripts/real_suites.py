@@ -47,7 +47,8 @@ PROJECTS = (
 )
 
 _COUNT = re.compile(r"(\d+) (passed|failed|skipped|deselected|xfailed|xpassed|errors?|warnings?)")
-_SUMMARY = re.compile(r"^=+ (.+) in [0-9.]+s.*=+$", re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SUMMARY = re.compile(r"^=*\s*(\d+ [a-z]+.*) in [0-9.]+s", re.MULTILINE)
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 1800) -> str:
@@ -60,7 +61,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeou
 
 def counts(output: str) -> dict[str, int]:
     """pytest's closing summary as ``{"passed": 613, "failed": 4, ...}`` (empty if none)."""
-    found = _SUMMARY.findall(output)
+    found = _SUMMARY.findall(_ANSI.sub("", output))
     if not found:
         return {}
     pairs = _COUNT.findall(found[-1])
@@ -123,7 +124,7 @@ def trial(project: Project, work: Path, wheel: Path) -> tuple[dict[str, int], di
     run([uv(), "pip", "install", "-q", "--python", str(ref / "bin" / "python"), "pytest",
          *project.reference], cwd=tree)
     run([uv(), "pip", "install", "-q", "--python", str(kis / "bin" / "python"), ".", str(wheel)], cwd=tree)
-    flags = ["-p", "no:cacheprovider", *project.pytest_args]
+    flags = ["-p", "no:cacheprovider", "--color=no", *project.pytest_args]
     reference = run([str(ref / "bin" / "python"), "-m", "pytest", "-q", *flags], cwd=tree, env=env)
     kisys = run([str(kis / "bin" / "python"), "-m", "pytest", "-q", "--kisys", "--kisys-scan", "none",
                  *flags], cwd=tree, env=env)
