@@ -177,7 +177,6 @@ def _install(args: list[str], here: Path, rootdir: Path, missing: list[tuple[str
     from pytest_kisys.resolve.probe import installed_version
     from pytest_kisys.resolve.probe import module_importable
     from pytest_kisys.resolve.sources import gather_suite_needs
-    from pytest_kisys.resolve.sources import UsageCache
     from pytest_kisys.resolve.usage import ConfigUsage
     from pytest_kisys.settings import resolve
     from pytest_kisys.vet.requirements import parse_requirement
@@ -194,12 +193,11 @@ def _install(args: list[str], here: Path, rootdir: Path, missing: list[tuple[str
     if settings.use_declared:
         declared = gather_suite_needs(
             rootdir=rootdir,
-            files=(),
+            usages=(),
             config=ConfigUsage(),
             declarations=read_declared(
                 rootdir, declared=settings.declared, project_extras=settings.project_extras
             ),
-            cache=UsageCache(None),
             installed_version=installed_version,
             importable=module_importable,
             resolve_import=lambda name: pipeline.resolve_import(name, first_party),

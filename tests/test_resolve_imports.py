@@ -409,3 +409,31 @@ def test_odd_bytes_never_break_the_scan() -> None:
     deep = read_imports(b"import numpy\n" + nested, Path("t.py"))
     assert deep.error is not None
     assert "SyntaxError" in deep.error or "RecursionError" in deep.error
+
+
+def test_one_cache_entry_holds_imports_and_usage(tmp_path: Path) -> None:
+    """The usage scan shares the import cache's entry: a warm run reads each file once."""
+    from pytest_kisys.resolve.usage import scan_usage
+
+    source = tmp_path / "test_x.py"
+    source.write_text(
+        "import yaml\nimport pytest\n\n@pytest.mark.slow\ndef test_a(httpbin, tmp_path):\n    pass\n",
+        encoding="utf-8",
+    )
+    cache_file = tmp_path / "cache" / "imports.json"
+    first = ImportCache.load(cache_file)
+    first.read(source)  # imports only: the entry has no usage yet
+    imports, usage = first.read_with_usage(source)
+    assert (first.hits, first.misses) == (0, 2)
+    assert usage == scan_usage(source.read_bytes())
+    assert ("httpbin", 5) in usage.fixtures
+    first.save()
+    warm = ImportCache.load(cache_file)
+    again_imports, again_usage = warm.read_with_usage(source)
+    assert (warm.hits, warm.misses) == (1, 0)
+    assert again_usage == usage
+    assert [i.name for i in again_imports.imports] == [i.name for i in imports.imports]
+    source.write_text("import toml\n", encoding="utf-8")  # new bytes: a new entry, scanned afresh
+    _, changed = warm.read_with_usage(source)
+    assert changed.fixtures == ()
+    assert warm.misses == 1

@@ -1,4 +1,10 @@
-"""Imports read from files, cached by content hash in memory and in one JSON file."""
+"""Imports (and fixture/marker usage) read from files, cached by content hash in memory and in
+one JSON file.
+
+One entry per file version holds both readings of the bytes: the imports
+(:mod:`pytest_kisys.resolve.importreader`) and, once asked for, the usage
+(:func:`pytest_kisys.resolve.usage.scan_usage`), so a warm run reads and hashes each file once.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from pytest_kisys.cachedir import discard_cache_entry
 from pytest_kisys.resolve.importreader import content_digest
 from pytest_kisys.resolve.importreader import read_imports
 from pytest_kisys.resolve.imports import FileImports
+from pytest_kisys.resolve.usage import FileUsage
 
 
 __all__ = ["CACHE_FILE", "MAX_CACHE_ENTRIES", "ImportCache"]
@@ -67,27 +74,49 @@ class ImportCache:
 
     def read(self, path: Path) -> FileImports:
         """The imports of ``path``, from the cache when its bytes were seen before."""
+        return self._read(path, with_usage=False)[0]
+
+    def read_with_usage(self, path: Path) -> tuple[FileImports, FileUsage]:
+        """The imports and the fixture/marker usage of ``path``, from one read of its bytes."""
+        imports, usage = self._read(path, with_usage=True)
+        return imports, usage if usage is not None else FileUsage()  # with_usage always sets it
+
+    def _read(self, path: Path, *, with_usage: bool) -> tuple[FileImports, FileUsage | None]:
         data = path.read_bytes()
         digest = content_digest(data)
         with self._lock:
             cached = self._entries.get(digest)
+        imports: FileImports | None = None
+        usage: FileUsage | None = None
         if cached is not None:
             try:
-                result = FileImports.from_json(path, digest, cached)
-            except (KeyError, TypeError, ValueError):
-                result = None
-            if result is not None:
-                self.hits += 1
-                with self._lock:
-                    # Most recently used last: trimming in save() drops the oldest first.
-                    self._entries[digest] = self._entries.pop(digest, cached)
-                return result
+                imports = FileImports.from_json(path, digest, cached)
+                raw_usage = cached.get("usage")
+                if with_usage and raw_usage is not None:
+                    usage = FileUsage.from_json(raw_usage)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                imports = usage = None
+        if cached is not None and imports is not None and (usage is not None or not with_usage):
+            self.hits += 1
+            with self._lock:
+                # Most recently used last: trimming in save() drops the oldest first.
+                self._entries[digest] = self._entries.pop(digest, cached)
+            return imports, usage
         self.misses += 1
-        result = read_imports(data, path, digest=digest)
+        if imports is None:
+            imports = read_imports(data, path, digest=digest)
+        entry = imports.to_json()
+        if with_usage:
+            from pytest_kisys.resolve.usage import scan_usage
+
+            usage = scan_usage(data)
+            entry["usage"] = usage.to_json()
+        elif cached is not None and "usage" in cached:
+            entry["usage"] = cached["usage"]
         with self._lock:
-            self._entries[digest] = result.to_json()
+            self._entries[digest] = entry
             self._dirty = True
-        return result
+        return imports, usage
 
     def save(self) -> None:
         """Write the cache back to disk if anything changed (best effort: a cache is optional)."""

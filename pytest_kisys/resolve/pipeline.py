@@ -54,6 +54,7 @@ from pytest_kisys.resolve.probe import installed_version
 from pytest_kisys.resolve.probe import module_importable
 from pytest_kisys.resolve.sources import merge_into
 from pytest_kisys.resolve.sources import SuiteNeeds
+from pytest_kisys.resolve.usage import FileUsage
 from pytest_kisys.settings import Settings
 
 
@@ -174,6 +175,7 @@ class ResolvePipeline:
         self.suite: SuiteNeeds | None = None
         """What the declarations, the plugin table and the configuration added (after gather)."""
         self._first_party: FirstParty | None = None
+        self._usages: dict[Path, FileUsage] = {}
 
     # -- what the suite needs ---------------------------------------------------------------
 
@@ -184,14 +186,20 @@ class ResolvePipeline:
         return self._first_party
 
     def read_imports(self, files: Sequence[Path]) -> list[FileImports]:
-        """The imports and markers of ``files``, through the on-disk import cache."""
+        """The imports and markers of ``files``, through the on-disk import cache.
+
+        The same read gives each file's fixture and marker usage (kept for :meth:`gather`), so
+        a warm run reads and hashes every file once.
+        """
         cache = ImportCache.load(self.settings.resolved_cache_dir() / CACHE_FILE)
         found = []
         for path in files:
             try:
-                found.append(cache.read(path))
+                imports, usage = cache.read_with_usage(path)
             except OSError:
                 continue  # unreadable or gone: pytest reports it when it gets there
+            found.append(imports)
+            self._usages[path] = usage
         cache.save()
         return found
 
@@ -222,8 +230,6 @@ class ResolvePipeline:
         """Declared test dependencies, plugins found by what they provide, config modules."""
         from pytest_kisys.resolve.declared import read_declared
         from pytest_kisys.resolve.sources import gather_suite_needs
-        from pytest_kisys.resolve.sources import USAGE_CACHE
-        from pytest_kisys.resolve.sources import UsageCache
         from pytest_kisys.resolve.usage import config_usage
         from pytest_kisys.resolve.usage import read_ini
         from pytest_kisys.vet.requirements import parse_requirement
@@ -235,12 +241,14 @@ class ResolvePipeline:
                 self.rootdir, declared=settings.declared, project_extras=settings.project_extras
             )
         ini, where = read_ini(self.inipath)
+        unread = [path for path in files if path not in self._usages]
+        if unread:
+            self.read_imports(unread)
         return gather_suite_needs(
             rootdir=self.rootdir,
-            files=files,
+            usages=[(path, self._usages[path]) for path in files if path in self._usages],
             config=config_usage(ini, where),
             declarations=declarations,
-            cache=UsageCache.load(settings.resolved_cache_dir() / USAGE_CACHE),
             installed_version=installed_version,
             importable=module_importable,
             resolve_import=lambda name: self.resolve_import(name, first_party),

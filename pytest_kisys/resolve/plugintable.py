@@ -120,16 +120,21 @@ def plugin_needs(
     """
     listed = list(usages)
     defined = {name for _, usage in listed for name in usage.defined}
-    wanted: list[tuple[Provides, str, str]] = []
+    # The first place each (kind, name) is used, kept unformatted: a suite uses the same few
+    # fixtures thousands of times, and only names the table knows are ever shown.
+    first: dict[tuple[Provides, str], tuple[str, int]] = {}
     for shown, usage in listed:
-        wanted.extend(
-            (Provides.FIXTURE, n, f"{shown}:{line}") for n, line in usage.fixtures if n not in defined
-        )
-        wanted.extend(
-            (Provides.MARKER, n, f"{shown}:{line}")
-            for n, line in usage.markers
-            if n not in config.markers and n not in BUILTIN_MARKERS
-        )
+        for n, line in usage.fixtures:
+            if n not in defined:
+                first.setdefault((Provides.FIXTURE, n), (shown, line))
+        for n, line in usage.markers:
+            if n not in config.markers and n not in BUILTIN_MARKERS:
+                first.setdefault((Provides.MARKER, n), (shown, line))
+    wanted: list[tuple[Provides, str, str]] = [
+        (kind, name, f"{shown}:{line}")
+        for (kind, name), (shown, line) in first.items()
+        if table.providers(kind, name)
+    ]
     wanted.extend(
         (Provides.FIXTURE, n, f"{config.where} usefixtures") for n in config.usefixtures if n not in defined
     )

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +37,8 @@ from pytest_kisys.resolve.usage import ConfigUsage
 from pytest_kisys.resolve.usage import FileUsage
 
 
-__all__ = ["USAGE_CACHE", "SuiteNeeds", "UsageCache", "gather_suite_needs", "merge_into"]
+__all__ = ["SuiteNeeds", "gather_suite_needs", "merge_into"]
 
-USAGE_CACHE = "usage-scan.json"
-_CACHE_VERSION = 1
 RUNNING = frozenset({"pytest", "pluggy", "pytest-kisys", "iniconfig", "packaging"})
 """Distributions the running session has imported: a declaration never replaces them."""
 
@@ -106,55 +102,6 @@ class SuiteNeeds:
         return out
 
 
-class UsageCache:
-    """``path -> (mtime_ns, size, usage)`` of earlier usage scans, on disk as JSON."""
-
-    def __init__(self, path: Path | None, entries: dict[str, Any] | None = None) -> None:
-        self.path = path
-        self.entries: dict[str, Any] = entries or {}
-        self.dirty = False
-
-    @classmethod
-    def load(cls, path: Path | None) -> UsageCache:
-        """Read the cache; a damaged one is discarded (and rewritten on save)."""
-        if path is None:
-            return cls(None)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls(path)
-        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
-            return cls(path)
-        entries = data.get("entries")
-        return cls(path, entries if isinstance(entries, dict) else {})
-
-    def usage(self, path: Path) -> FileUsage:
-        """The usage of ``path``, from the cache when its mtime and size are unchanged."""
-        from pytest_kisys.resolve.usage import scan_usage
-
-        stat = path.stat()
-        key = str(path)
-        hit = self.entries.get(key)
-        if isinstance(hit, list) and len(hit) == 3 and hit[:2] == [stat.st_mtime_ns, stat.st_size]:
-            return FileUsage.from_json(hit[2])
-        usage = scan_usage(path.read_bytes())
-        self.entries[key] = [stat.st_mtime_ns, stat.st_size, usage.to_json()]
-        self.dirty = True
-        return usage
-
-    def save(self) -> None:
-        """Write the cache if anything changed (atomically; failures only cost the next run)."""
-        if self.path is None or not self.dirty:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": _CACHE_VERSION, "entries": self.entries}), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            return
-
-
 def _relative(path: Path, rootdir: Path) -> str:
     try:
         return str(path.relative_to(rootdir))
@@ -165,10 +112,9 @@ def _relative(path: Path, rootdir: Path) -> str:
 def gather_suite_needs(
     *,
     rootdir: Path,
-    files: Sequence[Path],
+    usages: Sequence[tuple[Path, FileUsage]],
     config: ConfigUsage,
     declarations: Declarations | None,
-    cache: UsageCache,
     installed_version: Callable[[str], str | None],
     importable: Callable[[str], bool],
     resolve_import: Callable[[str], Any],
@@ -206,15 +152,11 @@ def gather_suite_needs(
     from pytest_kisys.resolve.plugintable import load_table
     from pytest_kisys.resolve.plugintable import plugin_needs
 
-    usages = []
-    for path in files:
-        try:
-            usages.append((_relative(path, rootdir), cache.usage(path)))
-        except OSError:
-            continue
-    cache.save()
     found, ambiguous = plugin_needs(
-        usages, config, table=load_table(), installed=lambda d: installed_version(d) is not None
+        [(_relative(path, rootdir), usage) for path, usage in usages],
+        config,
+        table=load_table(),
+        installed=lambda d: installed_version(d) is not None,
     )
     plugins = [p for p in found if canonicalize_name(p.distribution) not in needs]
     for plugin in plugins:
