@@ -174,6 +174,8 @@ class Evidence:
     whitelisted: bool = False
     popular: bool = False
     typosquat_of: str | None = None
+    typosquat_signal: str | None = None
+    """How the name imitates ``typosquat_of`` (a ``typosquat_signals.Signal`` value)."""
     index: ProjectSignals | None = None
     offline: bool = False
     now: float = 0.0

@@ -75,6 +75,8 @@ def _facts(request: VetRequest, evidence: Evidence) -> dict[str, Any]:
     }
     if evidence.typosquat_of:
         facts["typosquat_of"] = evidence.typosquat_of
+        if evidence.typosquat_signal:
+            facts["typosquat_signal"] = evidence.typosquat_signal
     if request.transitive_of:
         facts["transitive_of"] = request.transitive_of
     if request.declared:
@@ -140,7 +142,9 @@ def _suspicions(request: VetRequest, evidence: Evidence) -> list[str]:
     if evidence.typosquat_of and not release_checks.established(evidence.index, evidence.now):
         reasons.append(
             f"{request.name} looks like a typo of the popular project "
-            f"{evidence.typosquat_of}: did you mean {evidence.typosquat_of}?"
+            f"{evidence.typosquat_of}"
+            + (f" ({evidence.typosquat_signal})" if evidence.typosquat_signal else "")
+            + f": did you mean {evidence.typosquat_of}?"
         )
     signals = evidence.index
     if signals is None or not signals.checked:

@@ -1,4 +1,4 @@
-"""Typosquat detection by generate-and-lookup against the popular project names.
+"""Typosquat detection: the index of popular names, and the check over it.
 
 For a candidate name we generate every plausible "typo of a popular name" the other way round
 (one deletion, insertion, substitution or adjacent swap; doubled or dropped letters; separator
@@ -8,85 +8,25 @@ of a distance computation against ten thousand names. One-character edits use a 
 index (each popular name filed under itself and its one-deletion variants, the SymSpell idea):
 a candidate's own deletions are looked up and each hit is confirmed with a direct one-edit
 comparison, so insertions, deletions, substitutions and swaps cost ``len(name) + 1`` lookups.
-Popular names are never flagged.
+Popular names are never flagged. Which signal a match is and whether it counts (the
+scoring) lives in :mod:`pytest_kisys.vet.typosquat_signals`; this module only builds and holds
+the index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from collections.abc import Iterator
+from collections.abc import Iterable
 from collections.abc import Mapping
 import functools
 
-
-# Pairs that look alike; each is tried in both directions.
-HOMOGLYPHS = (
-    ("rn", "m"),
-    ("0", "o"),
-    ("1", "l"),
-    ("vv", "w"),
-    ("cl", "d"),
-    ("i", "l"),
-    ("5", "s"),
-    ("3", "e"),
-    ("nn", "m"),
-)
-AFFIXES = ("py", "python", "py-", "python-", "-py", "-python", "python3", "python3-", "py3")
-# One-character edits of very short names hit too many unrelated projects.
-MIN_EDIT_LENGTH = 4
+from pytest_kisys.vet.typosquat_signals import best_flagged
+from pytest_kisys.vet.typosquat_signals import MIN_EDIT_LENGTH
+from pytest_kisys.vet.typosquat_signals import one_edit_apart
+from pytest_kisys.vet.typosquat_signals import TyposquatMatch
 
 
-def _deletions(name: str) -> Iterator[str]:
-    """``name`` with one character removed, at every position."""
-    for i in range(len(name)):
-        yield name[:i] + name[i + 1 :]
-
-
-def one_edit_apart(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` differ by exactly one deletion, insertion, substitution or
-    adjacent swap (optimal string alignment distance 1)."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    prefix = 0
-    limit = min(len(a), len(b))
-    while prefix < limit and a[prefix] == b[prefix]:
-        prefix += 1
-    if len(a) == len(b):
-        if a[prefix + 1 :] == b[prefix + 1 :]:
-            return True  # substitution
-        return a[prefix : prefix + 2] == b[prefix : prefix + 2][::-1] and a[prefix + 2 :] == b[prefix + 2 :]
-    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
-    return shorter[prefix:] == longer[prefix + 1 :]
-
-
-def _homoglyph_variants(name: str) -> Iterator[str]:
-    for first, second in HOMOGLYPHS:
-        for old, new in ((first, second), (second, first)):
-            start = name.find(old)
-            while start != -1:
-                yield name[:start] + new + name[start + len(old) :]
-                start = name.find(old, start + 1)
-            if old in name:
-                yield name.replace(old, new)
-
-
-def _affix_variants(name: str) -> Iterator[str]:
-    for affix in AFFIXES:
-        if name.startswith(affix.rstrip("-")) and not affix.startswith("-"):
-            yield name[len(affix) :].strip("-")
-        if name.endswith(affix.lstrip("-")):
-            yield name[: len(name) - len(affix.lstrip("-"))].strip("-")
-        if affix.startswith("-"):
-            yield name + affix
-        else:
-            yield affix + name
-    yield name.replace("-", "")
-
-
-def variants(name: str) -> Iterator[str]:
-    """Generated look-alikes of ``name`` other than one-character edits (may repeat)."""
-    yield from _homoglyph_variants(name)
-    yield from _affix_variants(name)
+__all__ = ["TyposquatChecker", "one_edit_apart", "popular_checker"]
 
 
 class TyposquatChecker:
@@ -116,28 +56,25 @@ class TyposquatChecker:
         self._by_deletion = by_deletion
         self._more = more
 
+    def rank(self, name: str) -> int | None:
+        """The rank of a popular (or protected) name, or None."""
+        return self._ranks.get(name)
+
+    def near(self, key: str) -> Iterable[str]:
+        """Popular names equal to ``key`` or one deletion away from it."""
+        first = self._by_deletion.get(key)
+        if first is None:
+            return ()
+        return (first, *self._more.get(key, ()))
+
+    def match(self, name: str) -> TyposquatMatch | None:
+        """The popular project ``name`` imitates by a signal that counts, or None."""
+        return best_flagged(name, self)
+
     def check(self, name: str) -> str | None:
         """The popular name ``name`` looks like a typo of, or None (always None if popular)."""
-        ranks = self._ranks
-        if name in ranks:
-            return None
-        best: str | None = None
-        best_rank = 0
-        candidates: set[str] = set(variants(name))
-        if len(name) >= MIN_EDIT_LENGTH:
-            index, more = self._by_deletion, self._more
-            for key in (name, *_deletions(name)):
-                first = index.get(key)
-                if first is None:
-                    continue
-                for popular in (first, *more.get(key, ())):
-                    if one_edit_apart(name, popular):
-                        candidates.add(popular)
-        for variant in candidates:
-            rank = ranks.get(variant)
-            if rank is not None and variant != name and (best is None or rank < best_rank):
-                best, best_rank = variant, rank
-        return best
+        found = best_flagged(name, self)
+        return found.target if found else None
 
 
 @functools.cache

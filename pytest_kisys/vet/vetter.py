@@ -37,6 +37,7 @@ from pytest_kisys.vet.pipconfig import redact
 from pytest_kisys.vet.policy import decide
 from pytest_kisys.vet.typosquat import popular_checker
 from pytest_kisys.vet.typosquat import TyposquatChecker
+from pytest_kisys.vet.typosquat_signals import TyposquatMatch
 from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
 from pytest_kisys.vet.whitelist import Whitelist
 
@@ -89,26 +90,33 @@ class Vetter:
 
     # -- evidence
 
-    def typosquat_of(self, name: str) -> str | None:
-        """The popular (or whitelisted) name ``name`` imitates, or None."""
+    def typosquat_match(self, name: str) -> TyposquatMatch | None:
+        """The popular (or whitelisted) project ``name`` imitates, and how, or None."""
         if name in self.whitelist:
             return None
-        match = popular_checker().check(name)
+        match = popular_checker().match(name)
         if match is None:
             # Whitelisted names that are not popular are few: compare them directly.
             extra = [w for w in self.whitelist if w not in self._popular]
-            match = TyposquatChecker(dict.fromkeys(extra, 1)).check(name) if extra else None
+            match = TyposquatChecker(dict.fromkeys(extra, 1)).match(name) if extra else None
         return match
+
+    def typosquat_of(self, name: str) -> str | None:
+        """The popular (or whitelisted) name ``name`` imitates, or None."""
+        match = self.typosquat_match(name)
+        return match.target if match else None
 
     def _static_evidence(self, name: str, now: float) -> Evidence:
         whitelisted = name in self.whitelist
         popular = name in self._popular
+        match = None if whitelisted or popular else self.typosquat_match(name)
         return Evidence(
             on_deny_list=name in self._deny,
             on_malicious_list=name in self._malicious,
             whitelisted=whitelisted,
             popular=popular,
-            typosquat_of=None if whitelisted or popular else self.typosquat_of(name),
+            typosquat_of=match.target if match else None,
+            typosquat_signal=match.signal.value if match else None,
             offline=self.settings.offline,
             now=now,
         )
@@ -224,6 +232,7 @@ class Vetter:
                 whitelisted=base.whitelisted,
                 popular=base.popular,
                 typosquat_of=base.typosquat_of,
+                typosquat_signal=base.typosquat_signal,
                 index=signals.get(request.name),
                 offline=base.offline,
                 now=now,
