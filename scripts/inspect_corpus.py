@@ -4,11 +4,12 @@ Downloads one wheel per project (the newest release's best wheel for this interp
 would pick it, from the PEP 691 JSON of ``--index``, hash checked) for the first ``--top``
 names of the bundled popular list, plus the wheels that carry legitimate ``.pth`` files
 (setuptools, pytest-cov 5.0.0, zope.interface 6.3). Each is inspected against an empty
-environment (a fresh venv's view: only the system's commands on PATH); every high and medium
-finding is printed with the counts. Projects without a wheel for this interpreter are listed
-as skipped.
+environment (a fresh venv's view: only the system's commands on PATH), or against the
+site-packages given with ``--site`` (a real test environment: what its distributions own and
+the commands they installed); every high and medium finding is printed with the counts.
+Projects without a wheel for this interpreter are listed as skipped.
 
-    python scripts/inspect_corpus.py --top 310 --dest DIR [--json out.json]
+    python scripts/inspect_corpus.py --top 310 --dest DIR [--site SITE_PACKAGES] [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 MUST_INCLUDE = ("setuptools", "pytest-cov==5.0.0", "zope.interface==6.3")
 
 
-def _best_wheel(files: list[dict[str, Any]], pinned: str | None) -> dict[str, Any] | None:
-    """The wheel pip would prefer here: newest (or pinned) version, best-ranked tag."""
+def _best_wheel(
+    files: list[dict[str, Any]], pinned: str | None, pre: bool = False
+) -> dict[str, Any] | None:
+    """The wheel pip would prefer here: newest (or pinned) version, best-ranked tag; a
+    pre-release only when ``pre`` (pip takes one when a project has nothing else)."""
     rank = {tag: i for i, tag in enumerate(sys_tags())}
     best: tuple[Version, int, dict[str, Any]] | None = None
     for entry in files:
@@ -52,7 +56,7 @@ def _best_wheel(files: list[dict[str, Any]], pinned: str | None) -> dict[str, An
             _, version, _, tags = parse_wheel_filename(filename)
         except (InvalidWheelFilename, InvalidVersion):
             continue
-        if version.is_prerelease or (pinned is not None and str(version) != pinned):
+        if (version.is_prerelease and not pre) or (pinned is not None and str(version) != pinned):
             continue
         scores = [rank[t] for t in tags if t in rank]
         if not scores:
@@ -60,6 +64,8 @@ def _best_wheel(files: list[dict[str, Any]], pinned: str | None) -> dict[str, An
         key = (version, -min(scores), entry)
         if best is None or key[:2] > best[:2]:
             best = key
+    if best is None and not pre:
+        return _best_wheel(files, pinned, pre=True)
     return best[2] if best else None
 
 
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--index", default="https://pypi.org/simple")
+    parser.add_argument("--site", type=Path, action="append", default=[], help="site-packages to inspect against")
     args = parser.parse_args(argv)
     names = list(popular_ranks())[: args.top]
     requirements = [
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         fetched = list(
             pool.map(lambda r: download(client, args.index.rstrip("/"), r, args.dest), requirements)
         )
-    view = environment_view([])
+    view = environment_view(args.site)
     rows = []
     skipped = []
     started = time.perf_counter()

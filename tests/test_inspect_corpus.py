@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -28,6 +29,10 @@ def test_popular_wheels_raise_no_high_and_at_most_one_percent_medium(tmp_path: P
             str(dest),
             "--json",
             str(report),
+            # Against this test environment (pytest, pip, setuptools...), not an empty one:
+            # clobbering and shadowing need something to clobber or shadow.
+            "--site",
+            sysconfig.get_paths()["purelib"],
         ],
         capture_output=True,
         text=True,
