@@ -199,9 +199,14 @@ def test_guarded_import_stays_missing_without_error(project: Project) -> None:
     result.stdout.no_fnmatch_line("*kisys_e2e_guarded*")
 
 
-def test_first_party_module_is_never_requested_from_the_index(project: Project) -> None:
-    # The index has a project with the same name, allowed and even mapped: still never asked.
+def test_first_party_module_is_never_requested_from_the_index(
+    project: Project, second_index: PackageIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index has a project with the same name, allowed and even mapped: still never asked,
+    # nor on pip's extra index (dependency confusion needs only one index to ask).
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", second_index.simple_url)
     add_module_project(project.index, "kisys-e2e-first")
+    add_module_project(second_index, "kisys-e2e-first")
     project.configure(
         allow=("kisys-e2e-first",),
         import_map={"kisys_e2e_first": "kisys-e2e-first"},
@@ -218,6 +223,7 @@ def test_first_party_module_is_never_requested_from_the_index(project: Project) 
     result = project.run()
     result.assert_outcomes(passed=1)
     assert not [p for p in project.index_paths() if "first" in p]
+    assert not [p for _, p in second_index.requests if "first" in p]
     assert "kisys_e2e_first" not in project.installed()
 
 

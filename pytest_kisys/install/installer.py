@@ -325,6 +325,7 @@ class Installer:
             uploaded_before=gate.uploaded_before,
             exempt=gate.exempt,
             fresh=release_gate.fresh_lookup(self._get_vetter, self.settings),
+            excluded=release_gate.pin_exclusions(self._get_vetter, self.settings),
         )
         requirements = [requirement_text(root.parsed) for root in roots]
         # Each backend brings its resolver (uv's is ten times faster, wheels only too).

@@ -318,6 +318,14 @@ class ResolverOptions:
     fresh: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None
     """Name -> too-fresh versions, from the index's upload times: pip's fallback cooldown
     when its own ``--uploaded-prior-to`` is missing or exemptions apply."""
+    excluded: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Name -> versions never to pick (``name!=version`` constraints): the versions other
+    indexes offer for a name pinned to one index with ``index_for``."""
+
+    def exclusion_constraints(self) -> str:
+        """``excluded`` as a constraints file's text (empty when there is nothing to exclude)."""
+        lines = [f"{name}!={v}" for name, versions in sorted(self.excluded.items()) for v in sorted(versions)]
+        return "\n".join(lines) + "\n" if lines else ""
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,15 @@ def deny_unavailable(
     return out
 
 
+def pin_exclusions(vetter: Callable[[], Vetter], settings: Settings) -> dict[str, frozenset[str]]:
+    """Versions the resolver must not pick for the ``index_for`` names (those other indexes
+    offer), so a pinned name resolves from its pinned index; empty without pins or offline."""
+    if not settings.index_for or settings.offline:
+        return {}
+    lookup = getattr(vetter(), "pinned_exclusions", None)
+    return dict(lookup()) if lookup is not None else {}
+
+
 def fresh_lookup(
     vetter: Callable[[], Vetter], settings: Settings
 ) -> Callable[[Sequence[str]], dict[str, list[str]]]:

@@ -158,6 +158,11 @@ class PipResolver:
                 constraints = Path(tmp) / "installed-constraints.txt"
                 constraints.write_text("\n".join(self.env.constraints()) + "\n", encoding="utf-8")
                 command += ["--constraint", str(constraints)]
+            pins = self.options.exclusion_constraints()
+            if pins:
+                # index_for: versions other indexes offer for a pinned name are never picked.
+                (Path(tmp) / "index-pin-constraints.txt").write_text(pins, encoding="utf-8")
+                command += ["--constraint", str(Path(tmp) / "index-pin-constraints.txt")]
             if self.options.uploaded_before is not None:
                 if self._native_cooldown():
                     command += ["--uploaded-prior-to", iso(self.options.uploaded_before)]

@@ -111,6 +111,11 @@ class UvResolver:
                     "\n".join(self.env.constraints()) + "\n", encoding="utf-8"
                 )
                 common += ["--constraints", str(root / "installed.txt")]
+            pins = self.options.exclusion_constraints()
+            if pins:
+                # index_for: versions other indexes offer for a pinned name are never picked.
+                (root / "index-pins.txt").write_text(pins, encoding="utf-8")
+                common += ["--constraints", str(root / "index-pins.txt")]
             env = pipcmd.child_env()
             env["NO_COLOR"] = "1"
             if self.index.cert:

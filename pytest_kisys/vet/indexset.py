@@ -139,6 +139,32 @@ def _is_mirror_set(found: Mapping[str, ProjectSignals]) -> bool:
     return all(files <= fullest for files in sets)
 
 
+def pin_exclusions(pinned_to: str, found: Mapping[str, ProjectSignals]) -> frozenset[str]:
+    """Versions the resolver must not pick for a name pinned to ``pinned_to`` with ``index_for``.
+
+    pip and uv merge every configured index, so a pin alone would still resolve the highest
+    version wherever it is. Excluded: every version another index offers unless each of its
+    files there is one the pinned index serves too (same file name and sha256, a mirror).
+    What is left can only come from the pinned index.
+    """
+    pinned = found.get(pinned_to)
+    served = set(pinned.file_hashes.items()) if pinned is not None else set()
+    excluded: set[str] = set()
+    for url, signals in found.items():
+        if url == pinned_to or not signals.checked or not signals.exists:
+            continue
+        files: dict[str, set[tuple[str, str]]] = {}
+        for filename, digest in signals.file_hashes.items():
+            parsed = version_of(filename)
+            if parsed is not None:
+                files.setdefault(parsed[0], set()).add((filename, digest))
+        for version in signals.versions:
+            there = files.get(version)
+            if not there or not there <= served:
+                excluded.add(version)
+    return frozenset(excluded)
+
+
 def confusion(name: str, signals: Mapping[str, ProjectSignals], pins: Mapping[str, str]) -> IndexSetVerdict:
     """The dependency-confusion verdict for ``name`` from its signals on every index."""
     unknown = [url for url, s in signals.items() if not s.checked]

@@ -26,6 +26,7 @@ from pytest_kisys.vet.indexset import configured_indexes
 from pytest_kisys.vet.indexset import confusion
 from pytest_kisys.vet.indexset import IndexSetVerdict
 from pytest_kisys.vet.indexset import LocalIndex
+from pytest_kisys.vet.indexset import pin_exclusions
 from pytest_kisys.vet.interface import Decision
 from pytest_kisys.vet.interface import Evidence
 from pytest_kisys.vet.interface import IndexClient
@@ -153,20 +154,11 @@ class Vetter:
     ) -> dict[str, IndexSetVerdict]:
         """Dependency-confusion verdicts, when more than one index is configured; the signals
         of a name found on one other index only (or pinned there) replace the primary's."""
-        if self.settings.offline or not names:
-            return {}
-        indexes = configured_indexes(self.location.url)
-        if len(indexes) < 2:
+        per_index = self._per_index(names, primary)
+        if not per_index:
             return {}
         url = redact(self.location.url)
-        per_index: dict[str, dict[str, ProjectSignals]] = {url: primary}
-        for extra in indexes[1:]:
-            client = self._extra_client(extra)
-            try:
-                per_index[redact(extra)] = client.lookup_many(list(names))
-            finally:
-                client.close()
-        pins = {name: redact(pin) for name, pin in self.settings.index_for.items()}
+        pins = self._pins()
         verdicts: dict[str, IndexSetVerdict] = {}
         for name in names:
             found = {index: answers[name] for index, answers in per_index.items() if name in answers}
@@ -176,6 +168,44 @@ class Vetter:
             if source is not None and source != url and source in found:
                 primary[name] = found[source]
         return verdicts
+
+    def _pins(self) -> dict[str, str]:
+        return {name: redact(pin) for name, pin in self.settings.index_for.items()}
+
+    def _per_index(
+        self, names: Sequence[str], primary: dict[str, ProjectSignals]
+    ) -> dict[str, dict[str, ProjectSignals]]:
+        """Each configured index's signals for ``names`` (empty when only one is configured)."""
+        if self.settings.offline or not names:
+            return {}
+        indexes = configured_indexes(self.location.url)
+        if len(indexes) < 2:
+            return {}
+        per_index: dict[str, dict[str, ProjectSignals]] = {redact(self.location.url): primary}
+        for extra in indexes[1:]:
+            client = self._extra_client(extra)
+            try:
+                per_index[redact(extra)] = client.lookup_many(list(names))
+            finally:
+                client.close()
+        return per_index
+
+    def pinned_exclusions(self) -> dict[str, frozenset[str]]:
+        """For each ``index_for`` name: the versions other indexes offer that its pinned index
+        does not serve identically, which the resolver must not pick (see
+        :func:`~pytest_kisys.vet.indexset.pin_exclusions`). Empty with one index."""
+        pins = self._pins()
+        names = sorted(pins)
+        per_index = self._per_index(names, self._index_signals(names)) if names else {}
+        out: dict[str, frozenset[str]] = {}
+        for name in names:
+            found = {
+                index.rstrip("/"): answers[name] for index, answers in per_index.items() if name in answers
+            }
+            excluded = pin_exclusions(pins[name].rstrip("/"), found)
+            if excluded:
+                out[name] = excluded
+        return out
 
     def _extra_client(self, url: str) -> IndexClient:
         if url.startswith("file:"):
