@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--index", default="https://pypi.org/simple")
-    parser.add_argument("--site", type=Path, action="append", default=[], help="site-packages to inspect with")
+    parser.add_argument("--site", type=Path, action="append", default=[], help="a site-packages dir")
     args = parser.parse_args(argv)
     names = list(popular_ranks())[: args.top]
     requirements = [

@@ -308,6 +308,7 @@ class Installer:
         keep = surviving(items, reach, by_name, needed_by, batch)
         if not keep:
             return self._finish(batch, backend=backend.name)
+        keep = inspection.installable(keep)
         installed = self._apply(keep, env, backend, reasons, batch)
         learned = learn_confirmed(self.settings, confirmed, keep, batch)
         return self._finish(batch, installed=installed, backend=backend.name, learned=learned)

@@ -83,6 +83,9 @@ class PlannedItem:
     installed_version: str | None = None
     yanked: bool = False
     requires: tuple[str, ...] = ()
+    wheel_file: str | None = None
+    """The inspected, hash-checked local copy of this artifact: the backends install it
+    instead of downloading it again, so what was inspected is what is installed."""
 
     @property
     def filename(self) -> str:

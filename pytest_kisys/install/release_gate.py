@@ -11,6 +11,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
@@ -79,6 +80,15 @@ class BatchInspection:
 
     results: Mapping[str, WheelInspection]
     paths: Mapping[str, Path]
+
+    def installable(self, items: Sequence[PlannedItem]) -> list[PlannedItem]:
+        """``items`` pointing at their inspected copies, which the backends install (hash
+        checked again) instead of downloading: what was inspected is what is installed."""
+        paths = self.paths
+        return [
+            dataclasses.replace(item, wheel_file=str(paths[item.name])) if item.name in paths else item
+            for item in items
+        ]
 
     def findings(self, name: str) -> tuple[InspectFinding, ...]:
         """The findings of ``name``'s wheel (empty when clean)."""
