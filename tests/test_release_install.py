@@ -131,9 +131,14 @@ def test_nothing_old_enough_is_denied_with_the_exemption_and_the_flag(
     assert [(i.name, i.version) for i in result.installed] == [(ALL_FRESH, "1.0")]
 
 
+@pytest.mark.parametrize("backend", ["uv", "pip"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_crafted_wheels_are_blocked_before_install_and_nothing_runs(
-    throwaway_venv: Venv, make_settings: Callable[..., Settings], pkgindex: PackageIndex, tmp_path: Path
+    backend: str,
+    throwaway_venv: Venv,
+    make_settings: Callable[..., Settings],
+    pkgindex: PackageIndex,
+    tmp_path: Path,
 ) -> None:
     canary = tmp_path / "canary"
     old = pkgindex.now() - 400 * DAY
@@ -145,7 +150,7 @@ def test_crafted_wheels_are_blocked_before_install_and_nothing_runs(
         pkgindex.add_artifact(name, "1.0", wheel, upload_time=old)
     names = [name for name, _ in wheels.values()]
     # Allowed and at the autonomous level: inspection blocks whatever the list or level says.
-    settings = make_settings(backend="uv", level="autonomous", allow=(VICTIM, *names))
+    settings = make_settings(backend=backend, level="autonomous", allow=(VICTIM, *names))
     victim = Installer(settings, python=throwaway_venv.python, consent=FixedConsent(True))
     assert [i.name for i in victim.install([InstallRequest(VICTIM, "setup")]).installed] == [VICTIM]
     before = throwaway_venv.freeze()
@@ -159,6 +164,10 @@ def test_crafted_wheels_are_blocked_before_install_and_nothing_runs(
     assert "kisys_victim/__init__.py" in denied["kisys-evil-clobber"]
     assert "evil-hook.pth:1" in denied["kisys-evil-pth"]
     assert "evil_init/__init__.py:2" in denied["kisys-evil-init"]
+    assert "evil_native/helper" in denied["kisys-evil-native"]
+    assert "evil_record/__init__.py" in denied["kisys-evil-record"]
+    assert "entry_points.txt" in denied["kisys-evil-shadow"]
+    assert "kisys_escaped.py" in denied["kisys-evil-traversal"]
     assert throwaway_venv.freeze() == before
     # A later interpreter start would run any installed .pth, and importing runs __init__.
     subprocess.run([throwaway_venv.python, "-c", "import kisys_victim"], check=True)
