@@ -222,7 +222,7 @@ def test_kisys_vet_names_the_held_back_release_and_the_status(pkgindex: PackageI
         cwd=tmp_path,
         check=False,
     )
-    assert "held back kisys-vet-fresh 3.0, uploaded 2 h ago; installed 2.0" in proc.stdout, (
+    assert "held back kisys-vet-fresh 3.0, uploaded 2 h ago; would install 2.0" in proc.stdout, (
         proc.stdout + proc.stderr
     )
     assert "deprecated" in proc.stdout

@@ -1,24 +1,37 @@
-"""``kisys vet NAME... [--json] [--offline] [--level L] [--import]``.
+"""``kisys vet NAME... [--json] [--offline] [--level L] [--import] [--inspect]``.
 
 Prints one line per input with the decision and its reasons. Exit status: 0 when every input is
 allowed, 1 when any needs confirmation, 2 when any is blocked or invalid. An invalid input is
 reported for that input and the rest are still vetted. With ``--import`` the inputs are import
 names: each is mapped to its distribution first (``import``/``distribution`` in the JSON).
+
+Without ``--inspect`` the decision rests on the name and the index's data (release age, PEP 792
+status, the index set): quick, and possible offline from the cache. With ``--inspect`` the
+names are resolved as ``kisys install`` would resolve them for this interpreter, each
+requested wheel is downloaded into a temporary directory and inspected (nothing is installed),
+and the findings join the decision as they would at install time (high blocks, medium asks).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import dataclasses
 import json
 import sys
 from typing import Any
+from typing import TYPE_CHECKING
 
 from pytest_kisys.commands._vetargs import add_index_options
 from pytest_kisys.commands._vetargs import add_policy_options
 from pytest_kisys.commands._vetargs import settings_from
 from pytest_kisys.errors import RequirementError
 from pytest_kisys.settings import Settings
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.vet.interface import VetRequest
+    from pytest_kisys.vet.vetter import Vetter
 
 
 EXIT_ALLOWED, EXIT_CONFIRM, EXIT_BLOCKED = 0, 1, 2
@@ -38,6 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         dest="imports",
         action="store_true",
         help="NAMEs are import names: map each to its distribution, then vet",
+    )
+    parser.add_argument(
+        "--inspect",
+        action="store_true",
+        help="resolve, download (to a temporary directory) and inspect the wheel that would be installed",
     )
     add_index_options(parser)
     add_policy_options(parser)
@@ -59,7 +77,9 @@ def _row(
     return row
 
 
-def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[dict[str, Any]]:
+def vet_inputs(
+    names: Sequence[str], settings: Settings, imports: bool, inspect: bool = False
+) -> list[dict[str, Any]]:
     """One result row per input, in order (the JSON output of ``kisys vet``)."""
     from pytest_kisys.resolve.firstparty import detect_first_party
     from pytest_kisys.resolve.firstparty import FirstParty
@@ -104,7 +124,8 @@ def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[
                         )
                         continue
                     text = resolution.distribution
-                pending.append((position, VetRequest.of(text, "cli"), extra))
+                request = dataclasses.replace(VetRequest.of(text, "cli"), installing=False)
+                pending.append((position, request, extra))
             except RequirementError as exc:
                 invalid.append(
                     Decision(
@@ -118,6 +139,8 @@ def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[
                 )
                 rows[position] = _row(raw, "block", [str(exc)], valid=False, **extra)
         vetter.publish(invalid)
+        if inspect:
+            pending = _inspected(pending, settings, vetter)
         decisions = vetter.vet([request for _, request, _ in pending])
     for (position, _, extra), decision in zip(pending, decisions, strict=True):
         row = decision.to_json()
@@ -125,6 +148,45 @@ def vet_inputs(names: Sequence[str], settings: Settings, imports: bool) -> list[
         row.update(extra)
         rows[position] = row
     return [row for row in rows if row is not None]
+
+
+def _inspected(
+    pending: list[tuple[int, VetRequest, dict[str, Any]]], settings: Settings, vetter: Vetter
+) -> list[tuple[int, VetRequest, dict[str, Any]]]:
+    """``pending`` with the resolved version and the inspection findings of each wheel; the
+    row's ``inspected`` says which wheel it was, or why none was (inconclusive, never clean)."""
+    from pytest_kisys.inspect import InspectFinding
+    from pytest_kisys.install.batch import requirement_text
+    from pytest_kisys.install.preview import preview
+
+    if settings.offline:
+        found = None
+        why = "offline: no wheel can be downloaded"
+    else:
+        texts = [requirement_text(request.requirement) for _, request, _ in pending]
+        found = preview(settings, texts, lambda: vetter, sys.executable)
+        why = found.error or ""
+    out = []
+    for position, request, extra in pending:
+        item = found.items.get(request.name) if found is not None else None
+        result = found.inspections.get(request.name) if found is not None else None
+        if item is not None and result is not None:
+            extra = {**extra, "inspected": {"wheel": result.filename, "worst": result.worst}}
+            request = dataclasses.replace(
+                request, version=item.version, sha256=item.sha256, inspection=result.findings
+            )
+        else:
+            missing = found.unavailable.get(requirement_text(request.requirement)) if found else None
+            reason = why or missing or "already satisfied in this environment: nothing would be installed"
+            extra = {**extra, "inspected": {"wheel": None, "why_not": reason}}
+            if why or missing:
+                # Could not inspect: inconclusive, so a person decides (never reads as clean).
+                finding = InspectFinding(
+                    "inspect.not-run", "medium", request.name, 0, f"not inspected: {reason}"
+                )
+                request = dataclasses.replace(request, inspection=(finding,))
+        out.append((position, request, extra))
+    return out
 
 
 def exit_code(rows: Sequence[dict[str, Any]]) -> int:
@@ -140,13 +202,17 @@ def render(row: dict[str, Any]) -> str:
     label = row["input"]
     if "import" in row and row.get("distribution"):
         label = f"{row['import']} -> {row['distribution']}"
-    return f"{label}: {row['action']} ({'; '.join(row['reasons'])})"
+    line = f"{label}: {row['action']} ({'; '.join(row['reasons'])})"
+    inspected = row.get("inspected") or {}
+    if inspected.get("wheel"):
+        line += f" [inspected {inspected['wheel']}: {inspected['worst'] or 'no findings'}]"
+    return line
 
 
 def run(args: argparse.Namespace) -> int:
     """Vet the names, print the result, return the exit status."""
     settings = settings_from(args)
-    rows = vet_inputs(args.names, settings, args.imports)
+    rows = vet_inputs(args.names, settings, args.imports, args.inspect)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:

@@ -66,7 +66,6 @@ from pytest_kisys.install.interface import InstallRequest
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Recorder
 from pytest_kisys.install.interface import Resolution
-from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.install.lock import environment_lock
 from pytest_kisys.install.lock import lock_path
 from pytest_kisys.install.progress import still_running
@@ -316,18 +315,7 @@ class Installer:
     # -- steps
 
     def _resolve(self, roots: list[Root], env: TargetEnv, backend: InstallBackend) -> Resolution:
-        index = self.settings.index
-        gate = release_gate.cooldown(self.settings, time.time())
-        options = ResolverOptions(
-            index_url=index.url,
-            cert=index.cert,
-            retries=self.settings.retries,
-            offline=self.settings.offline,
-            uploaded_before=gate.uploaded_before,
-            exempt=gate.exempt,
-            fresh=release_gate.fresh_lookup(self._get_vetter, self.settings),
-            excluded=release_gate.pin_exclusions(self._get_vetter, self.settings),
-        )
+        options = release_gate.resolver_options(self.settings, self._get_vetter)
         requirements = [requirement_text(root.parsed) for root in roots]
         # Each backend brings its resolver (uv's is ten times faster, wheels only too).
         return backend.resolver(env, options).resolve(requirements)

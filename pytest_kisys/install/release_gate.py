@@ -35,6 +35,7 @@ from pytest_kisys.install.environment import is_running_interpreter
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import DeniedItem
 from pytest_kisys.install.interface import PlannedItem
+from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.release_age import cutoff
@@ -61,6 +62,24 @@ def cooldown(settings: Settings, now: float) -> Cooldown:
     """The batch's cooldown (``uploaded_before`` None: off)."""
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
     return Cooldown(cutoff(now, settings.min_release_age), exempt_names(settings.release_age_exempt, today))
+
+
+def resolver_options(settings: Settings, vetter: Callable[[], Vetter]) -> ResolverOptions:
+    """The resolver's options for a batch: index settings, the cooldown, ``index_for`` pins.
+
+    ``vetter`` is called only when the cooldown fallback or a pin needs index data.
+    """
+    gate = cooldown(settings, time.time())
+    return ResolverOptions(
+        index_url=settings.index.url,
+        cert=settings.index.cert,
+        retries=settings.retries,
+        offline=settings.offline,
+        uploaded_before=gate.uploaded_before,
+        exempt=gate.exempt,
+        fresh=fresh_lookup(vetter, settings),
+        excluded=pin_exclusions(vetter, settings),
+    )
 
 
 def fresh_versions(signals: Mapping[str, ProjectSignals], gate: Cooldown) -> dict[str, list[str]]:

@@ -62,6 +62,8 @@ class VetRequest:
     sha256: str | None = None
     """The resolved file's sha256 (checked against the index a name is pinned to)."""
     declared: bool = False
+    installing: bool = True
+    """False for ``kisys vet``: nothing is installed, so texts say what *would* be installed."""
 
     @classmethod
     def of(cls, text: str, *requested_by: str, version: str | None = None) -> VetRequest:

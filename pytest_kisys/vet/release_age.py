@@ -101,10 +101,13 @@ class HeldBack:
     uploaded: float
     installed: str | None
 
-    def describe(self, now: float) -> str:
-        """``held back kb 1.1, uploaded 1 h ago; installed 1.0``."""
+    def describe(self, now: float, *, installing: bool = True) -> str:
+        """``held back kb 1.1, uploaded 1 h ago; installed 1.0`` (``kisys vet``, where nothing
+        is installed: ``...; would install 1.0``)."""
         text = f"held back {self.name} {self.version}, uploaded {format_duration(now - self.uploaded)} ago"
-        return text + (f"; installed {self.installed}" if self.installed else "; nothing old enough")
+        if not self.installed:
+            return text + "; nothing old enough"
+        return text + (f"; installed {self.installed}" if installing else f"; would install {self.installed}")
 
     def to_json(self) -> dict[str, object]:
         """Keys: name, version, uploaded (ISO), installed."""

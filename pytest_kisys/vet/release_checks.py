@@ -124,7 +124,10 @@ def notes(request: VetRequest, evidence: Evidence, settings: Settings) -> list[s
     if limit is not None and signals is not None and signals.checked:
         # Without a resolved version (``kisys vet NAME``), compare with the newest old-enough one.
         version = request.version or newest_old_enough(signals.uploads, limit)
-        out.extend(h.describe(evidence.now) for h in held_back(request.name, signals.uploads, version, limit))
+        out.extend(
+            h.describe(evidence.now, installing=request.installing)
+            for h in held_back(request.name, signals.uploads, version, limit)
+        )
     return out
 
 
@@ -159,13 +162,17 @@ def facts(request: VetRequest, evidence: Evidence, settings: Settings) -> dict[s
                 "reason": exemption.reason,
                 "expires": exemption.expires.isoformat() if exemption.expires else None,
             }
-        if signals is not None and signals.checked and request.version is not None:
-            uploaded = signals.uploads.get(request.version)
+        # Without a resolved version (``kisys vet NAME``), the newest old-enough one.
+        version = request.version
+        if version is None and active is not None and signals is not None and signals.checked:
+            version = newest_old_enough(signals.uploads, active)
+        if signals is not None and signals.checked and version is not None:
+            uploaded = signals.uploads.get(version)
             entry["uploaded"] = iso(uploaded) if uploaded is not None else None
             if active is not None:
                 entry["held_back"] = [
-                    {**h.to_json(), "text": h.describe(evidence.now)}
-                    for h in held_back(request.name, signals.uploads, request.version, active)
+                    {**h.to_json(), "text": h.describe(evidence.now, installing=request.installing)}
+                    for h in held_back(request.name, signals.uploads, version, active)
                 ]
         out["release_age"] = entry
     if signals is not None and signals.checked and signals.status:
