@@ -27,7 +27,7 @@ from tests.support.venvs import Venv
 
 
 _DRIVER = """
-import os, signal, subprocess, sys
+import os, signal, subprocess, sys, time
 from pathlib import Path
 from pytest_kisys.install.consent import FixedConsent
 from pytest_kisys.install.installer import Installer
@@ -49,8 +49,16 @@ if mode == "double":
 
     snapshot_module.Snapshot.rollback = rollback
 
+if mode in ("signal", "kill"):
+    # These modes signal pip while it installs: make it download from the (slowed) index
+    # instead of installing the inspected copies, so the install step lasts long enough.
+    from pytest_kisys.install import release_gate
+    release_gate.BatchInspection.installable = lambda self, items: list(items)
+
 def progress(line):
     print("progress:", line, flush=True)
+    if line.startswith("inspecting ") and mode == "slow-check":
+        time.sleep(0.5)  # the test slows the wheel download down now
     if line.startswith("installing ") and mode == "foreign":
         # Another process installs a package into the same environment meanwhile.
         subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--index-url", index,
@@ -242,7 +250,7 @@ def test_unused_prestarted_pip_leaves_nothing_in_tmpdir(
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
-def test_ctrl_c_during_a_slow_wheel_check_acts_at_once(
+def test_ctrl_c_during_a_slow_wheel_download_acts_at_once(
     driver: Path,
     throwaway_venv: Venv,
     install_index: PackageIndex,
@@ -255,10 +263,9 @@ def test_ctrl_c_during_a_slow_wheel_check_acts_at_once(
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            if line.startswith("progress: vetting"):
+            if line.startswith("progress: inspecting"):
                 install_index.set_fault("delay", path=wheel, seconds=40)
-            if line.startswith("progress: checking that"):
-                time.sleep(1)  # the import-name check is downloading the wheel now
+                time.sleep(1.5)  # the inspection is downloading the wheel now
                 os.kill(proc.pid, signal.SIGINT)
                 interrupted = time.monotonic()
                 break

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 from dataclasses import dataclass
 import datetime as dt
@@ -24,6 +23,7 @@ from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.inspect import environment_view
 from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.inspect import InspectFinding
@@ -141,10 +141,8 @@ def inspect_batch(
             return item.name, WheelInspection(item.name, item.version, item.filename, (finding,)), None
         return item.name, inspect_wheel(path, item.name, item.version, view), path
 
-    with ThreadPoolExecutor(
-        max_workers=min(4, max(1, len(items))), thread_name_prefix="kisys-inspect"
-    ) as pool:
-        done = list(pool.map(one, items))
+    # Ctrl-C stops waiting at once: a slow download is abandoned, not waited for.
+    done = interruptible_map(one, list(items), workers=min(4, max(1, len(items))), name="kisys-inspect")
     return BatchInspection(
         {name: result for name, result, _ in done},
         {name: path for name, _, path in done if path is not None},
