@@ -216,3 +216,43 @@ def test_record_rows_must_match_both_ways(tmp_path: Path) -> None:
     messages = [f.describe() for f in inspect_wheel(path, "rec").findings]
     assert any("ghost.py" in m for m in messages)
     assert any("rec/unlisted.py" in m for m in messages)
+
+
+VERSION_FILE_IDIOM = (
+    "import os\n"
+    "here = os.path.dirname(__file__)\n"
+    "version_file = os.path.join(here, 'version.py')\n"
+    "with open(version_file) as f:\n"
+    "    code = compile(f.read(), version_file, 'exec')\n"
+    "    exec(code)\n"
+)
+
+
+def test_exec_of_the_packages_own_file_inspects_that_file(tmp_path: Path) -> None:
+    """pytest-httpbin 2.1.0's version-file idiom is not an attack; the file it runs is inspected."""
+    benign = build_wheel(
+        "verfile",
+        modules={"verfile/__init__.py": VERSION_FILE_IDIOM, "verfile/version.py": "__version__ = '1'\n"},
+    )
+    assert _inspect(tmp_path, benign, owner="verfile").findings == ()
+    hidden = build_wheel(
+        "verfile",
+        modules={
+            "verfile/__init__.py": VERSION_FILE_IDIOM,
+            "verfile/version.py": "import os\nos.system('id')\n",
+        },
+    )
+    [finding] = [f for f in _inspect(tmp_path, hidden, owner="verfile").findings if f.severity == "high"]
+    assert (finding.rule, finding.file, finding.line) == ("import-time.process", "verfile/version.py", 2)
+    assert "run by verfile/__init__.py:5" in finding.message
+    missing = build_wheel("verfile", modules={"verfile/__init__.py": VERSION_FILE_IDIOM})
+    assert "import-time.decoded-exec" in _rules(_inspect(tmp_path, missing, owner="verfile"))
+    decoded = build_wheel(
+        "verfile",
+        modules={"verfile/__init__.py": "import base64\nexec(base64.b64decode(open(__file__).read()))\n"},
+    )
+    assert "import-time.decoded-exec" in _rules(_inspect(tmp_path, decoded, owner="verfile"))
+    pth = build_wheel(
+        "verfile", modules={"verfile/__init__.py": "", "x.pth": "import os; exec(open(__file__).read())\n"}
+    )
+    assert "pth.exec" in _rules(_inspect(tmp_path, pth, owner="verfile"))

@@ -6,7 +6,10 @@ class bodies, decorators and default values, but not function or lambda bodies, 
 the module's import aliases (``import subprocess as sp``, ``from os import system``,
 ``__import__("os").system``), so renaming a function does not hide it. ``exec`` of a string
 literal is analysed as the code it contains; ``exec``, ``eval`` or ``compile`` of anything
-computed (decoded base64, decompressed bytes, joined ``chr`` values, a variable) is reported.
+computed (decoded base64, decompressed bytes, joined ``chr`` values, a variable) is reported,
+except source read from a file of the module's own package (``open(os.path.join(
+os.path.dirname(__file__), "version.py"))``, the version-file idiom): that is named in
+:attr:`Analysis.runs_files`, and the wheel's rule inspects the named file as import-time code.
 """
 
 from __future__ import annotations
@@ -123,6 +126,41 @@ class _ImportTimeVisitor(ast.NodeVisitor):
         self.env_lines: list[int] = []
         self.network_lines: list[int] = []
         self.offset = line_offset
+        # Names bound to values derived from __file__ (a path, its open file, its source, its
+        # code object), with the .py file they name when a literal says so.
+        self.own: dict[str, str | None] = {}
+        self.runs_files: list[tuple[str | None, int]] = []
+
+    # -- the version-file idiom: source read from the package's own files
+
+    def _from_own_file(self, node: ast.AST) -> bool:
+        return any(
+            isinstance(sub, ast.Name) and (sub.id == "__file__" or sub.id in self.own)
+            for sub in ast.walk(node)
+        )
+
+    def _own_file_name(self, node: ast.AST) -> str | None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value.endswith(".py"):
+                return sub.value
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and self.own.get(sub.id):
+                return self.own[sub.id]
+        return None
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if self._from_own_file(node.value):
+            named = self._own_file_name(node.value)
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.own[target.id] = named
+        self.generic_visit(node)
+
+    def visit_With(self, node: ast.With) -> None:
+        for item in node.items:
+            if isinstance(item.optional_vars, ast.Name) and self._from_own_file(item.context_expr):
+                self.own[item.optional_vars.id] = self._own_file_name(item.context_expr)
+        self.generic_visit(node)
 
     # -- scopes that do not run at import
 
@@ -254,6 +292,10 @@ class _ImportTimeVisitor(ast.NodeVisitor):
         if isinstance(code, ast.Constant) and isinstance(code.value, bytes):
             self.found.append(Behaviour("decoded-exec", line, f"{name} of a bytes literal"))
             return
+        if self._from_own_file(code) and not self._decoders(code):
+            # Source from the package's own file: the caller inspects that file instead.
+            self.runs_files.append((self._own_file_name(code), line))
+            return
         decoders = self._decoders(code)
         what = f"decoded data ({', '.join(decoders)})" if decoders else "computed data"
         self.found.append(Behaviour("decoded-exec", line, f"{name} of {what}"))
@@ -288,6 +330,9 @@ class Analysis:
 
     behaviours: tuple[Behaviour, ...]
     imports: tuple[tuple[str, int], ...]
+    runs_files: tuple[tuple[str | None, int], ...] = ()
+    """``(file name or None, line)`` of each exec/compile of source read from the package's own
+    files; None when no literal names the file (the rule then reports it as computed data)."""
 
 
 def might_behave(source: str) -> bool:
@@ -309,4 +354,4 @@ def import_time_behaviour(tree: ast.Module, line_offset: int = 0) -> Analysis:
                 f"(line {visitor.network_lines[0]})",
             )
         )
-    return Analysis(tuple(found), tuple(visitor.imports))
+    return Analysis(tuple(found), tuple(visitor.imports), tuple(visitor.runs_files))

@@ -132,6 +132,17 @@ def pth_files(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[Ins
                         f"runs at every interpreter start and {behaviour.detail}",
                     )
                 )
+            for _name, _line in analysis.runs_files:
+                # A .pth line has no package of its own: exec of any file's source is an attack.
+                findings.append(
+                    InspectFinding(
+                        "pth.exec",
+                        "high",
+                        member,
+                        number,
+                        "runs at every interpreter start and execs source read from a file",
+                    )
+                )
             for module, _ in analysis.imports:
                 top = module.split(".", 1)[0]
                 if top not in own and top not in PTH_SAFE_IMPORTS:
@@ -268,21 +279,44 @@ def import_time(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[I
     collect the environment and send it away."""
     findings: list[InspectFinding] = []
     for member, _target in _python_sources(wheel):
-        text = wheel.text(member)
-        if text is None or not might_behave(text):
+        findings.extend(_import_time_of(wheel, member, via=None))
+    return findings
+
+
+def _import_time_of(wheel: WheelArchive, member: str, via: str | None) -> list[InspectFinding]:
+    """The import-time findings of one source ``member``; a file of its own package that it
+    execs (the version-file idiom) is inspected the same way, once (``via`` says by whom)."""
+    text = wheel.text(member)
+    if text is None or not might_behave(text):
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []  # Python 2 leftovers and such never import; nothing runs
+    analysis = import_time_behaviour(tree)
+    prefix = f"on import (run by {via}): " if via else "on import: "
+    findings = [
+        InspectFinding(f"import-time.{b.kind}", "high", member, b.line, prefix + b.detail)
+        for b in analysis.behaviours
+    ]
+    folder = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
+    inspected: set[str] = set()  # compile() then exec() of one file names it twice
+    for name, line in analysis.runs_files:
+        sibling = f"{folder}{name}" if name and "/" not in name and ".." not in name else None
+        if sibling in inspected:
             continue
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue  # Python 2 leftovers and such never import; nothing runs
-        for behaviour in import_time_behaviour(tree).behaviours:
+        if via is None and sibling is not None and wheel.text(sibling) is not None:
+            inspected.add(sibling)
+            findings.extend(_import_time_of(wheel, sibling, via=f"{member}:{line}"))
+        else:
             findings.append(
                 InspectFinding(
-                    f"import-time.{behaviour.kind}",
+                    "import-time.decoded-exec",
                     "high",
                     member,
-                    behaviour.line,
-                    f"on import: {behaviour.detail}",
+                    line,
+                    prefix + "exec of a file of its own package that is not in the wheel or "
+                    "runs further files",
                 )
             )
     return findings
