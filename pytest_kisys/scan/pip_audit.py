@@ -102,13 +102,23 @@ def _audited(python: str, listed: list[list[str]]) -> Audited:
     return Audited(python, kept, tuple(sorted(editable)))
 
 
+def _name_and_version(dist: Any) -> tuple[str, str]:
+    """``Name`` and ``Version`` from the metadata's header block only: ``dist.metadata`` parses
+    the whole file (long descriptions included), which was half a second per audit."""
+    from email.parser import HeaderParser
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    headers = HeaderParser().parsestr(text.replace("\r\n", "\n").partition("\n\n")[0])
+    return str(headers.get("Name") or ""), str(headers.get("Version") or "")
+
+
 def audited_distributions(python: str, timeout: float) -> Audited:
     """The distributions importable by ``python``, in path order (in process for this one)."""
     if python == sys.executable:
         import importlib.metadata as metadata
 
         listed = [
-            [d.metadata["Name"] or "", d.version or "", d.read_text("direct_url.json") or ""]
+            [*_name_and_version(d), d.read_text("direct_url.json") or ""]
             for d in metadata.distributions()
         ]
         return _audited(python, listed)
