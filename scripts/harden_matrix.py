@@ -506,13 +506,16 @@ TEST_FIGURES = {
 
 def _tests(ids: list[str]) -> tuple[int, int, str]:
     proc = subprocess.run(
-        [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *ids],
+        [PY, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "-p", "no:randomly", *ids],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
         stdin=subprocess.DEVNULL,
     )
+    for line in proc.stdout.splitlines():
+        if line.startswith(("FAILED", "ERROR")):
+            print(f"    {line}")
     last = (proc.stdout.strip().splitlines() or [""])[-1]
     failed = sum(
         int(w)
