@@ -1,24 +1,30 @@
-"""Per-test tracing overhead: pytest-kisys against pytest-otel and pytest-opentelemetry.
+"""What tracing costs a user: whole pytest processes, kisys against pytest-otel and pytest-opentelemetry.
 
-One run measures, on the same generated suite (N trivial tests: one test parametrized over
-N/2 values plus N/2 plain functions in 10 modules, like the anchor study) and on a 1-test
-suite (fixed cost):
+Every mode is one whole ``python -m pytest`` process, timed from outside (wall clock, and CPU as
+user + system of the reaped child from ``RUSAGE_CHILDREN``, so the export thread counts). Modes
+run interleaved, round by round, on the same generated suite of N trivial tests (one test
+parametrized over N/2 values plus N/2 plain functions in 10 modules, as in the anchor study)
+and on a 1-test suite; the marginal per-test cost of a mode over its baseline is
+``((mode_N - base_N) - (mode_1 - base_1)) / (N - 1)``, computed per round (the mode and its
+baseline ran back to back) and reported as the median with the min-max over rounds.
 
-- ``plain``: pytest with pytest-kisys disabled (``-p no:kisys``), in the dev venv;
-- ``kisys-notrace``: ``--kisys --kisys-scan none --kisys-trace none`` (kisys without spans);
-- ``kisys-spans``: the same with spans built and handed to a discarding exporter (through the
-  ``pytest_kisys_span_exporter`` hook in the suite's conftest; nothing leaves the process);
-- ``kisys-otlp``: ``--kisys-trace otlp`` to a loopback OTLP/HTTP sink;
-- ``otel-*`` / ``opentelemetry-*``: pytest-otel and pytest-opentelemetry, each in its own
-  throwaway virtualenv under the work directory (pip-installed from the index on first use),
-  off (``-p no:...``), on without export, and exporting OTLP/HTTP to the same sink.
+Each kind of environment is its own venv, built once and cached under ``--work``:
 
-Modes run round-robin, ``--repeats`` times; the minimum (or, with ``--stat median``, the
-median) of wall and CPU (user+sys) time is reported, with the per-test cost against each
-venv's own baseline and the marginal per-test cost (difference between the N-test and the
-1-test suite, divided by N-1).
+- ``bare``: pytest alone, **without** pytest-kisys (``plain``);
+- ``kisys``: pytest-kisys (a wheel of this checkout, reinstalled on every run) and its runtime
+  dependencies (wheels repacked from this environment: same versions, no network):
+  ``kisys-off`` (installed, not enabled), ``kisys-notrace`` (``--kisys --kisys-scan none
+  --kisys-offline --kisys-trace none``), and the sinks over ``kisys-notrace``: ``kisys-discard``
+  (every span built, handed to a discarding exporter through ``pytest_kisys_span_exporter`` in
+  the suite's conftest), ``kisys-otlp`` (OTLP/HTTP protobuf to a loopback receiver answering
+  200) and ``kisys-file`` (``--kisys-trace file:PATH``);
+- ``pytest-otel`` and ``pytest-opentelemetry``, each pip-installed from the index into its own
+  venv: off (``-p no:...``), on without export, and exporting OTLP/HTTP to the same receiver,
+  each over its own venv's ``off``.
 
-Run: ``/work/venv/bin/python benchmarks/bench_trace.py [--tests 2000] [--repeats 5]``.
+The load average is printed before and after (the machine may be shared: say so with figures).
+
+    python benchmarks/bench_trace.py [--tests 5000] [--rounds 5] [--no-peers] [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,12 +38,22 @@ import json
 import os
 from pathlib import Path
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
+
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.pkgindex import isolated_pip_env  # noqa: E402
+from tests.support.wheelhouse import fresh_venv  # noqa: E402
+from tests.support.wheelhouse import kisys_wheelhouse  # noqa: E402
 
 
 NULL_EXPORTER_CONFTEST = '''
@@ -93,7 +109,9 @@ class Sink:
 
 def write_suite(root: Path, tests: int) -> None:
     """The anchor study's shape: one parametrized test plus plain functions in 10 modules."""
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
     (root / "pytest.ini").write_text("[pytest]\n")
     (root / "conftest.py").write_text(NULL_EXPORTER_CONFTEST)
     if tests == 1:
@@ -109,20 +127,59 @@ def write_suite(root: Path, tests: int) -> None:
         (root / f"test_funcs_{k}.py").write_text(body)
 
 
-def make_venv(path: Path, packages: list[str]) -> Path:
-    """A throwaway venv with ``packages`` (reused when it already exists)."""
-    python = path / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+def local_venvs(work: Path) -> dict[str, Path]:
+    """``bare`` (pytest only) and ``kisys`` venvs from local wheels; kisys itself is fresh."""
+    wheels = work / "wheels"
+    stamp = work / "wheels.done"
+    if not stamp.exists():
+        shutil.rmtree(wheels, ignore_errors=True)
+        kisys_wheelhouse(wheels)
+        stamp.touch()
+    else:
+        # Only pytest-kisys changes between runs: a wheel of the checkout as it is now.
+        for old in wheels.glob("pytest_kisys-*.whl"):
+            old.unlink()
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+             "-w", str(wheels), str(ROOT)],
+            check=True, env=isolated_pip_env(), capture_output=True,
+        )
+    pythons = {}
+    for name, packages in (("bare", ["pytest"]), ("kisys", ["pytest-kisys"])):
+        venv = work / f"venv-{name}"
+        python = venv / "bin" / "python"
+        if not python.exists():
+            fresh_venv(venv, wheels, packages)
+        pythons[name] = python
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(pythons["kisys"]), "install", "-q", "--no-index",
+         "--no-deps", "--force-reinstall", "--find-links", str(wheels), "pytest-kisys"],
+        check=True, env=isolated_pip_env(), capture_output=True,
+    )
+    return pythons
+
+
+def peer_venv(work: Path, package: str) -> Path:
+    """A venv with ``package`` pip-installed from the index (built once, then reused)."""
+    venv = work / f"venv-{package}"
+    python = venv / "bin" / "python"
+    if not (venv / "installed").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         install = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages],
-            capture_output=True,
-            text=True,
-            check=False,
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", package],
+            capture_output=True, text=True, check=False,
         )
         if install.returncode != 0:
-            raise SystemExit(f"pip install {' '.join(packages)} failed:\n{install.stderr[-3000:]}")
+            raise SystemExit(f"pip install {package} failed:\n{install.stderr[-3000:]}")
+        (venv / "installed").touch()
     return python
+
+
+def version_of(python: Path, dist: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 @dataclass
@@ -142,27 +199,26 @@ class Mode:
 
 def clean_env() -> dict[str, str]:
     """This environment without tracing, pytest or CI variables that would change behaviour."""
-    drop = ("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_", "KISYS_")
+    drop = ("OTEL_", "TRACEPARENT", "TRACESTATE", "PYTEST_", "KISYS_", "VIRTUAL_ENV")
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def run_once(mode: Mode, suite: Path, tests: int, sink: Sink) -> None:
+    """One whole process of ``mode`` on ``suite``; appends its wall and CPU seconds."""
     env = {**clean_env(), **mode.env}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests, payload = sink.requests, sink.bytes
     start = time.perf_counter()
     proc = subprocess.run(
         [str(mode.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *mode.args],
-        cwd=suite,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        cwd=suite, env=env, capture_output=True, text=True, check=False,
     )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or f"{tests} passed" not in proc.stdout:
         raise SystemExit(f"{mode.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    if "kisys: trace export" in proc.stdout:
+        raise SystemExit(f"{mode.name}: spans were lost:\n{proc.stdout[-1000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     mode.wall.setdefault(tests, []).append(wall)
     mode.cpu.setdefault(tests, []).append(cpu)
@@ -171,168 +227,158 @@ def run_once(mode: Mode, suite: Path, tests: int, sink: Sink) -> None:
         mode.payload = sink.bytes - payload
 
 
-def build_modes(work: Path, sink: Sink, peers: bool) -> list[Mode]:
-    dev = Path(sys.executable)
+def build_modes(work: Path, sink: Sink, peers: bool) -> tuple[list[Mode], dict[str, str]]:
+    """The modes to run, and the versions of what they run."""
+    pythons = local_venvs(work)
+    bare, kisys_py = pythons["bare"], pythons["kisys"]
     kisys = ["--kisys", "--kisys-scan", "none", "--kisys-offline"]
     otlp_env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{sink.base}/v1/traces"}
+    trace_file = work / "trace.jsonl"
     modes = [
-        Mode("plain", dev, ["-p", "no:kisys"], "plain"),
-        Mode("kisys-notrace", dev, [*kisys, "--kisys-trace", "none"], "plain"),
-        Mode(
-            "kisys-spans",
-            dev,
-            [*kisys, "--kisys-trace", "otlp"],
-            "kisys-notrace",
-            {"KISYS_BENCH_NULL_EXPORTER": "1"},
-        ),
-        Mode("kisys-otlp", dev, [*kisys, "--kisys-trace", "otlp"], "kisys-notrace", otlp_env),
+        Mode("plain", bare, [], "plain"),
+        Mode("kisys-off", kisys_py, [], "plain"),
+        Mode("kisys-notrace", kisys_py, [*kisys, "--kisys-trace", "none"], "plain"),
+        Mode("kisys-discard", kisys_py, [*kisys, "--kisys-trace", "otlp"], "kisys-notrace",
+             {"KISYS_BENCH_NULL_EXPORTER": "1"}),
+        Mode("kisys-otlp", kisys_py, [*kisys, "--kisys-trace", "otlp"], "kisys-notrace", otlp_env),
+        Mode("kisys-file", kisys_py, [*kisys, "--kisys-trace", f"file:{trace_file}"], "kisys-notrace"),
     ]
+    versions = {"pytest": version_of(bare, "pytest"), "pytest-kisys": version_of(kisys_py, "pytest-kisys")}
     if not peers:
-        return modes
-    otel = make_venv(work / "venv-pytest-otel", ["pytest-otel"])
+        return modes, versions
+    otel = peer_venv(work, "pytest-otel")
     otel_endpoint = ["--otel-endpoint", sink.base, "--otel-exporter-protocol", "http/protobuf"]
     modes += [
         Mode("otel-off", otel, ["-p", "no:pytest_otel"], "otel-off"),
-        Mode("otel-on", otel, [], "otel-off"),
+        Mode("otel-memory", otel, [], "otel-off"),
         Mode("otel-otlp", otel, otel_endpoint, "otel-off"),
     ]
-    ot = make_venv(work / "venv-pytest-opentelemetry", ["pytest-opentelemetry"])
+    ot = peer_venv(work, "pytest-opentelemetry")
     ot_env = {"OTEL_TRACES_EXPORTER": "otlp_proto_http", **otlp_env}
     modes += [
         Mode("opentelemetry-off", ot, ["-p", "no:pytest_opentelemetry"], "opentelemetry-off"),
-        Mode("opentelemetry-on", ot, [], "opentelemetry-off"),
+        Mode("opentelemetry-noexport", ot, [], "opentelemetry-off"),
         Mode("opentelemetry-otlp", ot, ["--export-traces"], "opentelemetry-off", ot_env),
     ]
-    return modes
+    versions["pytest-otel"] = version_of(otel, "pytest-otel")
+    versions["pytest (pytest-otel venv)"] = version_of(otel, "pytest")
+    versions["pytest-opentelemetry"] = version_of(ot, "pytest-opentelemetry")
+    versions["pytest (pytest-opentelemetry venv)"] = version_of(ot, "pytest")
+    return modes, versions
 
 
-PAIRED = """
-import json, os, sys, time
-import pytest
-base = ["-q", "-p", "no:cacheprovider", "--kisys", "--kisys-scan", "none", "--kisys-offline"]
-modes = {
-    "kisys-notrace": (["--kisys-trace", "none"], {}),
-    "kisys-spans": (["--kisys-trace", "otlp"], {"KISYS_BENCH_NULL_EXPORTER": "1"}),
-    "kisys-otlp": (["--kisys-trace", "otlp"], {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sys.argv[2]}),
-}
-cpu = {name: [] for name in modes}
-for _ in range(int(sys.argv[1]) + 1):  # the first round warms up and is dropped
-    for name, (args, env) in modes.items():
-        saved = dict(os.environ)
-        os.environ.update(env)
-        start = time.process_time()
-        pytest.main(base + args)
-        cpu[name].append(time.process_time() - start)
-        os.environ.clear()
-        os.environ.update(saved)
-print("PAIRED" + json.dumps({name: values[1:] for name, values in cpu.items()}), file=sys.stderr)
-"""
+def _spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values) * scale
+    return f"{med:.{digits}f} [{min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f}]"
 
 
-def paired(suite: Path, tests: int, repeats: int, sink: Sink) -> dict[str, float]:
-    """Per-test CPU µs of spans and OTLP export over kisys without tracing, in one warm process.
-
-    Every mode runs in the same interpreter, alternating, so imports and interpreter start are
-    paid once and the difference is the per-test cost alone (plus the per-run provider setup).
-    """
-    proc = subprocess.run(
-        [sys.executable, "-c", PAIRED, str(repeats), f"{sink.base}/v1/traces"],
-        cwd=suite,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    line = next((x for x in proc.stderr.splitlines() if x.startswith("PAIRED")), None)
-    if line is None:
-        raise SystemExit(f"paired run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    cpu = json.loads(line[len("PAIRED") :])
-    base = min(cpu["kisys-notrace"])
-    return {name: (min(values) - base) / tests * 1e6 for name, values in cpu.items()}
+def marginals(mode: Mode, base: Mode, tests: int, kind: str) -> list[float]:
+    """Per-round marginal µs per test of ``mode`` over ``base`` (``kind``: wall or cpu)."""
+    data, ref = getattr(mode, kind), getattr(base, kind)
+    return [
+        ((big - base_big) - (one - base_one)) / (tests - 1) * 1e6
+        for big, base_big, one, base_one in zip(data[tests], ref[tests], data[1], ref[1], strict=True)
+    ]
 
 
-def report(modes: list[Mode], tests: int, pick: Any = min) -> list[dict[str, Any]]:
-    """Print and return the figures; ``pick`` reduces the repeats (min: least disturbed run)."""
+def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
+    """Print and return the figures: medians with [min-max] over rounds."""
     by_name = {m.name: m for m in modes}
     rows = []
-    header = (
-        f"{'mode':<20} {'wall s':>7} {'cpu s':>7} {'ratio':>6} {'cpu r':>6} {'µs/test':>8} "
-        f"{'marginal':>9} {'fixed ms':>9} {'cpu µs/test':>11} {'cpu marg':>9} {'cpu fixed':>9}  vs"
+    print(
+        f"{'mode':<23} {'wall s':>19} {'cpu s':>19} {'wall x':>6} {'cpu x':>6} "
+        f"{'marginal wall µs':>21} {'marginal cpu µs':>21} {'fixed cpu ms':>12}  vs"
     )
-    print(header)
     for mode in modes:
         base = by_name[mode.baseline]
-        wall = pick(mode.wall[tests])
-        cpu = pick(mode.cpu[tests])
-        base_wall = pick(base.wall[tests])
-        base_cpu = pick(base.cpu[tests])
-        small = pick(mode.wall[1]) - pick(base.wall[1])
-        delta = wall - base_wall
-        per_test = delta / tests * 1e6
-        marginal = (delta - small) / (tests - 1) * 1e6
-        cpu_per_test = (cpu - base_cpu) / tests * 1e6
-        cpu_small = pick(mode.cpu[1]) - pick(base.cpu[1])
-        cpu_marginal = ((cpu - base_cpu) - cpu_small) / (tests - 1) * 1e6
+        wall_n, cpu_n = mode.wall[tests], mode.cpu[tests]
+        own = mode is base
+        m_wall = [] if own else marginals(mode, base, tests, "wall")
+        m_cpu = [] if own else marginals(mode, base, tests, "cpu")
+        fixed = [] if own else [(a - b) * 1e3 for a, b in zip(mode.cpu[1], base.cpu[1], strict=True)]
+        wall_x = statistics.median(wall_n) / statistics.median(base.wall[tests])
+        cpu_x = statistics.median(cpu_n) / statistics.median(base.cpu[tests])
         row = {
             "mode": mode.name,
             "baseline": mode.baseline,
-            "wall_s": round(wall, 3),
-            "cpu_s": round(cpu, 3),
-            "ratio": round(wall / base_wall, 3),
-            "cpu_ratio": round(cpu / base_cpu, 3),
-            "us_per_test": round(per_test, 1),
-            "marginal_us_per_test": round(marginal, 1),
-            "fixed_ms": round(small * 1e3, 1),
-            "cpu_us_per_test": round(cpu_per_test, 1),
-            "cpu_marginal_us_per_test": round(cpu_marginal, 1),
-            "cpu_fixed_ms": round(cpu_small * 1e3, 1),
+            "wall_s": wall_n,
+            "cpu_s": cpu_n,
+            "wall_1_s": mode.wall[1],
+            "cpu_1_s": mode.cpu[1],
+            "wall_ratio": round(wall_x, 3),
+            "cpu_ratio": round(cpu_x, 3),
+            "marginal_wall_us": [round(v, 1) for v in m_wall],
+            "marginal_cpu_us": [round(v, 1) for v in m_cpu],
+            "fixed_cpu_ms": [round(v, 1) for v in fixed],
             "otlp_requests": mode.requests,
             "otlp_bytes": mode.payload,
         }
         rows.append(row)
         print(
-            f"{mode.name:<20} {wall:7.3f} {cpu:7.3f} {row['ratio']:6.3f} {row['cpu_ratio']:6.3f} "
-            f"{per_test:8.1f} "
-            f"{marginal:9.1f} {small * 1e3:9.1f} {cpu_per_test:11.1f} {cpu_marginal:9.1f} "
-            f"{cpu_small * 1e3:9.1f}  {mode.baseline}"
+            f"{mode.name:<23} {_spread(wall_n, digits=2):>19} {_spread(cpu_n, digits=2):>19} "
+            f"{wall_x:6.3f} {cpu_x:6.3f} {_spread(m_wall):>21} {_spread(m_cpu):>21} "
+            f"{_spread(fixed, digits=0):>12}  {mode.baseline}"
         )
     return rows
 
 
 def main() -> int:
+    """Build or reuse the venvs, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/kisys-bench-trace"))
-    parser.add_argument("--no-peers", action="store_true", help="skip the peer plugins")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--tests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--stat",
-        choices=("min", "median"),
-        default="min",
-        help="how repeats are reduced (min by default: other load only ever adds time)",
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "kisys-bench-trace",
+        help="cache of the venvs and suites (reused by later runs)",
     )
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer plugins")
+    parser.add_argument("--only", nargs="+", help="run only these modes (and their baselines)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
     big, small = args.work / f"suite-{args.tests}", args.work / "suite-1"
     write_suite(big, args.tests)
     write_suite(small, 1)
     sink = Sink()
-    modes = build_modes(args.work, sink, peers=not args.no_peers)
-    for mode in modes:  # warm-up: byte-compile, fill caches
+    modes, versions = build_modes(args.work, sink, peers=not args.no_peers)
+    if args.only:
+        keep = set(args.only)
+        keep |= {m.baseline for m in modes if m.name in keep}
+        keep |= {m.baseline for m in modes if m.name in keep}
+        modes = [m for m in modes if m.name in keep]
+    for mode in modes:  # warm-up: byte-compile, page cache
         run_once(mode, small, 1, sink)
-    for _ in range(args.repeats):
+        run_once(mode, big, args.tests, sink)
+        mode.wall.clear()
+        mode.cpu.clear()
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for _ in range(args.rounds):
         for mode in modes:
             run_once(mode, big, args.tests, sink)
             run_once(mode, small, 1, sink)
-    print(f"{args.tests} trivial tests, {args.stat} of {args.repeats} runs, {os.cpu_count()} CPUs")
-    rows = report(modes, args.tests, min if args.stat == "min" else statistics.median)
-    extra = paired(big, args.tests, args.repeats, sink)
-    print("paired in one warm process (CPU µs per test over kisys-notrace, min of runs):")
-    for name, value in extra.items():
-        if name != "kisys-notrace":
-            print(f"  {name:<18} {value:6.1f}")
+    load_after = os.getloadavg()
+    print(f"{args.tests} trivial tests and 1 test, {args.rounds} rounds interleaved, {os.cpu_count()} CPUs, "
+          f"started {started}; median [min-max] over rounds")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    rows = report(modes, args.tests)
+    load = (
+        f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {' '.join(f'{x:.2f}' for x in load_after)}"
+    )
+    print(load)
+    for mode in modes:
+        if mode.requests:
+            mb = mode.payload / 1e6
+            print(f"  {mode.name}: {mode.requests} OTLP requests, {mb:.2f} MB per {args.tests} tests")
     if args.json:
-        args.json.write_text(json.dumps({"runs": rows, "paired_cpu_us": extra}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"tests": args.tests, "rounds": args.rounds, "started": started, "versions": versions,
+                        "load_before": load_before, "load_after": load_after, "runs": rows}, indent=2)
+            + "\n"
+        )
     return 0
 
 

@@ -11,8 +11,6 @@ rest is dropped and counted instead of retried, so a dead collector costs at mos
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import logging
@@ -21,14 +19,19 @@ import sys
 import threading
 import time
 from typing import Any
+from typing import Protocol
+from typing import runtime_checkable
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.telemetry.envconfig import TraceEnv
+from pytest_kisys.telemetry.records import SpanBuilder
+from pytest_kisys.telemetry.records import SpanData
 
 
 BATCH_SIZE = 512
@@ -36,6 +39,16 @@ SCHEDULE_DELAY = 1.0
 QUEUE_MAX = 10_000
 """Default bound of the export queue (``trace_queue_max``): more waiting items are dropped."""
 _THREAD_NAME = "kisys-span-export"
+
+
+@runtime_checkable
+class DataExporter(Protocol):
+    """An exporter of kisys's own that encodes :class:`SpanData` directly (no SDK span objects)."""
+
+    def export_data(
+        self, spans: Sequence[SpanData], resource: Resource, scope: InstrumentationScope
+    ) -> SpanExportResult:
+        """Export spans that all share ``resource`` and ``scope``."""
 
 
 @dataclass(frozen=True)
@@ -121,20 +134,21 @@ def _otlp_exporter(trace_env: TraceEnv, timeout: float) -> SpanExporter:
 class ExportPipeline:
     """A queue of finished items, drained in batches by one daemon thread.
 
-    ``convert`` turns one queued item into the spans it stands for; it runs on the export
-    thread, so building span objects never costs the test that produced them.
+    ``builder`` turns one queued item into the spans it stands for; it runs on the export
+    thread, so building spans never costs the test that produced them. kisys's own exporters
+    (:class:`DataExporter`) get plain :class:`SpanData`; any other gets SDK ``ReadableSpan``.
     """
 
     def __init__(
         self,
-        convert: Callable[[Any], Iterable[ReadableSpan]],
+        builder: SpanBuilder,
         batch_size: int = BATCH_SIZE,
         delay: float = SCHEDULE_DELAY,
         max_queue: int = QUEUE_MAX,
     ) -> None:
         self.exporter: SpanExporter | None = None
         self.target = "nowhere (export never started)"
-        self._convert = convert
+        self._builder = builder
         self._batch_size = batch_size
         self._delay = delay
         self._max_queue = max(1, max_queue)
@@ -203,9 +217,12 @@ class ExportPipeline:
             with self._lock:
                 self._dropped += len(items)
             return
-        spans: list[ReadableSpan] = []
+        exporter = self.exporter
+        direct = isinstance(exporter, DataExporter)
+        convert = self._builder.data if direct else self._builder
+        spans: list[Any] = []
         for item in items:
-            spans.extend(self._convert(item))
+            spans.extend(convert(item))
         for start in range(0, len(spans), self._batch_size):
             batch = spans[start : start + self._batch_size]
             with self._lock:
@@ -214,7 +231,7 @@ class ExportPipeline:
                 with self._lock:
                     self._dropped += len(batch)
                 continue
-            error = self._export_batch(batch)
+            error = self._export_batch(batch, direct)
             with self._lock:
                 if error is None:
                     self._exported += len(batch)
@@ -224,10 +241,15 @@ class ExportPipeline:
         with self._lock:
             self._in_flight = 0
 
-    def _export_batch(self, batch: Sequence[ReadableSpan]) -> str | None:
-        assert self.exporter is not None  # noqa: S101  # nosec B101 - only the started thread exports
+    def _export_batch(self, batch: Sequence[Any], direct: bool) -> str | None:
+        exporter = self.exporter
+        assert exporter is not None  # noqa: S101  # nosec B101 - only the started thread exports
         try:
-            result = self.exporter.export(batch)
+            if direct:
+                assert isinstance(exporter, DataExporter)  # noqa: S101  # nosec B101 - checked by the caller
+                result = exporter.export_data(batch, self._builder.resource, self._builder.scope)
+            else:
+                result = exporter.export(batch)
         except Exception as exc:  # noqa: BLE001 - any exporter failure means "collector down"
             return f"{type(exc).__name__}: {exc}"
         if result is not SpanExportResult.SUCCESS:

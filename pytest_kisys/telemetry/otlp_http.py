@@ -21,15 +21,19 @@ import time
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from pytest_kisys._version import __version__
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.proxies import proxy_for
 from pytest_kisys.retry import backoff_delay
+from pytest_kisys.telemetry.otlp_proto import encode_batch
 from pytest_kisys.telemetry.otlp_proto import encode_request
+from pytest_kisys.telemetry.records import SpanData
 
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
@@ -115,7 +119,15 @@ class OtlpHttpSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Send one batch; SUCCESS only on a 2xx answer."""
-        body = encode_request(spans)
+        return self._send(encode_request(spans))
+
+    def export_data(
+        self, spans: Sequence[SpanData], resource: Resource, scope: InstrumentationScope
+    ) -> SpanExportResult:
+        """Send kisys's own spans (one resource and scope), encoded with no SDK objects."""
+        return self._send(encode_batch(spans, resource, scope))
+
+    def _send(self, body: bytes) -> SpanExportResult:
         if self._gzip:
             body = gzip.compress(body, compresslevel=6)
         deadline = time.monotonic() + self._timeout

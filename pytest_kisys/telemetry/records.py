@@ -7,7 +7,7 @@ is ordinary OTLP: any exporter accepts it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 import os
 import random
 from typing import Any
@@ -20,6 +20,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace import TraceFlags
+from opentelemetry.trace import TraceState
 from opentelemetry.trace.status import Status
 from opentelemetry.trace.status import StatusCode
 
@@ -110,8 +111,60 @@ def suite_name(nodeid: str) -> str:
     return head if sep else nodeid
 
 
+class SpanData(NamedTuple):
+    """One finished span as plain values: what kisys's own encoders write.
+
+    Test records become these directly (no SDK ``SpanContext`` or ``ReadableSpan``);
+    :meth:`SpanBuilder.readable` turns one into a ``ReadableSpan`` for any other exporter.
+    """
+
+    trace_id: int
+    span_id: int
+    parent_id: int  # 0: a root span
+    parent_remote: bool
+    trace_state: TraceState | None  # None when empty
+    name: str
+    kind: int  # OTLP's SpanKind (INTERNAL = 1; the SDK's enum starts at 0)
+    start: int
+    end: int
+    attributes: Mapping[str, Any]
+    status_code: int  # OTLP's StatusCode value (UNSET 0, OK 1, ERROR 2)
+    status_message: str
+    events: tuple[tuple[int, str, Mapping[str, Any]], ...] = ()
+
+
+def data_of(span: ReadableSpan) -> SpanData:
+    """The plain values of a finished SDK span."""
+    ctx = span.context
+    assert ctx is not None  # noqa: S101  # nosec B101 - a finished SDK span always has a context
+    parent = span.parent
+    return SpanData(
+        ctx.trace_id,
+        ctx.span_id,
+        parent.span_id if parent is not None else 0,
+        bool(parent is not None and parent.is_remote),
+        ctx.trace_state or None,
+        span.name,
+        span.kind.value + 1,
+        span.start_time or 0,
+        span.end_time or 0,
+        span.attributes or {},
+        span.status.status_code.value,
+        span.status.description or "",
+        tuple((e.timestamp, e.name, e.attributes or {}) for e in span.events),
+    )
+
+
+_KINDS = {kind.value + 1: kind for kind in SpanKind}
+_STATUS = {code.value: code for code in StatusCode}
+
+
 class SpanBuilder:
-    """Makes ``ReadableSpan`` objects from records; runs on the export thread."""
+    """Makes spans from queued records, redacted; runs on the export thread.
+
+    :meth:`data` gives the plain :class:`SpanData` that kisys's own exporters encode;
+    calling the builder gives ``ReadableSpan`` objects for any other ``SpanExporter``.
+    """
 
     def __init__(
         self, resource: Resource, scope: InstrumentationScope, redactor: Redactor, ids: SpanIds
@@ -130,84 +183,74 @@ class SpanBuilder:
             self._parents.append(ctx)
         return self._parents.index(ctx)
 
-    def __call__(self, item: Any) -> Iterable[ReadableSpan]:
-        """The spans one queued item stands for (SDK spans pass through unchanged)."""
+    def __call__(self, item: Any) -> list[ReadableSpan]:
+        """The ``ReadableSpan`` objects one queued item stands for (SDK spans unchanged)."""
+        if isinstance(item, ReadableSpan) and self.rebase is None:
+            return [item]
+        return [self.readable(d) for d in self.data(item)]
+
+    def data(self, item: Any) -> list[SpanData]:
+        """The spans one queued item stands for, as :class:`SpanData`."""
         if type(item) is tuple:
             return self.test_spans(TestRecord._make(item))
         if isinstance(item, FixtureRecord):
-            ctx = self._child_context(item.parent)
-            return [self._fixture_span(item.fixture, ctx, item.parent)]
+            parent = item.parent
+            return [self._fixture_span(item.fixture, parent.trace_id, parent.span_id, parent.trace_state)]
+        data = data_of(item)
         rebase = self.rebase
-        if rebase is not None and item.context.trace_id == rebase[0].trace_id:
-            return self._rebased(item, *rebase)
-        return [item]
+        if rebase is not None and data.trace_id == rebase[0].trace_id:
+            return self._rebased(data, *rebase)
+        return [data]
 
-    def _rebased(self, span: ReadableSpan, stand_in: SpanContext, session: SpanContext) -> list[ReadableSpan]:
-        """``span`` moved from the stand-in trace into the session's trace."""
-        if not session.trace_flags.sampled:
-            return []
-        old_parent = span.parent
-        parent = session
-        if old_parent is not None and old_parent.span_id != stand_in.span_id:
-            parent = SpanContext(session.trace_id, old_parent.span_id, False, _SAMPLED, session.trace_state)
-        assert span.context is not None  # noqa: S101  # nosec B101 - ended SDK spans have a context
-        ctx = SpanContext(session.trace_id, span.context.span_id, False, _SAMPLED, session.trace_state)
-        return [
-            ReadableSpan(
-                name=span.name,
-                context=ctx,
-                parent=parent,
-                resource=span.resource,
-                attributes=span.attributes,
-                events=span.events,
-                links=span.links,
-                kind=span.kind,
-                status=span.status,
-                start_time=span.start_time,
-                end_time=span.end_time,
-                instrumentation_scope=span.instrumentation_scope,
-            )
-        ]
-
-    def _child_context(self, parent: SpanContext) -> SpanContext:
-        return SpanContext(
-            parent.trace_id,
-            self.ids.span_id(),
-            is_remote=False,
-            trace_flags=_SAMPLED,
-            trace_state=parent.trace_state,
-        )
-
-    def _span(
-        self,
-        name: str,
-        ctx: SpanContext,
-        parent: SpanContext,
-        attributes: dict[str, Any],
-        start: int,
-        end: int,
-        status: Status = _UNSET,
-        events: tuple[Event, ...] = (),
-    ) -> ReadableSpan:
+    def readable(self, data: SpanData) -> ReadableSpan:
+        """``data`` as an SDK ``ReadableSpan`` with this builder's resource and scope."""
+        state = data.trace_state
+        ctx = SpanContext(data.trace_id, data.span_id, False, _SAMPLED, state)
+        parent = None
+        if data.parent_id:
+            parent = SpanContext(data.trace_id, data.parent_id, data.parent_remote, _SAMPLED, state)
+        code = data.status_code
+        status = _UNSET if not code else Status(_STATUS[code], data.status_message or None)
         return ReadableSpan(
-            name=name,
+            name=data.name,
             context=ctx,
             parent=parent,
             resource=self.resource,
-            attributes=attributes,
-            events=events,
-            kind=SpanKind.INTERNAL,
+            attributes=data.attributes,
+            events=tuple(Event(name, attrs, when) for when, name, attrs in data.events),
+            kind=_KINDS[data.kind],
             status=status,
-            start_time=start,
-            end_time=end,
+            start_time=data.start,
+            end_time=data.end,
             instrumentation_scope=self.scope,
         )
 
-    def test_spans(self, record: TestRecord) -> list[ReadableSpan]:
+    def _rebased(self, data: SpanData, stand_in: SpanContext, session: SpanContext) -> list[SpanData]:
+        """``data`` moved from the stand-in trace into the session's trace."""
+        if not session.trace_flags.sampled:
+            return []
+        parent_id, remote = data.parent_id, data.parent_remote
+        if not parent_id or parent_id == stand_in.span_id:
+            parent_id, remote = session.span_id, session.is_remote
+        return [
+            data._replace(
+                trace_id=session.trace_id,
+                parent_id=parent_id,
+                parent_remote=remote,
+                trace_state=session.trace_state or None,
+            )
+        ]
+
+    def test_spans(self, record: TestRecord) -> list[SpanData]:
         """The test span, plus phase and fixture spans when they were recorded."""
         redact = self.redactor.redact
-        nodeid = redact(record.nodeid)
+        # Redacted in the test process already (it is what the cost section shows).
+        nodeid = record.nodeid
         path, lineno, function = record.location
+        # The function is the node id's last part when the id survived redaction unchanged
+        # around it: then it needs no second pass (a masked part would differ from it).
+        if not nodeid.endswith(function) or nodeid[-len(function) - 2 : -len(function)] != "::":
+            function = redact(function)
         setup, call, teardown = record.durations
         attrs: dict[str, Any] = {
             "test.case.name": nodeid,
@@ -215,7 +258,7 @@ class SpanBuilder:
             "test.case.result.status": record.status,
             "pytest.outcome": record.outcome,
             "code.file.path": redact(path),
-            "code.function.name": redact(function),
+            "code.function.name": function,
             "pytest.setup.duration": setup,
             "pytest.call.duration": call,
             "pytest.teardown.duration": teardown,
@@ -226,56 +269,53 @@ class SpanBuilder:
             attrs["code.line.number"] = lineno + 1
         if record.reason:
             attrs["pytest.reason"] = redact(record.reason)[:500]
-        status = _UNSET
-        events: tuple[Event, ...] = ()
+        code = 0
+        message = ""
+        events: tuple[tuple[int, str, Mapping[str, Any]], ...] = ()
         exc = record.exception
         if record.status in FAILED_STATUSES:
-            error_type = exc.type if exc is not None else "AssertionError"
-            attrs["error.type"] = error_type
+            attrs["error.type"] = exc.type if exc is not None else "AssertionError"
+            code = 2
             message = redact(exc.message)[:500] if exc is not None else record.status
-            status = Status(StatusCode.ERROR, message)
             if exc is not None:
-                events = (
-                    Event(
-                        "exception",
-                        {
-                            "exception.type": exc.type,
-                            "exception.message": redact(exc.message),
-                            "exception.stacktrace": redact(exc.stacktrace),
-                        },
-                        exc.time_ns,
-                    ),
-                )
+                exception = {
+                    "exception.type": exc.type,
+                    "exception.message": redact(exc.message),
+                    "exception.stacktrace": redact(exc.stacktrace),
+                }
+                events = ((exc.time_ns, "exception", exception),)
         parent = self._parents[record.parent]
-        ctx = self._child_context(parent)
-        spans = [self._span(nodeid, ctx, parent, attrs, record.start_ns, record.end_ns, status, events)]
-        setup_ctx = ctx
+        trace_id, state = parent.trace_id, parent.trace_state or None
+        span_id = self.ids.span_id()
+        spans = [
+            SpanData(
+                trace_id, span_id, parent.span_id, parent.is_remote, state, nodeid, 1,
+                record.start_ns, record.end_ns, attrs, code, message, events,
+            )
+        ]
+        setup_id = span_id
         for phase in record.phases:
-            phase_ctx = self._child_context(ctx)
+            phase_id = self.ids.span_id()
             if phase.when == "setup":
-                setup_ctx = phase_ctx
-            phase_status = Status(StatusCode.ERROR, phase.outcome) if phase.outcome == "failed" else _UNSET
+                setup_id = phase_id
+            failed = phase.outcome == "failed"
             spans.append(
-                self._span(
-                    phase.when,
-                    phase_ctx,
-                    ctx,
+                SpanData(
+                    trace_id, phase_id, span_id, False, state, phase.when, 1,
+                    int(phase.start * 1e9), int(phase.stop * 1e9),
                     {"pytest.when": phase.when, "pytest.outcome": phase.outcome},
-                    int(phase.start * 1e9),
-                    int(phase.stop * 1e9),
-                    phase_status,
+                    2 if failed else 0, phase.outcome if failed else "",
                 )
             )
         for fixture in record.fixtures:
-            spans.append(self._fixture_span(fixture, self._child_context(setup_ctx), setup_ctx))
+            spans.append(self._fixture_span(fixture, trace_id, setup_id, state))
         return spans
 
-    def _fixture_span(self, fixture: FixtureTiming, ctx: SpanContext, parent: SpanContext) -> ReadableSpan:
-        return self._span(
-            f"fixture {fixture.name}",
-            ctx,
-            parent,
-            {"pytest.fixture.name": fixture.name, "pytest.fixture.scope": fixture.scope},
-            fixture.start_ns,
-            fixture.end_ns,
+    def _fixture_span(
+        self, fixture: FixtureTiming, trace_id: int, parent_id: int, state: TraceState | None
+    ) -> SpanData:
+        return SpanData(
+            trace_id, self.ids.span_id(), parent_id, False, state or None, f"fixture {fixture.name}", 1,
+            fixture.start_ns, fixture.end_ns,
+            {"pytest.fixture.name": fixture.name, "pytest.fixture.scope": fixture.scope}, 0, "",
         )
