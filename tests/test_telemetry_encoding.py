@@ -18,6 +18,7 @@ from opentelemetry.trace import TraceFlags
 from opentelemetry.trace import TraceState
 
 from pytest_kisys.secrets.redact import Redactor
+from pytest_kisys.telemetry import records
 from pytest_kisys.telemetry.cost import CostLedger
 from pytest_kisys.telemetry.otlp_json import JsonLinesSpanExporter
 from pytest_kisys.telemetry.records import ExceptionInfo
@@ -26,7 +27,6 @@ from pytest_kisys.telemetry.records import FixtureTiming
 from pytest_kisys.telemetry.records import Phase
 from pytest_kisys.telemetry.records import SpanBuilder
 from pytest_kisys.telemetry.records import SpanIds
-from pytest_kisys.telemetry import records
 
 
 SECRET = "hunter2-very-secret-value"
@@ -34,7 +34,8 @@ SECRET = "hunter2-very-secret-value"
 
 def _builder() -> tuple[SpanBuilder, int, int]:
     resource = Resource({"service.name": "pytest", "host.cpus": 2})
-    builder = SpanBuilder(resource, InstrumentationScope("pytest-kisys", "0.1"), Redactor([SECRET]), SpanIds())
+    scope = InstrumentationScope("pytest-kisys", "0.1")
+    builder = SpanBuilder(resource, scope, Redactor([SECRET]), SpanIds())
     local = builder.parent_index(SpanContext(0xABC, 0x11, False, TraceFlags(1)))
     remote = builder.parent_index(
         SpanContext(0xDEF, 0x22, True, TraceFlags(1), TraceState([("vendor", "v1")]))
@@ -48,8 +49,10 @@ def _record(*fields: object) -> tuple[object, ...]:
 
 
 def _records(local: int, remote: int) -> list[object]:
-    failure = ExceptionInfo("ValueError", f"bad {SECRET}", f"Traceback ... {SECRET}", 1_700_000_000_000_000_500)
-    passed = _record("m.py::test_ok", ("m.py", 3, "test_ok"), "pass", "passed", 10, 20, (0.1, 0.2, 0.3), 5, 1024, local)
+    failure = ExceptionInfo("ValueError", f"bad {SECRET}", f"Traceback ... {SECRET}", 1_700_000_000_500)
+    passed = _record(
+        "m.py::test_ok", ("m.py", 3, "test_ok"), "pass", "passed", 10, 20, (0.1, 0.2, 0.3), 5, 1024, local
+    )
     failed = _record(
         "m.py::test_bad[x]", ("m.py", None, f"test_bad[{SECRET}]"), "fail", "failed", 30, 40,
         (0.0, 1.5, 0.0), 7, 2048, remote, failure, None,
@@ -60,7 +63,8 @@ def _records(local: int, remote: int) -> list[object]:
         "m.py::T::test_skip", ("m.py", 9, "T.test_skip"), "skipped", "skipped", 50, 60,
         (0.0, 0.0, 0.0), 0, 0, local, None, "not today",
     )
-    return [passed, failed, skipped, FixtureRecord(FixtureTiming("db", "session", 1, 2), SpanContext(0xABC, 0x11, False))]
+    session_fixture = FixtureRecord(FixtureTiming("db", "session", 1, 2), SpanContext(0xABC, 0x11, False))
+    return [passed, failed, skipped, session_fixture]
 
 
 def test_protobuf_of_span_data_equals_the_sdk_encoder_of_the_same_spans() -> None:
@@ -92,7 +96,8 @@ def test_json_lines_of_span_data_equal_the_readable_span_path(tmp_path: Path) ->
     spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
     failed = spans[1]
     assert failed["status"] == {"code": 2, "message": "bad ***"}
-    assert failed["parentSpanId"] == f"{0x22:016x}" and failed["flags"] == 0x300
+    assert failed["parentSpanId"] == f"{0x22:016x}"
+    assert failed["flags"] == 0x300
     values = {a["key"]: a["value"] for a in failed["attributes"]}
     assert values["pytest.call.duration"] == {"doubleValue": 1.5}
     assert values["kisys.memory.peak"] == {"intValue": "2048"}
@@ -106,12 +111,14 @@ def test_a_function_name_is_redacted_unless_it_survived_in_the_node_id() -> None
     attrs = spans[0].attributes
     # The record's node id does not end with the function (the plugin redacted it): masked here.
     assert attrs["code.function.name"] == "test_bad[***]"
-    record = _record("m.py::test_p[a]", ("m.py", 1, "test_p[a]"), "pass", "passed", 1, 2, (0.0, 0.0, 0.0), 0, 0, local)
+    record = _record(
+        "m.py::test_p[a]", ("m.py", 1, "test_p[a]"), "pass", "passed", 1, 2, (0.0, 0.0, 0.0), 0, 0, local
+    )
     assert builder.data(record)[0].attributes["code.function.name"] == "test_p[a]"
 
 
 def test_cost_top_ten_is_the_head_of_the_full_ranking() -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - reproducible test data
     ledger = CostLedger()
     for n in range(2000):
         # Coarse values make ties: the order must break them by name, as a full sort does.

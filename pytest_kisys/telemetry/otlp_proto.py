@@ -77,7 +77,8 @@ def any_value(value: Any) -> bytes:
     return _text(b"\x0a", str(value))
 
 
-# Attribute keys (with the value's tag) repeat on every span; each is encoded once (bounded: keys are a fixed vocabulary).
+# Attribute keys (with the value's tag) repeat on every span: each is encoded once (bounded:
+# keys are a fixed vocabulary).
 _KEYS: dict[str, bytes] = {}
 
 
