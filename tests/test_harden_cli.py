@@ -11,6 +11,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from tests.support.installindex import GAMMA
+from tests.support.pkgindex import PackageIndex
+from tests.support.venvs import Venv
+
 
 def _kisys(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest_kisys", *args]
@@ -78,3 +84,68 @@ def test_dev_zero_baseline_is_not_a_regular_file_and_is_not_read(tmp_path: Path)
     )
     assert result.status == "inconclusive"
     assert "is not a regular file" in result.inconclusive[0].reason
+
+
+def _ctrl_c_at_the_prompt(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[str, int]:
+    """Run ``argv`` on a pseudo-terminal and type Ctrl-C once kisys asks; (output, exit status)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(cwd)
+        os.execve(argv[0], argv, env)  # noqa: S606 - argv is ours, no shell
+    output = b""
+    sent = False
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not sent and b"[y]es / [n]o" in output:
+                os.write(fd, b"\x03")  # the terminal turns it into SIGINT for the job
+                sent = True
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert sent, output.decode(errors="replace")
+    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("how", ["kisys install", "pytest --kisys"])
+def test_ctrl_c_at_the_prompt_is_one_line_and_exit_130(
+    how: str, throwaway_venv: Venv, install_index: PackageIndex, tmp_path: Path,
+    isolated_pip: dict[str, str],
+) -> None:
+    """Item 26 at the prompt, for ``kisys install`` and ``pytest --kisys``: no traceback."""
+    env = {k: v for k, v in isolated_pip.items()
+           if k not in {"CI", "BUILD_NUMBER", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"}}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
+    project = tmp_path / "project"
+    project.mkdir()
+    if how == "kisys install":
+        argv = [throwaway_venv.python, "-m", "pytest_kisys", "install", GAMMA,
+                "--python", throwaway_venv.python, "--index-url", install_index.simple_url]
+    else:
+        (project / "pyproject.toml").write_text(
+            f'[tool.kisys]\nscan = "none"\n\n[tool.kisys.index]\nurl = "{install_index.simple_url}"\n'
+        )
+        (project / "test_g.py").write_text(
+            f"import pytest\n\n\n@pytest.mark.requires({GAMMA!r})\ndef test_g():\n    pass\n"
+        )
+        argv = [throwaway_venv.python, "-m", "pytest", "--kisys", "-p", "no:cacheprovider"]
+    output, status = _ctrl_c_at_the_prompt(argv, env, project)
+    assert status == 130, output
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
+    assert "interrupted" in output
+    assert throwaway_venv.own_dists() == {}
