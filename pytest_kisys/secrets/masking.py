@@ -85,8 +85,12 @@ class MaskingPlugin:
         if not is_xdist_worker(self.config):
             # xdist's worker checks each report's node id against its item's; the controller
             # masks it when the report arrives (pytest_report_from_serializable).
-            report.nodeid = redact(report.nodeid)
-        report.sections = [(title, redact(content)) for title, content in report.sections]
+            nodeid = report.nodeid
+            masked = redact(nodeid)
+            if masked != nodeid:  # the setter parses the id again: only when masking changed it
+                report.nodeid = masked
+        if report.sections:
+            report.sections = [(title, redact(content)) for title, content in report.sections]
         if getattr(report, "user_properties", None):
             report.user_properties = [
                 (name, redact(value) if isinstance(value, str) else value)
