@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from concurrent.futures import Future
 import dataclasses
 from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 import urllib.error
@@ -25,6 +27,7 @@ from packaging.utils import canonicalize_name
 
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.inspect import environment_view
+from pytest_kisys.inspect import EnvironmentView
 from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.inspect import InspectFinding
 from pytest_kisys.inspect import WheelInspection
@@ -129,7 +132,17 @@ def inspect_batch(
         dirs += [
             Path(entry) for entry in sys.path if entry and Path(entry).is_dir() and Path(entry) not in dirs
         ]
-    view = environment_view(dirs)
+    # Reading every installed RECORD takes a few tenths of a second in a large environment:
+    # done while the wheels download, not before.
+    view: Future[EnvironmentView] = Future()
+
+    def build_view() -> None:
+        try:
+            view.set_result(environment_view(dirs))
+        except Exception as exc:  # noqa: BLE001 - re-raised by every result() call
+            view.set_exception(exc)
+
+    threading.Thread(target=build_view, name="kisys-envview", daemon=True).start()
 
     def one(item: PlannedItem) -> tuple[str, WheelInspection, Path | None]:
         try:
@@ -139,7 +152,7 @@ def inspect_batch(
                 "archive.unfetched", "high", item.filename, 0, f"could not be fetched for inspection: {exc}"
             )
             return item.name, WheelInspection(item.name, item.version, item.filename, (finding,)), None
-        return item.name, inspect_wheel(path, item.name, item.version, view), path
+        return item.name, inspect_wheel(path, item.name, item.version, view.result()), path
 
     # Ctrl-C stops waiting at once: a slow download is abandoned, not waited for.
     done = interruptible_map(one, list(items), workers=min(4, max(1, len(items))), name="kisys-inspect")
