@@ -38,27 +38,43 @@ VERBS: dict[str, Verb] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-parser per verb."""
+def _verb_of(argv: Sequence[str]) -> str | None:
+    """The verb ``argv`` asks for: its first word that is not an option (top-level options
+    take no value), when that word is a verb."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in VERBS else None
+    return None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per verb.
+
+    Only ``verb``'s own arguments are added (which imports its module): start-up pays for the
+    one verb being run, not for every verb's imports (``kisys --help`` imports none).
+    """
     parser = argparse.ArgumentParser(
         prog="kisys",
         description="pytest-kisys: vetted installs, security checks and stages, outside pytest.",
     )
     parser.add_argument("--version", action="version", version=f"kisys {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for name, verb in VERBS.items():
-        verb_parser = sub.add_parser(name, help=verb.help, description=verb.help)
-        if verb.module is not None:
-            importlib.import_module(verb.module).configure(verb_parser)
-        else:
+    for name, spec in VERBS.items():
+        verb_parser = sub.add_parser(name, help=spec.help, description=spec.help)
+        if spec.module is None:
             verb_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        elif name == verb:
+            importlib.import_module(spec.module).configure(verb_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kisys`` console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_verb_of(arguments))
+    args = parser.parse_args(arguments)
     if args.verb is None:
         parser.print_help()
         return 2

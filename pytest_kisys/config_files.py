@@ -11,7 +11,6 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ class RawValue:
 
 
 def _suggest(name: str, candidates: Sequence[str]) -> str:
+    import difflib  # only for a misspelt key
+
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -125,8 +125,8 @@ def _resolve_and_register(config: pytest.Config, namespace: argparse.Namespace) 
     if not _could_be_on(config, cli):
         return False
     from pytest_kisys.errors import ConfigError
+    from pytest_kisys.record import SETTINGS_KEY
     from pytest_kisys.settings import resolve
-    from pytest_kisys.settings import SETTINGS_KEY
 
     if SETTINGS_KEY in config.stash:
         return False

@@ -1,8 +1,9 @@
 """What one run did, gathered for the reports: decisions, installs, check results, stages.
 
-A :class:`RunRecord` lives in ``config.stash[RUN_KEY]`` while ``--kisys`` is on. Each subsystem
-appends its own frozen result objects (anything with a ``to_json()`` method); the report
-writers read them at session finish. Nothing here imports a heavy library.
+A :class:`RunRecord` lives in ``config.stash[RUN_KEY]`` (and the run's settings in
+``config.stash[SETTINGS_KEY]``) while ``--kisys`` is on. Each subsystem appends its own
+frozen result objects (anything with a ``to_json()`` method); the report writers read them at
+session finish. Nothing here imports a heavy library.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from dataclasses import field
 import threading
 from typing import Any
 from typing import Protocol
+from typing import TYPE_CHECKING
 
 import pytest
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.settings import Settings
 
 
 class JsonRecord(Protocol):
@@ -44,3 +50,5 @@ class RunRecord:
 
 
 RUN_KEY: pytest.StashKey[RunRecord] = pytest.StashKey()
+# The run's settings; here rather than in settings.py, which the CLI imports without pytest.
+SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()

@@ -12,8 +12,8 @@ import pytest
 
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.record import RunRecord
+from pytest_kisys.record import SETTINGS_KEY
 from pytest_kisys.settings import Settings
-from pytest_kisys.settings import SETTINGS_KEY
 
 
 def register_roles(config: pytest.Config, settings: Settings) -> None:

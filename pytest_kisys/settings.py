@@ -23,8 +23,6 @@ from typing import Any
 from typing import Literal
 from typing import TYPE_CHECKING
 
-import pytest
-
 from pytest_kisys.config_files import RawValue
 from pytest_kisys.config_files import read_pyproject
 from pytest_kisys.config_files import read_yaml
@@ -65,7 +63,6 @@ Backend = Literal["pip", "uv", "auto"]
 __all__ = [
     "CODE_TOOLS",
     "DEFAULT_SECRETS_TEST_PATHS",
-    "SETTINGS_KEY",
     "SEVERITIES",
     "SEVERITY_RANK",
     "SCANS",
@@ -79,9 +76,6 @@ __all__ = [
     "to_bool",
     "to_project_names",
 ]
-
-SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -49,3 +50,44 @@ def test_verb_not_landed_says_so(
     err = capsys.readouterr().err
     assert "kisys later: not available yet" in err
     assert "something for a later release" in err
+
+
+_IMPORTS_OF = """
+import json, sys
+from pytest_kisys.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = ("pytest", "_pytest", "pytest_kisys.commands", "pytest_kisys.stages", "urllib3",
+         "importlib.metadata", "pytest_kisys.resolve")
+below = tuple(h + "." for h in heavy)
+print(json.dumps([code, sorted(m for m in sys.modules if m in heavy or m.startswith(below))]))
+"""
+
+
+def _modules_after(*argv: str, cwd: str) -> tuple[object, list[str]]:
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_OF, *argv], capture_output=True, text=True, check=False, cwd=cwd
+    )
+    code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+    return code, modules
+
+
+def test_help_imports_no_verb_module(tmp_path: Path) -> None:
+    code, modules = _modules_after("--help", cwd=str(tmp_path))
+    assert code == 0
+    assert modules == []
+
+
+def test_vet_start_up_imports_neither_pytest_nor_other_verbs(tmp_path: Path) -> None:
+    """``kisys vet`` answered from bundled data (offline, a whitelisted name) loads its own verb
+    and the vetting engine only: no pytest, no HTTP stack, no other verb, no import mapping."""
+    code, modules = _modules_after(
+        "vet", "--offline", "--cache-dir", str(tmp_path / "cache"), "numpyy", cwd=str(tmp_path)
+    )
+    assert code in (1, 2)  # a typosquat: confirm (or block offline), never an import error
+    verb = ["pytest_kisys.commands", "pytest_kisys.commands._vetargs", "pytest_kisys.commands.vet"]
+    assert modules == verb

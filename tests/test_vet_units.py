@@ -19,6 +19,7 @@ from pytest_kisys.vet.pipconfig import index_location
 from pytest_kisys.vet.policy import decide
 from pytest_kisys.vet.typosquat import one_edit_apart
 from pytest_kisys.vet.typosquat import popular_checker
+from pytest_kisys.vet.typosquat import TyposquatChecker
 from pytest_kisys.vet.vetter import Vetter
 from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
 from tests.support.pkgindex import PackageIndex
@@ -74,6 +75,33 @@ def test_typosquat_check_is_a_lookup_not_a_scan() -> None:
         checker.check(name)
     per_name = (time.perf_counter() - start) / len(names)
     assert per_name < 0.005  # generous: a linear Levenshtein scan over 10k names takes ~50 ms
+
+
+def test_near_answers_as_the_full_deletion_index_did() -> None:
+    """The index built per length on first use answers ``near`` exactly as the index of every
+    popular name under itself and all its deletions (the scoring's input) did."""
+    import random
+
+    popular = [name for name in popular_ranks() if len(name) >= 3]
+    full: dict[str, set[str]] = {}
+    for name in popular:
+        for key in (name, *(name[:i] + name[i + 1 :] for i in range(len(name)))):
+            full.setdefault(key, set()).add(name)
+    checker = TyposquatChecker(popular_ranks())
+    alphabet = sorted({char for name in popular for char in name})
+    rng = random.Random(19)  # noqa: S311 - reproducible probes, not security
+    keys = {"kisys-private-internal-tool", "abc", "zzzzz"}
+    for name in rng.sample(popular, 300):
+        i = rng.randrange(len(name))
+        typo = name[:i] + rng.choice(alphabet) + name[i + 1 :]
+        keys |= {name, typo, *(typo[:j] + typo[j + 1 :] for j in range(len(typo)))}
+    hits = 0
+    for key in sorted(keys):
+        got = list(checker.near(key))
+        assert len(got) == len(set(got)), key
+        assert set(got) == full.get(key, set()), key
+        hits += bool(got)
+    assert hits > 300
 
 
 def signals(**overrides: object) -> ProjectSignals:

@@ -15,6 +15,7 @@ and the findings join the decision as they would at install time (high blocks, m
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
 import json
@@ -30,6 +31,7 @@ from pytest_kisys.settings import Settings
 
 
 if TYPE_CHECKING:
+    from pytest_kisys.resolve.names import ImportResolution
     from pytest_kisys.vet.interface import VetRequest
     from pytest_kisys.vet.vetter import Vetter
 
@@ -77,28 +79,35 @@ def _row(
     return row
 
 
+def _import_resolver(settings: Settings) -> Callable[[str], ImportResolution]:
+    """Import name -> its resolution, first-party names of the project included (imported
+    only for ``--import``: plain ``kisys vet`` pays for neither module)."""
+    from pytest_kisys.resolve.firstparty import detect_first_party
+    from pytest_kisys.resolve.names import resolve_import
+
+    first_party = detect_first_party(settings.rootdir)
+    return lambda raw: resolve_import(raw, settings, first_party)
+
+
 def vet_inputs(
     names: Sequence[str], settings: Settings, imports: bool, inspect: bool = False
 ) -> list[dict[str, Any]]:
     """One result row per input, in order (the JSON output of ``kisys vet``)."""
-    from pytest_kisys.resolve.firstparty import detect_first_party
-    from pytest_kisys.resolve.firstparty import FirstParty
-    from pytest_kisys.resolve.names import resolve_import
     from pytest_kisys.vet.interface import Decision
     from pytest_kisys.vet.interface import VetRequest
     from pytest_kisys.vet.vetter import Vetter
 
     rows: list[dict[str, Any] | None] = [None] * len(names)
     pending: list[tuple[int, VetRequest, dict[str, Any]]] = []
-    first_party = detect_first_party(settings.rootdir) if imports else FirstParty({})
+    resolve_import = _import_resolver(settings) if imports else None
     with Vetter(settings) as vetter:
         invalid: list[Decision] = []
         for position, raw in enumerate(names):
             extra: dict[str, Any] = {}
             text = raw
             try:
-                if imports:
-                    resolution = resolve_import(raw, settings, first_party)
+                if resolve_import is not None:
+                    resolution = resolve_import(raw)
                     extra = {"import": raw, "distribution": resolution.distribution, "kind": resolution.kind}
                     if resolution.kind in ("stdlib", "first_party"):
                         what = "standard library" if resolution.kind == "stdlib" else "first-party"

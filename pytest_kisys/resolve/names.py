@@ -17,7 +17,6 @@ from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
 import functools
-import importlib.metadata
 import re
 import sys
 from typing import Literal
@@ -94,6 +93,8 @@ def _longest_prefix(import_name: str, mapping: Mapping[str, str]) -> str | None:
 def _installed() -> Mapping[str, tuple[str, ...]]:
     # packages_distributions() walks every installed distribution (~20 ms): once per process
     # is enough, since resolution only matters for imports that are missing anyway.
+    import importlib.metadata  # imported on first use: kisys vet without --import needs none
+
     return {k: tuple(v) for k, v in importlib.metadata.packages_distributions().items()}
 
 

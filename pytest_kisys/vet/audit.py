@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.vet.interface import Decision
 
 
@@ -35,6 +34,9 @@ def append_audit(path: Path, entries: Sequence[Mapping[str, Any]]) -> None:
     """
     if not entries:
         return
+    # Imported here: the redactor compiles its patterns, and most runs write no audit log.
+    from pytest_kisys.secrets.redact import Redactor
+
     redact = Redactor().redact_json
     lines = "".join(json.dumps(redact(dict(e)), sort_keys=True, default=str) + "\n" for e in entries)
     path.parent.mkdir(parents=True, exist_ok=True)

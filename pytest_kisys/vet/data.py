@@ -23,7 +23,8 @@ OVERLAY_NAME = "malicious.txt"
 
 
 def _names(lines: Iterable[str]) -> list[str]:
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    # One strip per line (20,000 lines per process): it is on the start-up path of kisys vet.
+    return [name for name in map(str.strip, lines) if name and not name.startswith("#")]
 
 
 def _bundled_lines(filename: str) -> list[str]:

@@ -25,7 +25,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 import time
 import urllib.parse
-import urllib.request
 
 from pytest_kisys.vet.indexfields import fragment_sha256
 from pytest_kisys.vet.indexfields import version_of
@@ -64,6 +63,8 @@ class LocalIndex:
 
     def __init__(self, url: str) -> None:
         self.index_url = url.rstrip("/")
+        import urllib.request  # only for file: indexes (it imports http.client and ssl)
+
         self.root = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
 
     def lookup_many(self, names: Sequence[str]) -> dict[str, ProjectSignals]:
