@@ -1,155 +1,187 @@
-"""Batch install with kisys (pip and uv backends) against one ``pip install`` per package.
+"""``kisys install`` (uv and pip backends) side by side with plain uv, plain pip and the seed.
 
-The peer is what the earlier in-house engine did: one ``pip install NAME`` call per package,
-one after another. N independent packages (3 releases each, pure-Python wheels) are served
-by the loopback index of the test suite; each variant installs them into a fresh virtualenv
-(venv creation is not timed). pip's and uv's caches live in a temporary directory and are
-warmed once before timing, so every variant downloads from cache the same way.
+What a user pays: every variant is a whole process, timed from the outside (wall time, and the
+CPU time of the process and all its children), installing N independent packages (3 releases
+each, pure-Python wheels) from the loopback index of the test suite into a fresh virtualenv
+(venv creation is not timed). The variants, interleaved round by round so that drifts in the
+machine's load hit all of them alike:
 
-kisys runs inside each fresh venv and installs into its own ``sys.executable``, as it does
-under pytest. It is timed around ``Installer.install()``, first-use imports of the vetting
-engine included: the whole pipeline of resolve (pip dry-run report, or uv compile for the uv
-backend), vet every item against the index, install by hash, verify. Goals (issue 4): >= 5x
-faster with uv, >= 2x with pip. Each figure is the median of ``--rounds`` interleaved rounds.
+* ``uv``: plain ``uv pip install --python V --index-url URL NAME...``;
+* ``pip``: plain ``V -m pip install --index-url URL NAME...`` (one process);
+* ``seed``: one ``V -m pip install NAME`` per package, one after another (what the earlier
+  in-house engine did);
+* ``kisys-uv`` / ``kisys-pip``: ``kisys install --python V --backend uv|pip --index-url URL
+  --allow NAME... NAME...`` (resolve the whole set, vet every item against the index, install
+  by hash, verify), with an empty vetting cache each time, as on a first run;
+* ``kisys-uv-warm``: the same with the vetting cache of the previous round (a second run).
 
-    python benchmarks/bench_install.py [--sizes 5 20] [--rounds 3]
+pip's and uv's caches live in a temporary directory and are warmed once before timing, so every
+variant downloads from a warm cache. pip and uv are isolated from this machine's configuration
+(``PIP_CONFIG_FILE=/dev/null``, no inherited ``PIP_*``/``UV_*``). Goals (issue 19 item 5):
+``kisys-uv`` at most 3x ``uv`` at 20 packages; ``seed`` at least 2x ``kisys-pip`` at 5 packages.
+
+    python benchmarks/bench_install.py [--sizes 5 20] [--rounds 5] [--only kisys-uv uv]
+        [--profile DIR]
+
+``--profile DIR`` additionally runs ``kisys install`` once per backend and size under cProfile
+and writes ``DIR/kisys-<backend>-<size>.prof`` (not timed).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+from collections.abc import Sequence
 from pathlib import Path
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import Sample  # noqa: E402
+from benchmarks.timing import load_average  # noqa: E402
+from benchmarks.timing import run_timed  # noqa: E402
+from benchmarks.timing import summary_row  # noqa: E402
+from tests.support.pkgindex import isolated_pip_env  # noqa: E402
 from tests.support.pkgindex import PackageIndex  # noqa: E402
 from tests.support.venvs import make_base_venv  # noqa: E402
 
 
-def isolate(cache: Path) -> None:
-    """pip/uv started from here ignore the machine's configuration and use private caches."""
-    for key in list(os.environ):
-        if key.startswith(("PIP_", "UV_")):
-            del os.environ[key]
-    os.environ.update(
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PIP_NO_INPUT="1",
-        PIP_CACHE_DIR=str(cache / "pip"),
-        UV_CACHE_DIR=str(cache / "uv"),
-        UV_NO_CONFIG="1",
-    )
+VARIANTS = ("uv", "pip", "seed", "kisys-uv", "kisys-uv-warm", "kisys-pip")
 
 
 def names_for(size: int) -> list[str]:
     return [f"kisys-bench-pkg-{n:02d}" for n in range(size)]
 
 
-def one_by_one(python: str, index: PackageIndex, names: list[str]) -> float:
-    started = time.perf_counter()
-    for name in names:
-        subprocess.run(
-            [python, "-m", "pip", "install", "-q", "--index-url", index.simple_url, name],
-            check=True,
-            capture_output=True,
+def kisys_exe() -> str:
+    """The ``kisys`` console script next to this interpreter."""
+    found = Path(sys.executable).with_name("kisys")
+    if not found.exists():
+        raise SystemExit(f"no kisys console script next to {sys.executable}: pip install -e .")
+    return str(found)
+
+
+def uv_exe() -> str:
+    from pytest_kisys.install.uv_backend import find_uv
+
+    uv = find_uv()
+    if uv is None:
+        raise SystemExit("uv not found: pip install pytest-kisys[uv]")
+    return uv
+
+
+class Bench:
+    """One loopback index, private caches, and a fresh venv per timed run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = isolated_pip_env()
+        self.env.update(
+            PIP_CACHE_DIR=str(root / "cache" / "pip"),
+            UV_CACHE_DIR=str(root / "cache" / "uv"),
+            XDG_CACHE_HOME=str(root / "cache" / "xdg"),
         )
-    return time.perf_counter() - started
+        # As a user's environment: bytecode is written, so imports are not recompiled each run.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.index = PackageIndex().start()
+        self.uv = uv_exe()
+        self.kisys = kisys_exe()
+        self._count = 0
+        self.warm_vet_cache = root / "kisys-warm-cache"
+
+    def fresh(self) -> str:
+        self._count += 1
+        return make_base_venv(self.root / f"venv{self._count}").python
+
+    def cache_for(self, variant: str) -> Path:
+        """The vetting cache of a kisys run: the shared warm one, or a new empty one."""
+        if variant == "kisys-uv-warm":
+            return self.warm_vet_cache
+        return self.root / f"kisys-cache-{self._count}"
+
+    def command(self, variant: str, python: str, names: Sequence[str]) -> list[list[str]]:
+        url = self.index.simple_url
+        if variant == "uv":
+            return [[self.uv, "pip", "install", "-q", "--python", python, "--index-url", url, *names]]
+        if variant == "pip":
+            return [[python, "-m", "pip", "install", "-q", "--index-url", url, *names]]
+        if variant == "seed":
+            return [[python, "-m", "pip", "install", "-q", "--index-url", url, name] for name in names]
+        backend = "uv" if variant.startswith("kisys-uv") else "pip"
+        allow = [arg for name in names for arg in ("--allow", name)]
+        return [
+            [
+                self.kisys, "install", "-q", "--python", python, "--backend", backend,
+                "--index-url", url, *allow, *names,
+            ]
+        ]  # fmt: skip
+
+    def run(self, variant: str, names: Sequence[str]) -> Sample:
+        python = self.fresh()
+        commands = self.command(variant, python, names)
+        return run_timed(commands, env={**self.env, "KISYS_CACHE_DIR": str(self.cache_for(variant))})
 
 
-_DRIVER = """
-import sys, time
-from pathlib import Path
-from pytest_kisys.install.consent import FixedConsent
-from pytest_kisys.install.installer import Installer
-from pytest_kisys.install.interface import InstallRequest
-from pytest_kisys.settings import IndexSettings, Settings
-
-index, backend, root, *names = sys.argv[1:]
-settings = Settings(index=IndexSettings(url=index), allow=tuple(names), rootdir=Path(root),
-                    cache_dir=Path(root) / "kisys-cache", backend=backend)
-installer = Installer(settings, consent=FixedConsent(False))
-started = time.perf_counter()
-result = installer.install([InstallRequest(name, "benchmark") for name in names])
-elapsed = time.perf_counter() - started
-if result.error or len(result.installed) != len(names):
-    sys.exit(f"kisys {backend} batch failed: {result.error or result.denied}")
-print(elapsed)
-"""
-
-
-def kisys_batch(python: str, index: PackageIndex, names: list[str], backend: str, root: Path) -> float:
-    """kisys inside the target environment, as under pytest (``sys.executable`` is the target).
-
-    Timed inside the process around ``install()``: in a test session the interpreter is
-    already running, so start-up is not part of what kisys adds.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    driver = root / "driver.py"
-    driver.write_text(_DRIVER, encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    proc = subprocess.run(
-        [python, str(driver), index.simple_url, backend, str(root), *names],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr.strip() or proc.stdout.strip())
-    return float(proc.stdout.strip().splitlines()[-1])
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the comparison and print one table per size."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 20])
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--profile", type=Path, help="also write cProfile files of kisys install")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kisys-bench-install-") as tmp:
-        root = Path(tmp)
-        isolate(root / "cache")
-        index = PackageIndex().start()
+        bench = Bench(Path(tmp))
         try:
             for name in names_for(max(args.sizes)):
-                index.add_project(name, ("1.0", "1.1", "1.2"))
-            counter = iter(range(10_000))
-
-            def fresh() -> str:
-                return make_base_venv(root / f"venv{next(counter)}").python
-
-            # Warm pip's and uv's caches (the vetting cache is per run, so it is never warm).
+                bench.index.add_project(name, ("1.0", "1.1", "1.2"))
             warm = names_for(max(args.sizes))
-            kisys_batch(fresh(), index, warm, "pip", root / "warm-pip")
-            kisys_batch(fresh(), index, warm, "uv", root / "warm-uv")
-            one_by_one(fresh(), index, warm[:1])
-            print(f"median of {args.rounds} round(s); every variant installs into a fresh venv")
+            # Warm pip's and uv's caches, and the vetting cache of the "second run" variant.
+            for variant in ("uv", "seed", "kisys-uv-warm", "kisys-pip"):
+                if variant in args.only or variant == "uv":
+                    bench.run(variant, warm if variant != "seed" else warm[:1])
+            if "pip" in args.only or "seed" in args.only:
+                bench.run("pip", warm)
+            print(f"load average before: {load_average()}")
             print(
-                f"{'packages':>8} {'pip one by one':>15} {'kisys pip':>10} {'kisys uv':>10} "
-                f"{'ratio pip':>10} {'ratio uv':>9}"
+                f"{args.rounds} interleaved round(s); whole processes into a fresh venv; "
+                "wall and CPU (process + children), median [min-max]"
             )
             for size in args.sizes:
                 names = names_for(size)
-                samples: dict[str, list[float]] = {"peer": [], "pip": [], "uv": []}
-                for number in range(args.rounds):
-                    # Interleaved, so drifts in machine load hit every variant alike.
-                    samples["peer"].append(one_by_one(fresh(), index, names))
-                    for backend in ("pip", "uv"):
-                        where = root / f"k{size}-{backend}-{number}"
-                        samples[backend].append(kisys_batch(fresh(), index, names, backend, where))
-                peer, pip, uv = (statistics.median(samples[key]) for key in ("peer", "pip", "uv"))
-                print(
-                    f"{size:>8} {peer:>14.2f}s {pip:>9.2f}s {uv:>9.2f}s "
-                    f"{peer / pip:>9.1f}x {peer / uv:>8.1f}x"
-                )
+                samples: dict[str, list[Sample]] = {v: [] for v in args.only}
+                for _ in range(args.rounds):
+                    for variant in args.only:
+                        samples[variant].append(bench.run(variant, names))
+                print(f"\n{size} packages (load average {load_average()})")
+                base = "uv" if "uv" in samples else args.only[0]
+                for variant in args.only:
+                    print(summary_row(variant, samples[variant], samples[base], base))
+                if "seed" in samples and "kisys-pip" in samples:
+                    print(summary_row("seed vs kisys-pip", samples["seed"], samples["kisys-pip"], "kisys-pip"))
+            if args.profile:
+                profile(bench, args.profile, args.sizes, args.only)
         finally:
-            index.stop()
+            bench.index.stop()
+    print(f"\nload average after: {load_average()}")
     return 0
+
+
+def profile(bench: Bench, where: Path, sizes: Sequence[int], only: Sequence[str]) -> None:
+    """One cProfile'd ``kisys install`` per backend and size (``--cache-dir`` fresh each time)."""
+    where.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        for variant in ("kisys-uv", "kisys-pip")[: 2 if "kisys-pip" in only else 1]:
+            python = bench.fresh()
+            (command,) = bench.command(variant, python, names_for(size))
+            output = where / f"{variant}-{size}.prof"
+            profiled = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "pytest_kisys.cli"]
+            env = {**bench.env, "KISYS_CACHE_DIR": str(bench.cache_for(variant))}
+            subprocess.run([*profiled, *command[1:]], env=env, check=True, capture_output=True)
+            print(f"profile: {output}")
 
 
 if __name__ == "__main__":

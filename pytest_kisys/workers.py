@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import os
+from typing import TYPE_CHECKING
 
-import pytest
+
+if TYPE_CHECKING:
+    import pytest  # the console script (kisys install) imports this module without pytest
 
 
 __all__ = ["WORKER_ENV", "early_worker_id", "is_xdist_worker"]

@@ -68,10 +68,13 @@ print(json.dumps([code, sorted(m for m in sys.modules if m in heavy or m.startsw
 
 def _modules_after(*argv: str, cwd: str) -> tuple[object, list[str]]:
     import json
+    import os
 
+    env = {**os.environ, "KISYS_CACHE_DIR": str(Path(cwd) / "cache")}
     done = subprocess.run(
-        [sys.executable, "-c", _IMPORTS_OF, *argv], capture_output=True, text=True, check=False, cwd=cwd
-    )
+        [sys.executable, "-c", _IMPORTS_OF, *argv], capture_output=True, text=True, check=False, cwd=cwd,
+        env=env,
+    )  # fmt: skip
     code, modules = json.loads(done.stdout.strip().splitlines()[-1])
     return code, modules
 
@@ -86,8 +89,24 @@ def test_vet_start_up_imports_neither_pytest_nor_other_verbs(tmp_path: Path) -> 
     """``kisys vet`` answered from bundled data (offline, a whitelisted name) loads its own verb
     and the vetting engine only: no pytest, no HTTP stack, no other verb, no import mapping."""
     code, modules = _modules_after(
-        "vet", "--offline", "--cache-dir", str(tmp_path / "cache"), "numpyy", cwd=str(tmp_path)
+        "vet", "--offline", "numpyy", cwd=str(tmp_path)
     )
     assert code in (1, 2)  # a typosquat: confirm (or block offline), never an import error
     verb = ["pytest_kisys.commands", "pytest_kisys.commands._vetargs", "pytest_kisys.commands.vet"]
     assert modules == verb
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (("install", "--python", "/nonexistent/python", "--offline", "-q", "attrs"), 2),
+        (("tools", "status"), 0),
+        (("db", "status"), 0),
+    ],
+    ids=["install", "tools", "db"],
+)
+def test_console_script_verbs_do_not_import_pytest(tmp_path: Path, argv: tuple[str, ...], code: int) -> None:
+    """The console script is not a pytest run: pytest's import (about 0.1 s) is not paid."""
+    got, modules = _modules_after(*argv, cwd=str(tmp_path))
+    assert got == code
+    assert not [m for m in modules if m.split(".")[0] in ("pytest", "_pytest")]

@@ -15,8 +15,11 @@ import sys
 import threading
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 
-import pytest
+
+if TYPE_CHECKING:
+    import pytest  # the console script imports this module without pytest
 
 
 def _verbosity(config: pytest.Config) -> int:

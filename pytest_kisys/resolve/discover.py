@@ -18,8 +18,11 @@ import fnmatch
 import glob
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
+
+if TYPE_CHECKING:
+    import pytest  # kisys install imports this module without pytest
 
 
 __all__ = ["Discovery", "DiscoverySpec", "discover", "spec_from_config"]

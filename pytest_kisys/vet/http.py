@@ -65,9 +65,12 @@ def make_pool(
     url: str, *, cert: str | None = None, maxsize: int = 1, proxies: Mapping[str, str] | None = None
 ) -> urllib3.PoolManager:
     """A connection pool for requests to ``url``'s origin (through its proxy, if any)."""
-    context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
     headers = {"User-Agent": "pytest-kisys (vetting; +https://example.invalid/pytest-kisys)"}
     proxy = proxy_for(urlsplit(url), env_proxies() if proxies is None else proxies)
+    context: ssl.SSLContext | None = None
+    if urlsplit(url).scheme == "https" or (proxy is not None and proxy.scheme == "https"):
+        # Loading the system's CA store costs 20-40 ms: only pools that speak TLS pay it.
+        context = ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
     if proxy is not None:
         return urllib3.ProxyManager(
             proxy.geturl(), num_pools=2, maxsize=maxsize, headers=headers, ssl_context=context

@@ -1,7 +1,13 @@
 """The package-index client: PEP 691/503 simple pages plus the PyPI-style JSON API over urllib3.
 
-One shared connection pool (keep-alive, :mod:`pytest_kisys.vet.http`) is used from a small thread pool
-so that many projects are looked up concurrently. Each request is bounded by the configured
+One connection pool (keep-alive, :mod:`pytest_kisys.vet.http`) of at most
+:data:`MAX_CONNECTIONS` connections serves every lookup of a client; that many threads look
+projects up at once, which is what an index and a DNS resolver tolerate (16 threads opening 16
+connections sent bursts of DNS queries, some of which stalled 5 s). The index host's name is
+resolved once before the fan-out, which both warms the resolver and measures it: when that, or
+any lookup, takes longer than :data:`STALL_SECONDS`, the remaining lookups go one at a time over
+the connection already open; lookups that failed to connect during the fan-out are tried once
+more, one at a time. Each request is bounded by the configured
 timeout; a body is read in chunks under a wall-clock deadline and a size cap, so a slow-drip or
 endless response cannot hang the run. Connection errors and 5xx answers are retried
 (``retries`` times, exponential backoff with jitter); timeouts are not retried, so no lookup
@@ -17,6 +23,8 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from html.parser import HTMLParser
 import json
+import socket
+import threading
 import time
 from typing import Any
 from typing import TYPE_CHECKING
@@ -53,7 +61,10 @@ SIMPLE_ACCEPT = (
 )
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
-MAX_CONCURRENCY = 16
+MAX_CONNECTIONS = 6
+"""Connections per index, and lookups at the same time (a browser's per-host limit)."""
+STALL_SECONDS = 2.0
+"""A name resolution or lookup slower than this makes the remaining lookups sequential."""
 BACKOFF_BASE = 0.1
 
 
@@ -71,6 +82,33 @@ class _Anchors(HTMLParser):
         href = values.get("href")
         if href:
             self.files.append((href, "data-yanked" in values))
+
+
+class _ConnectFailed(IndexClientError):
+    """No connection could be made (refused, reset, name resolution) after the retries."""
+
+
+def _connect_target(pool: object, base: str) -> tuple[str | None, int]:
+    """The host and port the pool's connections go to: the proxy's when proxied."""
+    proxy = getattr(pool, "proxy", None)
+    host = getattr(proxy, "host", None)
+    port = getattr(proxy, "port", None)
+    if host is None:
+        parts = urllib.parse.urlsplit(base)
+        host, port = parts.hostname, parts.port
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+    return host, int(port or 80)
+
+
+def _is_ip_literal(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def api_root(simple_url: str) -> str | None:
@@ -97,6 +135,9 @@ class HttpIndexClient:
         transport: urllib3.PoolManager | None = None,
         cache: SignalCache | None = None,
         clock: Callable[[], float] = time.time,
+        max_connections: int = MAX_CONNECTIONS,
+        stall_seconds: float = STALL_SECONDS,
+        resolve_host: Callable[[str, int], object] = socket.getaddrinfo,
     ) -> None:
         # Requests use the URL as given (credentials included); everything shown, logged or
         # cached uses the redacted form.
@@ -107,7 +148,14 @@ class HttpIndexClient:
         self._cache = cache
         self._clock = clock
         self._origin = urllib.parse.urlsplit(self._base)[:2]
-        self._pool = transport or make_pool(self._base, cert=cert, maxsize=MAX_CONCURRENCY)
+        self.max_connections = max(1, max_connections)
+        self.stall_seconds = stall_seconds
+        self._resolve_host = resolve_host
+        self._pool = transport or make_pool(self._base, cert=cert, maxsize=self.max_connections)
+        self._lock = threading.Lock()
+        self._connect_failed: set[str] = set()
+        self._one_at_a_time = threading.Lock()
+        self._serial = False
 
     # -- public
 
@@ -124,18 +172,68 @@ class HttpIndexClient:
         if len(missing) == 1:
             results[missing[0]] = self.lookup(missing[0])
         elif missing:
-            # Ctrl-C stops waiting at once instead of joining slow lookups.
-            answers = interruptible_map(
-                self.lookup, missing, workers=MAX_CONCURRENCY, name="kisys-index"
-            )
-            results.update(zip(missing, answers, strict=True))
+            results.update(self._fan_out(missing))
         return results
+
+    def _fan_out(self, names: list[str]) -> dict[str, ProjectSignals]:
+        """Look ``names`` up over at most ``max_connections`` connections, sequentially after
+        a stall; a lookup that could not connect while others ran is tried once more alone."""
+        workers = min(self.max_connections, len(names))
+        if workers > 1 and not self._name_resolves_quickly():
+            workers = 1
+        self._serial = workers == 1
+        with self._lock:
+            self._connect_failed.clear()
+        # Ctrl-C stops waiting at once instead of joining slow lookups.
+        answers = dict(
+            zip(names, interruptible_map(self._gated_lookup, names, workers=workers, name="kisys-index"),
+                strict=True)
+        )  # fmt: skip
+        with self._lock:
+            again = [name for name in names if name in self._connect_failed]
+        if workers > 1:
+            for name in again:
+                answers[name] = self.lookup(name)
+        return answers
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the last :meth:`lookup_many` went (or ended up going) one lookup at a time."""
+        return self._serial
+
+    def _name_resolves_quickly(self) -> bool:
+        """Resolve the host the connections go to (the proxy's, when proxied) once, timed.
+
+        A failure is not decided here: the lookups report it, one at a time.
+        """
+        host, port = _connect_target(self._pool, self._base)
+        if host is None or _is_ip_literal(host):
+            return True
+        started = time.monotonic()
+        try:
+            self._resolve_host(host, port)
+        except OSError:
+            return False
+        return time.monotonic() - started <= self.stall_seconds
+
+    def _gated_lookup(self, name: str) -> ProjectSignals:
+        if self._serial:
+            with self._one_at_a_time:
+                return self.lookup(name)
+        started = time.monotonic()
+        signals = self.lookup(name)
+        if time.monotonic() - started > self.stall_seconds:
+            self._serial = True  # the lookups not started yet go one at a time
+        return signals
 
     def lookup(self, name: str) -> ProjectSignals:
         """Ask the index about one canonical name (no cache read); caches conclusive answers."""
         try:
             signals = self._fetch(name)
         except IndexClientError as exc:
+            if isinstance(exc, _ConnectFailed):
+                with self._lock:
+                    self._connect_failed.add(name)
             return ProjectSignals(
                 name=name,
                 index_url=self.index_url,
@@ -285,7 +383,7 @@ class HttpIndexClient:
                 if exc.kind is not Failure.CONNECT:  # timeouts are not retried
                     raise IndexClientError(f"{url}: {exc}") from exc
                 if attempt >= self.retries:
-                    raise IndexClientError(
+                    raise _ConnectFailed(
                         f"{url}: connection failed after {attempt + 1} attempts ({exc})"
                     ) from exc
             else:

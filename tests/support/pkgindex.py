@@ -288,6 +288,11 @@ class PackageIndex:
         self._added_routes: list[str] = []
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """The most requests being answered at the same time (see ``reset_connection_stats``)."""
+        self.client_connections: set[tuple[str, int]] = set()
+        """Every client connection (address, port) that sent a request: keep-alive reuse shows."""
 
     # -- lifecycle
 
@@ -449,6 +454,12 @@ class PackageIndex:
     def file_url(self, filename: str) -> str:
         """Absolute URL of an artifact (without the hash fragment)."""
         return f"{self.url}/files/{urllib.parse.quote(filename)}"
+
+    def reset_connection_stats(self) -> None:
+        """Forget ``max_in_flight`` and ``client_connections`` (start of a measurement)."""
+        with self._lock:
+            self.max_in_flight = 0
+            self.client_connections = set()
 
     # -- faults
 
@@ -691,10 +702,17 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
             path = urllib.parse.urlsplit(self.path).path
             with index._lock:
                 index.requests.append(("GET", path))
-            rule = index._fault_for(path)
-            if rule is not None and self._apply_fault(rule, path):
-                return
-            self._route(path)
+                index.client_connections.add(self.client_address[:2])
+                index._in_flight += 1
+                index.max_in_flight = max(index.max_in_flight, index._in_flight)
+            try:
+                rule = index._fault_for(path)
+                if rule is not None and self._apply_fault(rule, path):
+                    return
+                self._route(path)
+            finally:
+                with index._lock:
+                    index._in_flight -= 1
 
         def do_HEAD(self) -> None:
             """Like GET without the body (uv probes wheels with HEAD before range requests)."""
