@@ -40,9 +40,9 @@ import tempfile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.timing import Sample  # noqa: E402
 from benchmarks.timing import load_average  # noqa: E402
 from benchmarks.timing import run_timed  # noqa: E402
+from benchmarks.timing import Sample  # noqa: E402
 from benchmarks.timing import summary_row  # noqa: E402
 from tests.support.pkgindex import isolated_pip_env  # noqa: E402
 from tests.support.pkgindex import PackageIndex  # noqa: E402
@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for variant in args.only:
                     print(summary_row(variant, samples[variant], samples[base], base))
                 if "seed" in samples and "kisys-pip" in samples:
-                    print(summary_row("seed vs kisys-pip", samples["seed"], samples["kisys-pip"], "kisys-pip"))
+                    seed, pip = samples["seed"], samples["kisys-pip"]
+                    print(summary_row("seed vs kisys-pip", seed, pip, "kisys-pip"))
             if args.profile:
                 profile(bench, args.profile, args.sizes, args.only)
         finally:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-import os
 from pathlib import Path
 import subprocess
 import sys
