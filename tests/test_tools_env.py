@@ -116,6 +116,35 @@ def test_a_lock_entry_without_hashes_is_refused(tmp_path: Path) -> None:
         parse_lock(tmp_path / "lock.txt")
 
 
+def test_a_pin_for_another_platform_is_neither_vetted_nor_installed(
+    tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
+) -> None:
+    """``colorama ; sys_platform == 'win32'``: the installer skips it, and so does kisys."""
+    sha = serve_probe(pkgindex)
+    lock_path = write_lock(tmp_path / "lock.txt", sha)
+    other = "kisys-winonly"
+    with lock_path.open("a", encoding="utf-8") as handle:
+        handle.write(f"{other}==1.0 ; sys_platform == 'nonexistent-os' \\\n    --hash=sha256:{'1' * 64}\n")
+    lock = parse_lock(lock_path)
+    assert [p.name for p in lock.pins] == [PROBE, other]
+    assert [p.name for p in lock.applying()] == [PROBE]
+    settings = make_settings(tmp_path, pkgindex)
+    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    before = len(pkgindex.requests)
+    env.create(settings, uv=UV)  # the pinned hash of the other-platform wheel is never needed
+    assert not any(other in p for _, p in pkgindex.requests[before:])  # not even vetted
+    manifest = json.loads((env.path / "kisys-tools.json").read_text())
+    assert list(manifest["versions"]) == [PROBE]
+
+
+def test_the_shipped_lock_marks_platform_pins_with_valid_markers() -> None:
+    lock = ToolEnvironment(Path("/nonexistent")).lock
+    marked = {p.name: p.marker for p in lock.pins if p.marker}
+    assert marked.get("colorama") == "sys_platform == 'win32'"  # bandit's, on Windows only
+    assert "colorama" not in {p.name for p in lock.applying({"sys_platform": "linux"})}
+    assert "colorama" in {p.name for p in lock.applying({"sys_platform": "win32"})}
+
+
 def test_the_shipped_lock_pins_every_scanner_with_hashes() -> None:
     lock = ToolEnvironment(Path("/nonexistent")).lock
     for name in ("bandit", "detect-secrets", "pip-audit", "pip"):
@@ -182,3 +211,25 @@ def test_real_scanners_run_from_the_tool_environment(tmp_path: Path, monkeypatch
     assert code.tool_source == "kisys tool environment"
     secrets = run_check("secrets", settings)
     assert {f.rule_id for f in secrets.findings} == {"AWSKeyDetector"}
+
+
+def test_lock_tools_picks_only_releases_older_than_the_cooldown(
+    tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
+) -> None:
+    """scripts/lock_tools.py against the loopback index: a release of yesterday is not pinned."""
+    old = build_wheel(PROBE, "1.0", {"kisys_toolprobe/__init__.py": "ANSWER = 1\n"})
+    new = build_wheel(PROBE, "1.1", {"kisys_toolprobe/__init__.py": "ANSWER = 2\n"})
+    pkgindex.add_empty_project(PROBE)
+    pkgindex.add_artifact(PROBE, "1.0", old, upload_time=pkgindex.now() - 400 * 86400)
+    pkgindex.add_artifact(PROBE, "1.1", new, upload_time=pkgindex.now() - 86400)
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "tools-lock.txt"
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "lock_tools.py"), "--index-url", pkgindex.simple_url,
+         "--tool", PROBE, "--output", str(out)],
+        capture_output=True, text=True, check=False, env=isolated_pip, cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lock = parse_lock(out)
+    assert [(p.name, p.version, p.hashes) for p in lock.pins] == [(PROBE, "1.0", (old.sha256,))]
+    assert "release-age cooldown 7 days" in out.read_text()

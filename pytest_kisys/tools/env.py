@@ -218,7 +218,8 @@ class ToolEnvironment:
     def _write_manifest(self, installer: str) -> None:
         from pytest_kisys.tools.interface import TOOLS
 
-        installed = {p.name for p in self.lock.pins}
+        # Pins whose marker excludes this interpreter (colorama on Windows only) are not installed.
+        installed = {p.name for p in self.lock.applying()}
         tools = sorted(s.distribution for s in TOOLS.values() if s.distribution in installed)
         data = {
             "lock": self.lock.digest,
@@ -226,7 +227,7 @@ class ToolEnvironment:
             "installer": installer,
             "created": time.time(),
             "tools": tools,
-            "versions": {p.name: p.version for p in self.lock.pins},
+            "versions": {p.name: p.version for p in self.lock.applying()},
         }
         target = self.path / MANIFEST
         target.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
@@ -248,7 +249,7 @@ def vet_lock(lock: ToolLock, settings: Settings) -> None:
     # whose pins would otherwise be refused for the first days after every lock update.
     vetter = Vetter(dataclasses.replace(settings, min_release_age=0.0))
     decisions = vetter.vet(
-        [VetRequest.of(p.name, "kisys tools", version=p.version) for p in lock.pins]
+        [VetRequest.of(p.name, "kisys tools", version=p.version) for p in lock.applying()]
     )
     blocked = [d for d in decisions if d.action == "block"]
     if blocked:

@@ -8,18 +8,21 @@ environment, and an old one is never reused for a different set.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 import hashlib
 from importlib import resources
 from pathlib import Path
 import re
 
+from packaging.markers import InvalidMarker
+from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import ToolError
 
 
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*(.*?))?\s*(?:--hash|$)")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
 
@@ -30,6 +33,14 @@ class Pin:
     name: str
     version: str
     hashes: tuple[str, ...]
+    marker: str | None = None
+    """The environment marker (``sys_platform == 'win32'``); None: every environment."""
+
+    def applies(self, environment: Mapping[str, str] | None = None) -> bool:
+        """Whether the pin is installed where ``environment`` (default: this interpreter) is."""
+        if self.marker is None:
+            return True
+        return Marker(self.marker).evaluate(dict(environment) if environment else None)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,10 @@ class ToolLock:
     path: Path
     digest: str
     pins: tuple[Pin, ...]
+
+    def applying(self, environment: Mapping[str, str] | None = None) -> tuple[Pin, ...]:
+        """The pins installed for ``environment`` (default: this interpreter)."""
+        return tuple(p for p in self.pins if p.applies(environment))
 
     def version_of(self, name: str) -> str | None:
         """The pinned version of ``name`` (canonical or not), None when it is not locked."""
@@ -70,7 +85,13 @@ def parse_lock(path: Path) -> ToolLock:
                 f"{path}: {entry[:80]!r} is not a pinned, hashed requirement"
                 " (name==version --hash=sha256:...)"
             )
-        pins.append(Pin(match.group(1), match.group(2), hashes))
+        marker = match.group(3) or None
+        if marker is not None:
+            try:
+                Marker(marker)
+            except InvalidMarker as exc:
+                raise ToolError(f"{path}: {entry[:80]!r} has an invalid marker: {exc}") from exc
+        pins.append(Pin(match.group(1), match.group(2), hashes, marker))
     if not pins:
         raise ToolError(f"{path} locks nothing")
     return ToolLock(path, hashlib.sha256(text.encode("utf-8")).hexdigest(), tuple(pins))
