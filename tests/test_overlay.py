@@ -81,6 +81,31 @@ def test_the_environment_is_unchanged_and_a_second_run_installs_nothing(project:
     assert freeze_all(project.venv.python) == before
 
 
+def test_a_changed_overlay_is_not_reused_but_built_again(project: Project) -> None:  # noqa: F811
+    """An overlay whose files changed since it was built never reaches sys.path."""
+    setup(project)
+    project.run().assert_outcomes(passed=2)
+    (overlay,) = overlays(project)
+    module = overlay / "kisys_ov_mod" / "__init__.py"
+    module.write_text("VALUE = 0  # changed after the overlay was built\n")
+    again = project.run("-v")
+    again.assert_outcomes(passed=2)  # VALUE == 42 again: the vetted wheel, not the edited file
+    last = project.install_batches()[-1]
+    assert any("changed since it was built; deleted, not reused" in n for n in last["notes"])  # type: ignore[union-attr]
+    assert [i["name"] for i in last["installed"]] == ["kisys-ov-mod"]  # type: ignore[union-attr, index]
+    assert "VALUE = 42" in module.read_text()
+    assert overlays(project) == [overlay]  # the same content address, rebuilt
+
+
+def test_an_overlay_of_a_now_denied_distribution_is_not_reused(project: Project) -> None:  # noqa: F811
+    setup(project)
+    project.run().assert_outcomes(passed=2)
+    denied = project.run("-v", "--kisys-deny", "kisys-ov-mod")
+    outcomes = denied.parseoutcomes()
+    assert "passed" not in outcomes  # the overlay's module was never importable
+    denied.stdout.fnmatch_lines(["*kisys-ov-mod*deny*"])
+
+
 def test_xdist_workers_import_from_the_overlay(project: Project) -> None:  # noqa: F811
     setup(project)
     project.pytester.makepyfile(
@@ -92,8 +117,10 @@ def test_xdist_workers_import_from_the_overlay(project: Project) -> None:  # noq
             )
         )
     )
-    result = project.run("-n", "2", "-rA")
-    result.assert_outcomes(passed=6)
+    # --dist each: every worker runs every test, so both must import from the overlay (with
+    # load balancing, a loaded machine may hand every test to one worker).
+    result = project.run("-n", "2", "--dist", "each", "-rA")
+    result.assert_outcomes(passed=12)
     lines = [line for line in result.outlines if line.startswith("gw")]
     assert {line.split()[0] for line in lines} == {"gw0", "gw1"}
     assert all("overlays" in line for line in lines)

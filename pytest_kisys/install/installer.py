@@ -179,7 +179,7 @@ class Installer:
     def _install_overlay(self, roots: list[Root], env: TargetEnv, batch: Batch) -> BatchResult:
         store, interpreter = overlay_mode.start(self.python, env, self.settings, batch, self._say)
         pending = self._unsatisfied(roots, env, batch)
-        if not pending or overlay_mode.reuse(store, interpreter, pending, env, batch):
+        if not pending or overlay_mode.reuse(store, interpreter, pending, env, batch, self.settings):
             return self._finish(batch)
         self._overlay = (store, interpreter)
         try:

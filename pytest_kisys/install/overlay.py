@@ -10,7 +10,15 @@ temporary name and renamed when complete, so a half-built overlay is never used.
 Activation puts the overlay at the end of ``sys.path`` (its ``.pth`` files processed) and at
 the front of ``PYTHONPATH``, so xdist workers and the tests' subprocesses import from it too.
 A later run whose missing requirements an existing overlay of the same interpreter satisfies
-reuses it without resolving or installing anything. ``pip freeze --all`` of the environment
+reuses it without resolving or installing anything, after two checks that need no network:
+its files are exactly those recorded when it was built (:func:`tree_stamp`: path, size,
+modification and change time of every file, bytecode included, which is compiled at build
+time so imports add none), and none of its distributions is now on the deny list or the
+known-malicious list (``kisys db update`` may have added it since). A changed overlay is
+deleted and built again from vetted, hash-pinned files; a now-blocked one is not used, so
+the normal install path vets (and blocks) its items. The stamp detects edits, additions and
+removals, accidental or not; it is not a defence against someone who can rewrite the cache
+(they could rewrite the vetting cache too). ``pip freeze --all`` of the environment
 is the same before and after. ``kisys tools overlays`` lists them, ``kisys tools prune``
 removes them.
 """
@@ -64,6 +72,12 @@ class Overlay:
     items: tuple[tuple[str, str], ...]
     created: float
     last_used: float
+    stamp: str = ""
+    """:func:`tree_stamp` of the directory when it was built ("" for an overlay built before)."""
+
+    def intact(self) -> bool:
+        """Whether the files are exactly those recorded at build time."""
+        return bool(self.stamp) and tree_stamp(self.path) == self.stamp
 
     def satisfies(self, requirement: str, installed: dict[str, str]) -> bool:
         """Whether ``requirement`` is met by this overlay's items or ``installed`` (name -> version)."""
@@ -95,6 +109,7 @@ class OverlayStore:
                         items=tuple((str(n), str(v)) for n, v in data["items"]),
                         created=float(data["created"]),
                         last_used=(path / MANIFEST).stat().st_mtime,
+                        stamp=str(data.get("stamp", "")),
                     )
                 )
             except (OSError, ValueError, KeyError, TypeError):
@@ -145,7 +160,10 @@ class OverlayStore:
                 return Overlay(final, interpreter, (), 0.0, 0.0), outcome
             found = dist_infos([staging])
             names = tuple(sorted((name, info.version) for name, info in found.items()))
-            manifest = {"interpreter": interpreter, "items": names, "created": time.time(), "python": python}
+            manifest = {
+                "interpreter": interpreter, "items": names, "created": time.time(), "python": python,
+                "stamp": tree_stamp(staging),
+            }  # fmt: skip
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             try:
                 os.replace(staging, final)
@@ -171,12 +189,33 @@ class OverlayStore:
         return removed
 
 
+def tree_stamp(root: Path) -> str:
+    """A digest of every file under ``root`` but the manifest: relative path, size, modification
+    and change time (a change time cannot be set back by hand). Stat only: reusing an overlay
+    costs a directory walk, not a read of every file."""
+    entries: list[str] = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            relative = os.path.relpath(path, root)
+            if relative == MANIFEST:
+                continue
+            st = os.lstat(path)
+            entries.append(f"{relative}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}")
+    text = "\n".join(entries).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(text).hexdigest()
+
+
 def overlay_command(backend: InstallBackend, python: str, requirements: str, target: Path) -> list[str]:
     """The backend's hash-checked install command, aimed at ``target`` instead of the environment."""
     if isinstance(backend, UvBackend):
         return [
             backend.uv, "pip", "install", "--python", python, "--target", str(target), "--no-deps",
-            "--require-hashes", "--no-build", *backend.config.uv_options(),
+            "--require-hashes", "--no-build", "--compile-bytecode",
+            # Files of its own: uv hard-links from its cache by default, and an overlay's files
+            # must be neither shared with the cache nor stamped by another file's times.
+            "--link-mode", "copy", *backend.config.uv_options(),
             *(["--offline"] if backend.options.offline else []), "--requirement", requirements,
         ]
     if isinstance(backend, PipBackend):

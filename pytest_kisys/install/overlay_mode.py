@@ -52,20 +52,48 @@ def start(
 
 
 def reuse(
-    store: OverlayStore, interpreter: str, pending: Sequence[Root], env: TargetEnv, batch: Batch
+    store: OverlayStore,
+    interpreter: str,
+    pending: Sequence[Root],
+    env: TargetEnv,
+    batch: Batch,
+    settings: Settings,
 ) -> bool:
-    """Activate an existing overlay that satisfies every pending request (nothing installed)."""
+    """Activate an existing overlay that satisfies every pending request (nothing installed).
+
+    Only an intact overlay none of whose distributions is now denied or known-malicious is put
+    on ``sys.path``; a changed one is deleted (the install path builds it again).
+    """
+    import shutil
+
+    from packaging.utils import canonicalize_name
+
     from pytest_kisys.install.batch import requirement_text
     from pytest_kisys.install.overlay import activate
+    from pytest_kisys.vet.data import known_malicious
 
     installed = {name: dist.version for name, dist in env.installed.items()}
-    found = store.find([requirement_text(r.parsed) for r in pending], interpreter, installed)
-    if found is None:
-        return False
-    activate(found)
-    batch.satisfied.extend(r.request.requirement for r in pending)
-    batch.notes.append(f"overlay: reused {found.path} (nothing installed)")
-    return True
+    wanted = [requirement_text(r.parsed) for r in pending]
+    while (found := store.find(wanted, interpreter, installed)) is not None:
+        if not found.intact():
+            shutil.rmtree(found.path, ignore_errors=True)
+            batch.notes.append(f"overlay: {found.path} changed since it was built; deleted, not reused")
+            continue
+        refused = {canonicalize_name(n) for n in settings.deny} | known_malicious(
+            settings.resolved_cache_dir()
+        )
+        now_blocked = sorted(name for name, _ in found.items if name in refused)
+        if now_blocked:
+            batch.notes.append(
+                f"overlay: {found.path} not reused: {', '.join(now_blocked)} is now denied or "
+                "known-malicious"
+            )
+            return False
+        activate(found)
+        batch.satisfied.extend(r.request.requirement for r in pending)
+        batch.notes.append(f"overlay: reused {found.path} (nothing installed)")
+        return True
+    return False
 
 
 def block_changes(items: Mapping[str, PlannedItem], env: TargetEnv, batch: Batch) -> None:
