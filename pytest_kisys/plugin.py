@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pytest_kisys.config_files import RawValue
 
 
-_BOOL_FLAGS = {"enabled", "offline", "learn", "scan_first"}
+_BOOL_FLAGS = {"enabled", "offline", "learn", "scan_first", "isolate"}
 _DEFAULT_SHOWN = {
     "level": "balanced",
     "scan": "all",

@@ -82,13 +82,16 @@ def test_the_environment_is_unchanged_and_a_second_run_installs_nothing(project:
 
 
 def test_a_changed_overlay_is_not_reused_but_built_again(project: Project) -> None:  # noqa: F811
-    """An overlay whose files changed since it was built never reaches sys.path."""
-    setup(project)
-    project.run().assert_outcomes(passed=2)
+    """An overlay whose files changed since it was built never reaches sys.path.
+
+    Overlay mode from the command line here: ``--kisys-isolate`` is a switch, as documented.
+    """
+    setup(project, extra="")
+    project.run("--kisys-isolate").assert_outcomes(passed=2)
     (overlay,) = overlays(project)
     module = overlay / "kisys_ov_mod" / "__init__.py"
     module.write_text("VALUE = 0  # changed after the overlay was built\n")
-    again = project.run("-v")
+    again = project.run("-v", "--kisys-isolate")
     again.assert_outcomes(passed=2)  # VALUE == 42 again: the vetted wheel, not the edited file
     last = project.install_batches()[-1]
     assert any("changed since it was built; deleted, not reused" in n for n in last["notes"])  # type: ignore[union-attr]
