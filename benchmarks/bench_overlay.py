@@ -2,7 +2,7 @@
 
 Issue 14's goal: ``pytest --kisys --kisys-isolate`` reusing an overlay adds at most 50 ms over
 ``pytest --kisys`` where the same packages are installed in the environment under test. Two
-fresh venvs with the same pytest-kisys (a real install from wheels, bytecode compiled):
+fresh venvs with the same pytest-kisys and pip (a real install from wheels, bytecode compiled):
 
 * ``in-env``: the suite's packages installed into the venv with pip from the loopback index;
 * ``overlay``: the venv without them; a first ``--kisys-isolate`` run builds the overlay
@@ -13,7 +13,7 @@ The suite imports every package (``--packages`` of them, pure-Python wheels from
 index of the test suite). Whole processes, interleaved round by round; wall and CPU (user +
 system) medians with min-max, the difference of medians, and the load average.
 
-    python benchmarks/bench_overlay.py [--packages 5] [--rounds 11]
+    python benchmarks/bench_overlay.py [--packages 5] [--rounds 11] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of one overlay-reusing run")
     args = parser.parse_args(argv)
     dists = [f"kisys-ovbench-{i:02d}" for i in range(args.packages)]
     with tempfile.TemporaryDirectory(prefix="kisys-bench-overlay-") as tmp:
@@ -79,13 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for dist in dists:
                 module = dist.replace("-", "_")
-                index.add_project(dist, ("1.0", "1.1"), modules={f"{module}/__init__.py": "VALUE = 42\n"})
-            wheels = kisys_wheelhouse(root / "wheels")
+                files = {f"{module}/__init__.py": "VALUE = 42\n"}
+                index.add_project(dist, ("1.0", "1.1", "2.0"), modules=files)
+            wheels = kisys_wheelhouse(root / "wheels", ("pip",))
             env = isolated_pip_env()
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["CI"] = "true"
             names = ("in-env", "overlay")
-            pythons = {name: fresh_venv(root / name, wheels, ["pytest-kisys"]) for name in names}
+            pythons = {name: fresh_venv(root / name, wheels, ["pytest-kisys", "pip"]) for name in names}
             subprocess.run(
                 [sys.executable, "-m", "pip", "--python", pythons["in-env"], "install", "-q",
                  "--index-url", index.simple_url, *dists],
@@ -110,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _ in range(args.rounds):
                 for name in pythons:
                     samples[name].append(run_timed(command(name), env=env, cwd=projects[name]))
+            if args.profile:
+                (cmd,) = command("overlay")
+                profiled = [cmd[0], "-m", "cProfile", "-o", str(args.profile), *cmd[1:]]
+                subprocess.run(profiled, env=env, cwd=projects["overlay"], check=False, capture_output=True)
             if list((root / "cache-overlay" / "overlays").glob("*")) != overlays:
                 raise SystemExit("a timed run built another overlay: it was not reused")
         finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOptions
@@ -29,4 +32,10 @@ def make_backend(settings: Settings, env: TargetEnv) -> InstallBackend:
     )
     if uv is not None:
         return UvBackend(uv, options)
+    if not env.has_pip and importlib.util.find_spec("pip") is None:
+        raise InstallError(
+            f"no installer for {env.python}: it has no pip, this interpreter ({sys.executable}) "
+            "has none to drive it with, and no uv binary was found -- install pip there, or "
+            "pytest-kisys[uv]"
+        )
     return PipBackend(options, has_pip=env.has_pip)

@@ -48,8 +48,10 @@ def supports_uploaded_prior_to(purelib: Path, has_pip: bool) -> bool:
     if has_pip:
         options = purelib / "pip" / "_internal" / "cli" / "cmdoptions.py"
     else:
-        import pip
-
+        try:
+            import pip
+        except ImportError:
+            return False  # no pip here either: the install reports that, not this probe
         options = Path(pip.__file__).parent / "_internal" / "cli" / "cmdoptions.py"
     try:
         return "--uploaded-prior-to" in options.read_text(encoding="utf-8")
