@@ -122,27 +122,15 @@ def pth_files(wheel: WheelArchive, env: EnvironmentView, owner: str) -> list[Ins
                 )
                 continue
             analysis = import_time_behaviour(tree, number - 1)
-            for behaviour in analysis.behaviours:
-                findings.append(
-                    InspectFinding(
-                        "pth.exec",
-                        "high",
-                        member,
-                        number,
-                        f"runs at every interpreter start and {behaviour.detail}",
-                    )
+            # A .pth line has no package of its own: exec of any file's source is an attack too.
+            details = [b.detail for b in analysis.behaviours]
+            details += ["execs source read from a file" for _ in analysis.runs_files]
+            findings.extend(
+                InspectFinding(
+                    "pth.exec", "high", member, number, f"runs at every interpreter start and {detail}"
                 )
-            for _name, _line in analysis.runs_files:
-                # A .pth line has no package of its own: exec of any file's source is an attack.
-                findings.append(
-                    InspectFinding(
-                        "pth.exec",
-                        "high",
-                        member,
-                        number,
-                        "runs at every interpreter start and execs source read from a file",
-                    )
-                )
+                for detail in details
+            )
             for module, _ in analysis.imports:
                 top = module.split(".", 1)[0]
                 if top not in own and top not in PTH_SAFE_IMPORTS:
