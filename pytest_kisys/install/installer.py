@@ -32,9 +32,7 @@ from packaging.utils import canonicalize_name
 from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import KisysError
 from pytest_kisys.errors import RequirementError
-from pytest_kisys.install import artifacts
 from pytest_kisys.install import overlay_mode
-from pytest_kisys.install import release_gate
 from pytest_kisys.install.backends import make_backend
 from pytest_kisys.install.batch import activate
 from pytest_kisys.install.batch import allow_or_confirm_hint
@@ -77,6 +75,7 @@ from pytest_kisys.settings import Settings
 
 
 if TYPE_CHECKING:
+    from pytest_kisys.install import release_gate
     from pytest_kisys.install.overlay import OverlayStore
     from pytest_kisys.vet.interface import Decision
     from pytest_kisys.vet.interface import VetRequest
@@ -237,6 +236,8 @@ class Installer:
     def _plan_and_apply(
         self, roots: list[Root], env: TargetEnv, backend: InstallBackend, batch: Batch
     ) -> BatchResult:
+        from pytest_kisys.install import release_gate  # only when something is installed
+
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kisys-vet-warmup") as pool:
             # The vetting engine's first use (imports, typosquat tables) overlaps the resolver,
@@ -315,6 +316,8 @@ class Installer:
     # -- steps
 
     def _resolve(self, roots: list[Root], env: TargetEnv, backend: InstallBackend) -> Resolution:
+        from pytest_kisys.install import release_gate  # only when something is installed
+
         options = release_gate.resolver_options(self.settings, self._get_vetter)
         requirements = [requirement_text(root.parsed) for root in roots]
         # Each backend brings its resolver (uv's is ten times faster, wheels only too).
@@ -361,6 +364,8 @@ class Installer:
         batch: Batch,
         fetched: Mapping[str, Path] | None = None,
     ) -> None:
+        from pytest_kisys.install import artifacts  # only when something is installed
+
         wanted = {
             name: root.request.import_name
             for name, root in roots.items()

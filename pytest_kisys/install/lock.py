@@ -16,8 +16,6 @@ import os
 from pathlib import Path
 import time
 
-import filelock
-
 from pytest_kisys.cachedir import warn_cache_corrupt
 from pytest_kisys.errors import InstallError
 
@@ -54,6 +52,8 @@ def environment_lock(path: Path, timeout: float) -> Iterator[float]:
     Raises :class:`InstallError` naming the lock file when it cannot be had within
     ``timeout`` seconds (another install is stuck, or a stale process holds it).
     """
+    import filelock  # imports asyncio (about 80 ms): only when an install really takes the lock
+
     lock = filelock.FileLock(str(path))
     started = time.monotonic()
     try:
