@@ -44,11 +44,14 @@ def repack(dist: metadata.Distribution, dest: Path) -> Path:
     """Write ``dist`` as a wheel into ``dest``; returns the wheel's path."""
     info_dir = Path(str(dist._path))  # type: ignore[attr-defined]
     site = info_dir.parent
-    tag = next(
+    tags = [
         line.split(":", 1)[1].strip()
         for line in (info_dir / "WHEEL").read_text().splitlines()
         if line.startswith("Tag:")
-    )
+    ]
+    # Every tag, as a compressed tag set: a py2.py3 wheel lists py2-none-any first.
+    parts = [t.split("-") for t in tags]
+    tag = "-".join(".".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))
     name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
     wheel = dest / f"{name}-{dist.version}-{tag}.whl"
     record_name = f"{info_dir.name}/RECORD"
