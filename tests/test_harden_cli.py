@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.installindex import GAMMA
 from tests.support.pkgindex import PackageIndex
+from tests.support.terminal import run_in_pty
 from tests.support.venvs import Venv
 
 
@@ -88,37 +89,11 @@ def test_dev_zero_baseline_is_not_a_regular_file_and_is_not_read(tmp_path: Path)
 
 def _ctrl_c_at_the_prompt(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[str, int]:
     """Run ``argv`` on a pseudo-terminal and type Ctrl-C once kisys asks; (output, exit status)."""
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.chdir(cwd)
-        os.execve(argv[0], argv, env)  # noqa: S606 - argv is ours, no shell
-    output = b""
-    sent = False
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if not sent and b"[y]es / [n]o" in output:
-                os.write(fd, b"\x03")  # the terminal turns it into SIGINT for the job
-                sent = True
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert sent, output.decode(errors="replace")
-    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+    # The terminal turns Ctrl-C into SIGINT for the foreground job.
+    run = run_in_pty(argv, env, cwd, [(b"[y]es / [n]o", b"\x03")], timeout=120)
+    output = run.output.decode(errors="replace")
+    assert run.replied == 1, output
+    return output, run.exit_code
 
 
 @pytest.mark.parametrize("how", ["kisys install", "pytest --kisys"])

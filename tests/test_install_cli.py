@@ -6,9 +6,6 @@ from collections.abc import Callable
 import json
 import os
 from pathlib import Path
-import pty
-import select
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +19,7 @@ from pytest_kisys.install.interface import InstallRequest
 from pytest_kisys.settings import Settings
 from tests.support.installindex import GAMMA
 from tests.support.pkgindex import PackageIndex
+from tests.support.terminal import run_in_pty
 from tests.support.venvs import Venv
 
 
@@ -177,32 +175,7 @@ def pytest_configure(config):
 
 def _run_in_pty(argv: list[str], env: dict[str, str], cwd: Path, replies: list[tuple[bytes, bytes]]) -> bytes:
     """Run ``argv`` on a pseudo-terminal; each time ``expect`` shows up, type ``reply``."""
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.chdir(cwd)
-        os.execve(argv[0], argv, env)  # noqa: S606 - argv is ours, no shell
-    output = b""
-    pending = list(replies)
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if pending and output.count(pending[0][0]) >= len(replies) - len(pending) + 1:
-                os.write(fd, pending.pop(0)[1])
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.waitpid(pid, 0)
-        os.close(fd)
-    return output
+    return run_in_pty(argv, env, cwd, replies).output
 
 
 def test_prompt_inside_pytest_at_a_real_terminal_with_capture_suspended(
