@@ -175,7 +175,8 @@ class ResolvePipeline:
         self.suite: SuiteNeeds | None = None
         """What the declarations, the plugin table and the configuration added (after gather)."""
         self._first_party: FirstParty | None = None
-        self._usages: dict[Path, FileUsage] = {}
+        self._usages: dict[Path, FileUsage | None] = {}
+        """Each file :meth:`read_imports` read: its usage, or None when it could not be read."""
 
     # -- what the suite needs ---------------------------------------------------------------
 
@@ -197,7 +198,8 @@ class ResolvePipeline:
             try:
                 imports, usage = cache.read_with_usage(path)
             except OSError:
-                continue  # unreadable or gone: pytest reports it when it gets there
+                self._usages[path] = None  # unreadable or gone: pytest reports it when it gets there
+                continue
             found.append(imports)
             self._usages[path] = usage
         cache.save()
@@ -246,7 +248,7 @@ class ResolvePipeline:
             self.read_imports(unread)
         return gather_suite_needs(
             rootdir=self.rootdir,
-            usages=[(path, self._usages[path]) for path in files if path in self._usages],
+            usages=[(path, usage) for path in files if (usage := self._usages[path]) is not None],
             config=config_usage(ini, where),
             declarations=declarations,
             installed_version=installed_version,
