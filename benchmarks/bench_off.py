@@ -19,19 +19,20 @@ wall and CPU (user + system of the child) per variant, min-max, ratios against `
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import load_average  # noqa: E402
+from benchmarks.timing import run_timed  # noqa: E402
+from benchmarks.timing import Sample  # noqa: E402
+from benchmarks.timing import spread  # noqa: E402
 from tests.support.wheelhouse import fresh_venv  # noqa: E402
 from tests.support.wheelhouse import kisys_wheelhouse  # noqa: E402
 
@@ -60,20 +61,9 @@ def _venvs(base: Path) -> dict[str, str]:
     }
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run(python: str, suite: Path) -> tuple[float, float]:
+def _run(python: str, suite: Path) -> Sample:
     """Wall and CPU seconds of one whole pytest process."""
-    cpu_before = _cpu_children()
-    start = time.perf_counter()
-    subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=suite, check=True, stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - start, _cpu_children() - cpu_before
+    return run_timed([[python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]], cwd=suite)
 
 
 def _plugins(python: str) -> str:
@@ -91,7 +81,7 @@ def main() -> int:
     parser.add_argument("--tests", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="kisys-bench-off-") as tmp:
         base = Path(tmp)
         pythons = _venvs(base)
@@ -106,9 +96,9 @@ def main() -> int:
             cpu: dict[str, list[float]] = {name: [] for name in pythons}
             for _ in range(args.rounds):
                 for name, python in pythons.items():
-                    seconds, cpu_seconds = _run(python, suite)
-                    wall[name].append(seconds)
-                    cpu[name].append(cpu_seconds)
+                    sample = _run(python, suite)
+                    wall[name].append(sample.wall)
+                    cpu[name].append(sample.cpu)
             print(f"\n{count} trivial tests, {args.rounds} rounds interleaved; median [min-max]")
             print(f"  {'variant':<22} {'wall s':>22} {'cpu s':>22} {'wall x':>7} {'cpu x':>7}")
             base_wall = statistics.median(wall["without"])
@@ -116,14 +106,12 @@ def main() -> int:
             for name in pythons:
                 w, c = wall[name], cpu[name]
                 print(
-                    f"  {name:<22} {statistics.median(w):7.3f} [{min(w):.3f}-{max(w):.3f}]"
-                    f" {statistics.median(c):7.3f} [{min(c):.3f}-{max(c):.3f}]"
+                    f"  {name:<22} {spread(w, digits=3):>22} {spread(c, digits=3):>22}"
                     f" {statistics.median(w) / base_wall:7.3f} {statistics.median(c) / base_cpu:7.3f}"
                 )
-    load_after = os.getloadavg()
+    load_after = load_average()
     print(
-        f"\nload average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f},"
-        f" after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (2 cores, shared)"
+        f"\nload average before {load_before}, after {load_after} (2 cores, shared)"
     )
     print("goal: 'with kisys' <= 1.01x 'without'")
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,10 @@ import time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import load_average  # noqa: E402
+from benchmarks.timing import run_timed  # noqa: E402
+from benchmarks.timing import Sample  # noqa: E402
+from benchmarks.timing import spread  # noqa: E402
 from tests.support.osv_server import DEFAULT_RECORDS  # noqa: E402
 from tests.support.osv_server import serve  # noqa: E402
 from tests.support.wheelhouse import fresh_venv  # noqa: E402
@@ -47,22 +50,10 @@ def _venvs(base: Path) -> dict[str, str]:
     return {name: fresh_venv(base / name.replace(" ", "_"), wheels, pkgs) for name, pkgs in wanted.items()}
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run(python: str, tree: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    cpu_before = _cpu_children()
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kisys", "--kisys-scan", "all",
-         "--kisys-fail-on", "never", "test_bench_trivial.py"],
-        cwd=tree, env=env, capture_output=True, text=True, check=False,
-    )
-    if proc.returncode not in (0, 16):
-        raise SystemExit(f"{python}: pytest exited {proc.returncode}\n{proc.stdout[-2000:]}")
-    return time.perf_counter() - start, _cpu_children() - cpu_before, proc.returncode
+def _run(python: str, tree: Path, env: dict[str, str]) -> Sample:
+    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kisys", "--kisys-scan", "all",
+               "--kisys-fail-on", "never", "test_bench_trivial.py"]  # fmt: skip
+    return run_timed([command], env=env, cwd=tree, ok_codes=(0, 16))
 
 
 def main() -> int:
@@ -73,7 +64,7 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=Path(pip.__file__).resolve().parent.parent / "pip")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     server, _thread = serve(DEFAULT_RECORDS)
     try:
         with tempfile.TemporaryDirectory(prefix="kisys-bench-tools-") as tmp:
@@ -96,27 +87,25 @@ def main() -> int:
             cpu: dict[str, list[float]] = {name: [] for name in pythons}
             for _ in range(args.rounds):
                 for name, python in pythons.items():
-                    seconds, cpu_seconds, _ = _run(python, tree, envs[name])
-                    wall[name].append(seconds)
-                    cpu[name].append(cpu_seconds)
+                    sample = _run(python, tree, envs[name])
+                    wall[name].append(sample.wall)
+                    cpu[name].append(sample.cpu)
     finally:
         server.shutdown()
-    load_after = os.getloadavg()
+    load_after = load_average()
     print(f"tree: {args.tree} (copied); pytest --kisys --kisys-scan all, 1 trivial test")
     print("cold (first run, empty caches): " + ", ".join(
-        f"{name} {wall_s:.2f} s wall / {cpu_s:.2f} s cpu" for name, (wall_s, cpu_s, _) in cold.items()))
+        f"{name} {sample.wall:.2f} s wall / {sample.cpu:.2f} s cpu" for name, sample in cold.items()))
     print(f"warm, {args.rounds} rounds interleaved; median [min-max]")
     base_wall, base_cpu = statistics.median(wall["in-env"]), statistics.median(cpu["in-env"])
     for name in pythons:
         w, c = wall[name], cpu[name]
         print(
-            f"  {name:<9} wall {statistics.median(w):6.2f} [{min(w):.2f}-{max(w):.2f}]"
-            f"  cpu {statistics.median(c):6.2f} [{min(c):.2f}-{max(c):.2f}]"
+            f"  {name:<9} wall {spread(w)}  cpu {spread(c)}"
             f"  x{statistics.median(w) / base_wall:.3f} wall, x{statistics.median(c) / base_cpu:.3f} cpu"
         )
     print(
-        f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f},"
-        f" after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (2 cores, shared)"
+        f"load average before {load_before}, after {load_after} (2 cores, shared)"
     )
     print("goal: tool env <= 1.1x in-env (warm)")
     return 0
