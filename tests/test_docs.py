@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
 import runpy
 
 
@@ -20,6 +21,18 @@ def test_readme_commands_are_marked() -> None:
     for marker in ("kisys:demo-command", "kisys:test-command"):
         assert f"<!-- {marker} -->" in readme
         assert f"<!-- /{marker} -->" in readme
+
+
+def test_readme_commands_leave_the_shell_where_it_was() -> None:
+    """The two set-up commands must work one right after the other in the same shell: a
+    ``cd`` in either happens in a subshell, so the next command starts at the checkout's root."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for marker in ("kisys:demo-command", "kisys:test-command"):
+        command = readme.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+        depth = 0
+        for token in re.findall(r"\(|\)|\bcd\b", command):
+            depth += {"(": 1, ")": -1}.get(token, 0)
+            assert token != "cd" or depth > 0, f"{marker}: 'cd' outside a subshell: {command.strip()}"
 
 
 def test_every_published_hook_is_documented() -> None:
