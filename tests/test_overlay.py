@@ -41,6 +41,16 @@ def test_a_subprocess_imports_it():
 """
 
 
+LEAN_REUSE = """
+import sys
+
+def test_reuse_imported_no_installer():
+    # (install/batch.py is there: this project writes an audit log, whose writer it holds.)
+    loaded = {"installer", "backends", "pip_backend", "uv_backend", "release_gate", "lock", "signals"}
+    assert not {n for n in loaded if f"pytest_kisys.install.{n}" in sys.modules}
+"""
+
+
 def freeze_all(python: str) -> list[str]:
     proc = subprocess.run(
         [python, "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True,
@@ -70,8 +80,11 @@ def test_the_environment_is_unchanged_and_a_second_run_installs_nothing(project:
     assert (overlay / "kisys_ov_mod" / "__init__.py").is_file()
     wheels = [p for p in project.index_paths() if p.endswith(".whl")]
     assert wheels
+    # The reuse path needs none of the install machinery a run with everything installed
+    # does not import either (the first run, which built the overlay, imported it).
+    project.pytester.makepyfile(test_lean=LEAN_REUSE)
     again = project.run()
-    again.assert_outcomes(passed=2)
+    again.assert_outcomes(passed=3)
     # Reused: nothing resolved, downloaded or installed, the same overlay.
     assert [p for p in project.index_paths() if p.endswith(".whl")] == wheels
     last = project.install_batches()[-1]

@@ -25,6 +25,7 @@ removes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import hashlib
@@ -38,19 +39,21 @@ import sys
 import tempfile
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from pytest_kisys.install import pipcmd
 from pytest_kisys.install.interface import BackendOutcome
-from pytest_kisys.install.interface import InstallBackend
-from pytest_kisys.install.interface import PlannedItem
-from pytest_kisys.install.pip_backend import pinned_requirements
-from pytest_kisys.install.pip_backend import PipBackend
-from pytest_kisys.install.snapshot import dist_infos
-from pytest_kisys.install.uv_backend import UvBackend
+from pytest_kisys.install.interface import BatchResult
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.install.interface import InstallBackend
+    from pytest_kisys.install.interface import InstallRequest
+    from pytest_kisys.install.interface import PlannedItem
+    from pytest_kisys.settings import Settings
 
 
 MANIFEST = "kisys-overlay.json"
@@ -141,6 +144,11 @@ class OverlayStore:
         An overlay of the same set that already exists is returned as it is. On failure nothing
         is left behind.
         """
+        # Imported here: reusing an overlay (every run but the first) needs no installer.
+        from pytest_kisys.install import pipcmd
+        from pytest_kisys.install.pip_backend import pinned_requirements
+        from pytest_kisys.install.snapshot import dist_infos
+
         pins = sorted((i.name, i.version, i.sha256) for i in items)
         digest = hashlib.sha256(json.dumps([interpreter, pins]).encode()).hexdigest()[:24]
         final = self.root / f"{interpreter}-{digest}"
@@ -209,6 +217,9 @@ def tree_stamp(root: Path) -> str:
 
 def overlay_command(backend: InstallBackend, python: str, requirements: str, target: Path) -> list[str]:
     """The backend's hash-checked install command, aimed at ``target`` instead of the environment."""
+    from pytest_kisys.install.pip_backend import PipBackend
+    from pytest_kisys.install.uv_backend import UvBackend
+
     if isinstance(backend, UvBackend):
         return [
             backend.uv, "pip", "install", "--python", python, "--target", str(target), "--no-deps",
@@ -221,6 +232,90 @@ def overlay_command(backend: InstallBackend, python: str, requirements: str, tar
     if isinstance(backend, PipBackend):
         return [*backend.command(python, requirements), "--target", str(target)]
     raise TypeError(f"overlay mode cannot drive the {backend.name!r} backend")
+
+
+def now_blocked(overlay: Overlay, settings: Settings) -> list[str]:
+    """The overlay's distributions that are now on the deny list or the known-malicious list
+    (``kisys db update`` may have added them since it was built): such an overlay is not used."""
+    from pytest_kisys.vet.data import known_malicious
+
+    refused = {canonicalize_name(n) for n in settings.deny} | known_malicious(settings.resolved_cache_dir())
+    return sorted(name for name, _ in overlay.items if name in refused)
+
+
+def reuse_existing(
+    requests: Sequence[InstallRequest],
+    settings: Settings,
+    *,
+    python: str,
+    say: Callable[[str], None] | None = None,
+) -> BatchResult | None:
+    """The batch of a run whose missing requests an existing overlay meets, without the installer.
+
+    Every run after an overlay's first goes this way: the same checks as the installer's
+    overlay reuse (:func:`pytest_kisys.install.overlay_mode.reuse`), its stamp verified and the
+    deny and known-malicious lists applied, then the overlay activated, and neither the
+    installer nor the vetting engine imported. None hands the batch to the installer: not
+    overlay mode, a request that does not parse, or no overlay that is intact, not blocked, and
+    meets every request (the installer then says why, deletes a changed overlay and builds).
+    """
+    from pytest_kisys.errors import KisysError
+    from pytest_kisys.errors import RequirementError
+    from pytest_kisys.install import overlay_mode
+    from pytest_kisys.install.environment import describe_environment
+    from pytest_kisys.install.environment import is_running_interpreter
+    from pytest_kisys.vet.requirements import parse_requirement
+
+    started = time.monotonic()
+    # Only the running process can use an overlay; a venv is never externally managed.
+    if not is_running_interpreter(python) or not (settings.isolate or sys.prefix == sys.base_prefix):
+        return None
+    notes: list[str] = []
+    satisfied: list[str] = []
+    roots: dict[str, tuple[str, str]] = {}  # name -> (the first request's text, the requirement)
+    for request in requests:
+        try:
+            parsed = parse_requirement(request.requirement)
+        except RequirementError:
+            return None  # the installer denies it, with its reason
+        if not parsed.applies():
+            satisfied.append(request.requirement)
+            notes.append(f"{request.requirement}: marker does not apply here")
+            continue
+        extras = f"[{','.join(parsed.extras)}]" if parsed.extras else ""
+        roots.setdefault(parsed.name, (request.requirement, parsed.name + extras + parsed.specifier))
+    if not roots:
+        return None
+    try:
+        env = describe_environment(python)
+    except KisysError:
+        return None
+    if not overlay_mode.wanted(python, env, settings):
+        return None
+    pending = []
+    for requested, requirement in roots.values():
+        if env.satisfies(requirement):
+            satisfied.append(requested)
+        else:
+            pending.append((requested, requirement))
+    found = None
+    if pending:
+        installed = {name: dist.version for name, dist in env.installed.items()}
+        store = OverlayStore(settings.resolved_cache_dir())
+        interpreter = interpreter_id(env.prefix, env.python_version)
+        found = store.find([requirement for _, requirement in pending], interpreter, installed)
+        if found is None or not found.intact() or now_blocked(found, settings):
+            return None
+    note = overlay_mode.managed_note(python, env, settings)
+    if note is not None:
+        notes.append(note)
+        if say is not None:
+            say(note)
+    if found is not None:
+        activate(found)
+        satisfied.extend(requested for requested, _ in pending)
+        notes.append(f"overlay: reused {found.path} (nothing installed)")
+    return BatchResult(satisfied=tuple(satisfied), duration=time.monotonic() - started, notes=tuple(notes))
 
 
 def activate(overlay: Overlay) -> None:

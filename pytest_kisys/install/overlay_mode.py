@@ -42,13 +42,21 @@ def start(
     from pytest_kisys.install.overlay import interpreter_id
     from pytest_kisys.install.overlay import OverlayStore
 
+    note = managed_note(python, env, settings)
+    if note is not None:
+        batch.notes.append(note)
+        say(note)
+    return OverlayStore(settings.resolved_cache_dir()), interpreter_id(env.prefix, env.python_version)
+
+
+def managed_note(python: str, env: TargetEnv, settings: Settings) -> str | None:
+    """What to say when PEP 668, not ``isolate``, chose overlay mode (None when it did not)."""
     if env.externally_managed and not settings.isolate:
-        batch.notes.append(
+        return (
             f"{python} is externally managed (PEP 668): installing into an overlay "
             "under the cache instead of the environment"
         )
-        say(batch.notes[-1])
-    return OverlayStore(settings.resolved_cache_dir()), interpreter_id(env.prefix, env.python_version)
+    return None
 
 
 def reuse(
@@ -66,11 +74,9 @@ def reuse(
     """
     import shutil
 
-    from packaging.utils import canonicalize_name
-
     from pytest_kisys.install.batch import requirement_text
     from pytest_kisys.install.overlay import activate
-    from pytest_kisys.vet.data import known_malicious
+    from pytest_kisys.install.overlay import now_blocked
 
     installed = {name: dist.version for name, dist in env.installed.items()}
     wanted = [requirement_text(r.parsed) for r in pending]
@@ -79,14 +85,10 @@ def reuse(
             shutil.rmtree(found.path, ignore_errors=True)
             batch.notes.append(f"overlay: {found.path} changed since it was built; deleted, not reused")
             continue
-        refused = {canonicalize_name(n) for n in settings.deny} | known_malicious(
-            settings.resolved_cache_dir()
-        )
-        now_blocked = sorted(name for name, _ in found.items if name in refused)
-        if now_blocked:
+        blocked = now_blocked(found, settings)
+        if blocked:
             batch.notes.append(
-                f"overlay: {found.path} not reused: {', '.join(now_blocked)} is now denied or "
-                "known-malicious"
+                f"overlay: {found.path} not reused: {', '.join(blocked)} is now denied or known-malicious"
             )
             return False
         activate(found)

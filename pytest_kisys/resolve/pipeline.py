@@ -268,7 +268,16 @@ class ResolvePipeline:
     # -- vet and install --------------------------------------------------------------------
 
     def install_requests(self, requests: Sequence[InstallRequest]) -> BatchResult:
-        """Vet and install ``requests`` in one consented batch (raises :class:`InstallError`)."""
+        """Vet and install ``requests`` in one consented batch (raises :class:`InstallError`).
+
+        In overlay mode, an existing overlay that meets them is reused without the installer
+        (:func:`pytest_kisys.install.overlay.reuse_existing`: its stamp and the deny and
+        known-malicious lists checked): a reusing run imports nothing a run with everything
+        installed does not.
+        """
+        reused = self._reuse_overlay(requests)
+        if reused is not None:
+            return reused
         from pytest_kisys.install.installer import Installer
 
         vetter = self.make_vetter() if self.make_vetter is not None else None
@@ -292,6 +301,25 @@ class ResolvePipeline:
             from pytest_kisys.resolve.names import forget_installed
 
             forget_installed()
+
+    def _reuse_overlay(self, requests: Sequence[InstallRequest]) -> BatchResult | None:
+        """An existing overlay's batch, published as the installer publishes one (or None)."""
+        from pytest_kisys.install.overlay import reuse_existing
+
+        result = reuse_existing(requests, self.settings, python=self.python, say=self.progress)
+        if result is None:
+            return None
+        if self.record is not None:
+            self.record.add("installs", result)
+        if self.settings.log_file is not None:
+            from pytest_kisys.install.batch import write_audit
+
+            write_audit(self.settings.log_file, result, python=self.python)
+        importlib.invalidate_caches()
+        from pytest_kisys.resolve.names import forget_installed
+
+        forget_installed()
+        return result
 
     def install(self, needs: Sequence[Need]) -> BatchOutcome:
         """One batch for ``needs``, mapped back onto them (an installer error is kept, not raised)."""
