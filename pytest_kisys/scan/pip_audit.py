@@ -1,4 +1,8 @@
-"""Dependency check: pip-audit as a subprocess (``-f json``) over the environment under test only.
+"""Dependency check: pip-audit's audit of the environment under test only.
+
+With the ``osv`` service the audit is :mod:`pytest_kisys.scan.osv`: one batch query for every
+distribution, pip-audit's rules for reading the advisories, its JSON report, no pip-audit
+process. With ``pypi`` (no batch API) pip-audit itself runs, as follows.
 
 pip-audit has no public Python API, so it runs as ``python -m pip_audit`` from wherever
 :func:`pytest_kisys.tools.locate` finds it: the environment under test, or kisys's tool
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import ScanError
+from pytest_kisys.scan import osv
 from pytest_kisys.scan.cache import digest
 from pytest_kisys.scan.cache import EnvResultCache
 from pytest_kisys.scan.interface import Finding
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
 
 TOOL = "pip-audit"
 EDITABLE_REASON = "distribution marked as editable"
+OSV_CLIENT = "kisys OSV client"
+"""The ``tool_source`` of an audit :mod:`pytest_kisys.scan.osv` ran (pip-audit did not run)."""
 _LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json, sys;"
     "json.dump([[d.metadata['Name'] or '', d.version or '', d.read_text('direct_url.json') or '']"
@@ -248,9 +255,18 @@ class PipAuditScanner:
     kind = "deps"
     tool = TOOL
 
-    def __init__(self, *, python: str | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        python: str | None = None,
+        env: Mapping[str, str] | None = None,
+        batch: bool = True,
+    ) -> None:
         self.python = python
         self.env = env
+        # With the osv service, audit in one batch (pytest_kisys.scan.osv) rather than through
+        # pip-audit's one query per dependency; the parity tests run both.
+        self.batch = batch
 
     def scan(self, settings: Settings) -> ScanOutput:
         """Audit the environment of :func:`audited_python` (or the ``python`` given)."""
@@ -258,10 +274,13 @@ class PipAuditScanner:
 
         python = self.python or audited_python()
         audited = audited_distributions(python, settings.scan_timeout)
-        tool = locate("pip-audit", settings)
+        # With OSV, one batch query (same answers as pip-audit); PyPI's JSON API has no batch.
+        batch = self.batch and settings.audit_service == "osv"
+        tool = None if batch else locate("pip-audit", settings)
+        version = tool.version if tool is not None else osv.ENGINE
         cache = EnvResultCache(settings.resolved_cache_dir(), settings.cache_ttl)
         key = digest(
-            [python, list(audited.pins), settings.audit_service, settings.osv_url, tool.version]
+            [python, list(audited.pins), settings.audit_service, settings.osv_url, version]
         )
         cached = cache.get(key, binding=list(audited.pins)) if audited.pins else None
         if cached is not None and not consistent(cached, audited.pins):
@@ -274,7 +293,16 @@ class PipAuditScanner:
                     "offline mode: pip-audit needs an advisory service and no fresh cached "
                     "audit of this environment exists"
                 )
-            payload = self._run(settings, audited, tool)
+            try:
+                if tool is None:
+                    payload = osv.audit(audited.pins, settings.osv_url, settings.scan_timeout)
+                else:
+                    payload = self._run(settings, audited, tool)
+            except osv.BatchUnsupported:
+                # A mirror that answers /v1/query only: pip-audit's one query per dependency.
+                tool = locate("pip-audit", settings)
+                version = tool.version
+                payload = self._run(settings, audited, tool)
         else:
             payload = cached
         findings, inconclusive, count = parse_report(payload)
@@ -285,13 +313,13 @@ class PipAuditScanner:
         if not inconclusive and cached is None:
             cache.put(key, payload, binding=list(audited.pins))
         return ScanOutput(
-            tool_version=tool.version,
+            tool_version=version,
             findings=tuple(findings),
             inconclusive=tuple(inconclusive),
             items_checked=count,
             cache_hits=0 if cached is None else count,
             subject=audited.subject,
-            tool_source=tool.source.value,
+            tool_source=tool.source.value if tool is not None else OSV_CLIENT,
         )
 
     def _run(self, settings: Settings, audited: Audited, tool: ToolCommand) -> dict[str, Any]:

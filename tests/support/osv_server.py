@@ -10,7 +10,9 @@ Speaks the parts of the OSV API (https://google.github.io/osv.dev/api/) that cli
 * ``GET /v1/vulns/<id>`` returns one record or 404.
 
 ``server.mode`` switches it to failure modes for fail-closed tests: ``"error"`` answers 500,
-``"garbage"`` answers 200 with a body that is not JSON. Every request is appended to
+``"garbage"`` answers 200 with a body that is not JSON, ``"query-only"`` answers 404 to
+``/v1/querybatch`` (a mirror of ``/v1/query`` only); ``server.delay`` seconds pass
+before every answer (time-out tests). Every request is appended to
 ``server.requests`` so tests can assert what a client really sent.
 
 Published to tests as the session fixtures ``osv_server`` and ``audit_envs`` (two real
@@ -30,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -109,6 +112,7 @@ class OSVServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.records: list[Mapping[str, Any]] = list(records)
         self.mode = "ok"
+        self.delay = 0.0
         self.requests: list[tuple[str, str, Any]] = []
 
     @property
@@ -121,6 +125,11 @@ class OSVServer(ThreadingHTTPServer):
     def query_url(self) -> str:
         """The URL to give ``pip-audit --osv-url`` (pip-audit posts to exactly this URL)."""
         return f"{self.url}/v1/query"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up waiting (time-out tests) is not an error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
     def matching(self, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Records affecting the package and version of one OSV query."""
@@ -147,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _failure(self) -> bool:
+        if self.server.delay:
+            time.sleep(self.server.delay)
         if self.server.mode == "error":
             self._send(500, {"code": 13, "message": "internal error (test mode)"})
             return True
@@ -169,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/query":
             vulns = self.server.matching(body)
             self._send(200, {"vulns": vulns} if vulns else {})
-        elif self.path == "/v1/querybatch":
+        elif self.path == "/v1/querybatch" and self.server.mode != "query-only":
             results = [
                 {"vulns": [{"id": r["id"], "modified": r["modified"]} for r in self.server.matching(q)]}
                 for q in body.get("queries", [])
