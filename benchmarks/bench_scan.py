@@ -12,11 +12,22 @@ On a copy of an installed package's source (default: pip, about 150,000 lines of
    semgrep cold and warm. Goals cold <= 0.6x, warm <= 0.05x.
 
 Findings are compared too: bandit's CLI results against kisys's bandit findings (kisys leaves
-``assert`` out of test files), semgrep's against kisys's semgrep findings.
+``assert`` out of test files), detect-secrets' against kisys's secrets findings (file, line,
+type), pip-audit's against kisys's deps findings (package, version, id, aliases, fix versions),
+semgrep's against kisys's semgrep findings.
 
-pip-audit (ours and the peer) asks a loopback OSV server (``tests/support/osv_server.py``).
-Wall and CPU time (this process plus its children) for every run, the load average before
-each repetition, and min-max over the repetitions.
+The dependency audits (pip-audit's, and kisys's one ``/v1/querybatch``) ask a loopback OSV
+server (``tests/support/osv_server.py``) run as a separate process, so its work is not
+counted for either side; besides the test records it holds advisories for a few
+distributions installed here (:func:`_installed_records`), so both audits have findings to
+agree on. kisys runs in this process (what a pytest session pays for its checks: the
+interpreter and pytest are already there); the CLIs are whole processes. Wall and CPU time
+(this process plus its children) per run, medians with [min-max] over the repetitions
+(``benchmarks/timing.py``), the load average before each repetition and at the end.
+
+The tree is a copy of pip's installed source (``pip`` in this interpreter; ``--tree DIR``
+for another). For pip 26.3 as in docs/performance.md, from PyPI:
+``pip download --no-deps --no-binary :all: pip==26.3`` and ``--tree pip-26.3/src/pip``.
 
     python benchmarks/bench_scan.py [--tree DIR] [--lines N] [--repeat N] [--rules FILE]
 """
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -46,8 +58,14 @@ from pytest_kisys.scan.runner import run_check  # noqa: E402
 from pytest_kisys.scan.runner import run_checks  # noqa: E402
 from pytest_kisys.scan.semgrep import semgrep_env  # noqa: E402
 from pytest_kisys.settings import Settings  # noqa: E402
+from tests.support.osv_server import advisory  # noqa: E402
 from tests.support.osv_server import DEFAULT_RECORDS  # noqa: E402
-from tests.support.osv_server import serve  # noqa: E402
+
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from timing import load_average  # noqa: E402
+from timing import Sample  # noqa: E402
+from timing import summary_row  # noqa: E402
 
 
 BIN = Path(sys.executable).parent
@@ -70,6 +88,42 @@ class Timer:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall
         self.cpu = _cpu() - self.cpu
+
+    @property
+    def sample(self) -> Sample:
+        """This run as a :class:`timing.Sample`."""
+        return Sample(self.wall, self.cpu)
+
+
+_SERVER = (
+    "import json, sys; sys.path.insert(0, sys.argv[1]);"
+    "from tests.support.osv_server import serve;"
+    "server, _ = serve(json.load(open(sys.argv[2]))); print(server.url, flush=True);"
+    "sys.stdin.read()"
+)
+
+
+def _installed_records() -> list[dict[str, Any]]:
+    """Advisories for up to five distributions installed here (at their installed version):
+    plain, with a fix version, and a GHSA duplicate of a PYSEC one, which pip-audit folds in."""
+    have = {d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions()}
+    names = [n for n in ("pip", "requests", "urllib3", "jinja2", "packaging") if n in have]
+    records: list[dict[str, Any]] = []
+    for number, name in enumerate(names, start=1):
+        pysec = f"PYSEC-2098-{number}"
+        records.append(advisory(pysec, name, fixed="9999.0", aliases=(f"CVE-2098-{number}",)))
+        records.append(advisory(f"GHSA-b{number:03d}-benc-hmrk", name, aliases=(pysec,)))
+    return records
+
+
+def _start_osv(tmp: Path) -> tuple[subprocess.Popen[str], str]:
+    """The loopback OSV server in its own process (its CPU is nobody's)."""
+    records = tmp / "records.json"
+    records.write_text(json.dumps([*DEFAULT_RECORDS, *_installed_records()]))
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(ROOT), str(records)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[Timer, str]:
@@ -108,6 +162,18 @@ def _bandit_keys(stdout: str) -> set[tuple[str, int, str]]:
     return {(r["filename"][2:], r["line_number"], r["test_id"]) for r in json.loads(stdout)["results"]}
 
 
+def _secrets_keys(stdout: str) -> Counter[tuple[str, int, str]]:
+    results = json.loads(stdout)["results"]
+    return Counter((name, r["line_number"], r["type"]) for name, items in results.items()
+                   for r in items)
+
+
+def _audit_keys(stdout: str) -> Counter[tuple[str, str, str, str, str]]:
+    return Counter((d["name"], d["version"], v["id"], ",".join(sorted(v["aliases"])),
+                    ",".join(v["fix_versions"]))
+                   for d in json.loads(stdout)["dependencies"] for v in d.get("vulns", ()))
+
+
 def _rule(check_id: str) -> str:
     # Python semgrep prefixes rule ids with the rule file's directory as a dotted path, for a
     # file outside the tree the absolute one (tmp.kisys-bench-scan-abc.eval-or-exec); kisys's
@@ -124,8 +190,7 @@ def _of_tool(result: CheckResult, tool: str) -> list[Any]:
     return [f for top in result.findings for f in (top, *top.merged) if f.tool == tool]
 
 
-def _compare(label: str, cli: Counter[tuple[str, int, str]], ours: Counter[tuple[str, int, str]],
-             leave_out: str | None = None) -> None:
+def _compare(label: str, cli: Counter[Any], ours: Counter[Any], leave_out: str | None = None) -> None:
     if leave_out:
         cli = Counter({k: v for k, v in cli.items() if not (k[2] == leave_out and is_test_file(k[0]))})
     same = cli == ours
@@ -137,14 +202,10 @@ def _compare(label: str, cli: Counter[tuple[str, int, str]], ours: Counter[tuple
 
 
 def _ratio(label: str, ours: list[Timer], peer: list[Timer], goal: float) -> None:
-    walls = [o.wall / p.wall for o, p in zip(ours, peer, strict=True)]
-    cpus = [o.cpu / p.cpu for o, p in zip(ours, peer, strict=True)]
-    print(f"{label}: kisys {min(o.wall for o in ours):.2f}-{max(o.wall for o in ours):.2f} s wall "
-          f"({min(o.cpu for o in ours):.2f}-{max(o.cpu for o in ours):.2f} s CPU) vs "
-          f"{min(p.wall for p in peer):.2f}-{max(p.wall for p in peer):.2f} s wall "
-          f"({min(p.cpu for p in peer):.2f}-{max(p.cpu for p in peer):.2f} s CPU): "
-          f"ratio wall {min(walls):.3f}-{max(walls):.3f}, CPU {min(cpus):.3f}-{max(cpus):.3f} "
-          f"(goal <= {goal})")
+    """Medians [min-max] of both sides and the ratio of medians (per-round min-max)."""
+    print(f"{label} (goal <= {goal}):")
+    print(summary_row("peer", [p.sample for p in peer], [p.sample for p in peer], "peer"))
+    print(summary_row("kisys", [o.sample for o in ours], [p.sample for p in peer], "peer"))
 
 
 def main() -> int:
@@ -156,7 +217,6 @@ def main() -> int:
     parser.add_argument("--only", choices=("all", "code"), default=None)
     args = parser.parse_args()
     source = args.tree or Path(__import__("pip").__file__).parent
-    server, thread = serve(DEFAULT_RECORDS)
     # Bytecode is cached as on a normal machine: with PYTHONDONTWRITEBYTECODE (set in some
     # sandboxes) the peers would compile their imports from source on every run, while the
     # kisys workers (-I ignores PYTHON* variables) would not.
@@ -164,26 +224,27 @@ def main() -> int:
     env["PYTHONWARNINGS"] = "ignore"
     cold_goal = 0.25 if args.lines is None else 0.5
     runs: dict[str, list[Timer]] = {}
-    try:
-        with tempfile.TemporaryDirectory(prefix="kisys-bench-scan-") as tmp_name:
-            tmp = Path(tmp_name)
+    with tempfile.TemporaryDirectory(prefix="kisys-bench-scan-") as tmp_name:
+        tmp = Path(tmp_name)
+        server, server_url = _start_osv(tmp)
+        try:
             tree = tmp / "tree"
             _tree(source, tree, args.lines)
             shutil.copy2(args.rules, tmp / "rules.yml")
             print(f"tree: {source} ({_count(tree)}); {os.cpu_count()} CPUs")
             sg_env = {**semgrep_env(tmp), **env}
-            osv = f"{server.url}/v1/query"
+            osv = f"{server_url}/v1/query"
             for rep in range(args.repeat):
-                print(f"repetition {rep + 1}: load average {os.getloadavg()}")
+                print(f"repetition {rep + 1}: load average {load_average()}")
                 base = Settings(rootdir=tree, cache_dir=tmp / f"cache{rep}", audit_service="osv",
-                                osv_url=server.url, scan_timeout=3600)
+                                osv_url=server_url, scan_timeout=3600)
                 if args.only in (None, "all"):
                     _all_checks(tree, base, osv, env, runs, rep)
                 if args.only in (None, "code"):
                     both = Settings(rootdir=tree, cache_dir=tmp / f"code{rep}", scan_timeout=3600,
                                     semgrep_rules=(tmp / "rules.yml",))
                     _code_checks(tree, both, tmp / "rules.yml", sg_env, runs, rep)
-            print(f"load average at the end: {os.getloadavg()}")
+            print(f"load average at the end: {load_average()}")
             if "clis" in runs:
                 _ratio("all checks cold", runs["all-cold"], runs["clis"], cold_goal)
                 _ratio("all checks warm", runs["all-warm"], runs["clis"], 0.05)
@@ -191,18 +252,19 @@ def main() -> int:
                 _ratio("code (bandit+semgrep) cold", runs["code-cold"], runs["bandit+semgrep"], 0.6)
                 _ratio("code (bandit+semgrep) warm", runs["code-warm"], runs["bandit+semgrep"], 0.05)
                 _ratio("bandit alone cold", runs["bandit-cold"], runs["bandit"], cold_goal)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+        finally:
+            server.kill()
+            server.wait()
     return 0
 
 
 def _all_checks(tree: Path, settings: Settings, osv: str, env: dict[str, str],
                 runs: dict[str, list[Timer]], rep: int) -> None:
     bandit, bandit_out = _run([str(BIN / "bandit"), "-r", ".", "-f", "json", "-q"], tree, env)
-    secrets, _ = _run([str(BIN / "detect-secrets"), "scan", "--all-files", "-n"], tree, env)
-    audit, _ = _run([sys.executable, "-m", "pip_audit", "-f", "json", "--progress-spinner", "off",
-                     "-s", "osv", "--osv-url", osv, "--skip-editable"], tree, env)
+    secrets, secrets_out = _run([str(BIN / "detect-secrets"), "scan", "--all-files", "-n"], tree, env)
+    audit, audit_out = _run([sys.executable, "-m", "pip_audit", "-f", "json", "--progress-spinner",
+                             "off", "-s", "osv", "--osv-url", osv, "--skip-editable", "--desc", "on",
+                             "--aliases", "on"], tree, env)
     peer = Timer()
     peer.wall = bandit.wall + secrets.wall + audit.wall
     peer.cpu = bandit.cpu + secrets.cpu + audit.cpu
@@ -215,10 +277,15 @@ def _all_checks(tree: Path, settings: Settings, osv: str, env: dict[str, str],
         runs.setdefault(label, []).append(t)
         print(f"  kisys {label}: {t.wall:.2f} s wall, {t.cpu:.2f} s CPU (" + ", ".join(
             f"{r.tool} {r.status} {len(r.findings)}f {r.duration_s:.1f}s" for r in results) + ")")
-        if rep == 0 and label == "all-cold":
-            code = next(r for r in results if r.kind == "code")
-            ours = Counter((f.path, f.line, f.rule_id) for f in _of_tool(code, "bandit"))
+        if label == "all-cold":
+            by_kind = {r.kind: r for r in results}
+            ours = Counter((f.path, f.line, f.rule_id) for f in _of_tool(by_kind["code"], "bandit"))
             _compare("bandit", Counter(_bandit_keys(bandit_out)), ours, leave_out="B101")
+            _compare("detect-secrets", _secrets_keys(secrets_out),
+                     Counter((f.path, f.line, f.rule_name) for f in by_kind["secrets"].findings))
+            _compare("pip-audit", _audit_keys(audit_out),
+                     Counter((f.package, f.version, f.rule_id, ",".join(sorted(f.aliases)),
+                              ",".join(f.fix_versions)) for f in by_kind["deps"].findings))
 
 
 def _code_checks(tree: Path, settings: Settings, rules: Path, sg_env: dict[str, str],
