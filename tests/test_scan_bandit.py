@@ -229,3 +229,18 @@ def test_small_trees_get_one_worker_large_ones_more() -> None:
     assert parallel.pool_size("bandit", 5_000_000, 2) == 2
     assert parallel.pool_size("secrets", 1_000_000, 2) == 1
     assert parallel.pool_size("bandit", 0, 4) == 1
+
+
+def test_fast_paths_match_the_installed_bandit() -> None:
+    """Every fast path of pytest_kisys.scan.bandit_fast is installed for the bandit the tests
+    use (a bandit whose methods changed runs unpatched: then this names the ones left out)."""
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c",
+         "import sys; sys.path.insert(0, sys.argv[1]);"
+         "from pytest_kisys.scan.bandit_fast import install; print(','.join(install()))",
+         str(Path(__file__).resolve().parent.parent)],
+        capture_output=True, text=True, check=True,
+    )
+    assert proc.stdout.strip().split(",") == [
+        "run_tests", "update_scores", "pre_visit", "post_visit", "generic_visit", "visit"
+    ]

@@ -29,7 +29,9 @@ class BanditOptions:
     config_file: str | None = None
     ignore_nosec: bool = False
     linear_nosec: bool = True
-    """Use :func:`_linear_get_nosec` (the parity tests also run bandit's own function)."""
+    """Use :func:`_linear_get_nosec`, :func:`_shared_linerange` and the visitor's fast paths
+    (:mod:`pytest_kisys.scan.bandit_fast`); False runs bandit's own code unchanged (the parity
+    tests run both)."""
 
 
 def _linear_get_nosec(original: Any) -> Any:
@@ -84,13 +86,17 @@ def _shared_linerange(original: Any) -> Any:
 
 
 def _patch_bandit() -> None:
-    """Install the two linear helpers in this worker process (never in the test process)."""
+    """Install the two linear helpers and the visitor's fast paths
+    (:mod:`pytest_kisys.scan.bandit_fast`) in this worker process (never in the test process)."""
     from bandit.core import utils as b_utils
+
+    from pytest_kisys.scan.bandit_fast import install
 
     if not getattr(b_utils.get_nosec, "kisys_linear", False):
         b_utils.get_nosec = _linear_get_nosec(b_utils.get_nosec)
     if not getattr(b_utils.linerange, "kisys_linear", False):
         b_utils.linerange = _shared_linerange(b_utils.linerange)
+    install()
 
 
 def scan_files_with_bandit(task: tuple[BanditOptions, list[str]]) -> list[tuple[str, Any, str]]:
