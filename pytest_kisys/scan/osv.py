@@ -89,6 +89,8 @@ class _Client:
     """JSON over HTTP to one OSV service, within one deadline."""
 
     def __init__(self, base: str, deadline: float) -> None:
+        if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+            raise ScanError(f"OSV service {base!r}: only http:// and https:// URLs are used")
         self.base = base
         self.deadline = deadline
 
@@ -107,7 +109,7 @@ class _Client:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._left()) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self._left()) as response:  # noqa: S310  # nosec B310 - http(s) only, checked in _Client
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             if path == "/v1/querybatch" and exc.code in _UNSUPPORTED:
