@@ -1,16 +1,17 @@
 """The ``kisys-history`` plugin object: records the run as it goes, and writes ``--kisys-html``.
 
-On the xdist controller (or a plain run) it turns test reports into ``tests`` rows and span
-events, and polls the :class:`~pytest_kisys.record.RunRecord` for decisions, installs, checks
-and stages; the :class:`~pytest_kisys.history.recorder.Recorder` writes them. On an xdist worker
-it only attaches each test's marker names to its reports (for cost by marker); workers never
-write. A store that cannot be written is one line in the terminal summary, never a failure.
+On the xdist controller (or a plain run) its :class:`~pytest_kisys.history.testlog.TestLog`
+keeps each report (one append per report: the only history work while a test runs); the
+writer thread's poll turns them into ``tests`` rows and span events, and reads the
+:class:`~pytest_kisys.record.RunRecord` for decisions, installs, checks and stages; the
+:class:`~pytest_kisys.history.recorder.Recorder` writes them. On an xdist worker it only
+attaches each test's marker names to its reports (for cost by marker); workers never write.
+A store that cannot be written is one line in the terminal summary, never a failure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Generator
 from collections.abc import Mapping
 import datetime as dt
 from pathlib import Path
@@ -28,6 +29,10 @@ from pytest_kisys.history import open_store
 from pytest_kisys.history import rows as R
 from pytest_kisys.history.interface import Event
 from pytest_kisys.history.recorder import Recorder
+from pytest_kisys.history.testlog import MarkerNames
+from pytest_kisys.history.testlog import TestLog
+from pytest_kisys.history.testlog import TestRows
+from pytest_kisys.history.testlog import WorkerMarkers
 from pytest_kisys.outputs import OutputError
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.secrets.masking import redactor_of
@@ -36,7 +41,6 @@ from pytest_kisys.settings import Settings
 from pytest_kisys.workers import early_worker_id
 
 
-MARKERS_ATTR = "kisys_markers"
 _SOURCES = ("decisions", "installs", "checks", "stages")
 
 
@@ -67,12 +71,9 @@ class HistoryPlugin:
         self.redactor = redactor_of(config) or Redactor()
         self.started = time.time()
         self._seen = dict.fromkeys(_SOURCES, 0)
-        self._phases: dict[str, dict[str, tuple[str, bool]]] = {}
-        self._times: dict[str, list[float]] = {}
         self._poll_lock = threading.Lock()
-        self._marks: dict[str, tuple[str, ...]] = {}
-        self._costs: list[tuple[str, float, tuple[str, ...]]] = []
-        self._counts = dict.fromkeys(R.OUTCOMES, 0)
+        self._log = TestLog()
+        self._rows = TestRows(MarkerNames(list, self.redactor.redact))  # replaced at session start
         self._counted = 0
         self._findings = 0
         self.html_written: str | None = None
@@ -87,7 +88,7 @@ class HistoryPlugin:
             "ended": None,
             "status": "running",
             "exit_status": None,
-            "outcomes": R.dumps(self._counts),
+            "outcomes": R.dumps(dict.fromkeys(R.OUTCOMES, 0)),
             "tests": 0,
             "findings": 0,
             "duration": None,
@@ -108,22 +109,16 @@ class HistoryPlugin:
             run, opener, poll=self._poll, keep=settings.history_keep, keep_rows=settings.html is not None
         )
 
-    # -- xdist workers: markers travel with the reports --------------------------------------
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Generator[None, Any, Any]:
-        """Attach the test's marker names to its report (the controller groups cost by them)."""
-        report = yield
-        if call.when == "setup":
-            setattr(report, MARKERS_ATTR, sorted({m.name for m in item.iter_markers()}))
-        return report
-
-    # -- controller --------------------------------------------------------------------------
+    # -- per test: registered at session start, on the controller or on a worker -------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start recording: ``run.started`` and the session span."""
+        """Start recording: ``run.started``, the session span, and the per-test log."""
+        pm = self.config.pluginmanager
         if self.worker:
+            pm.register(WorkerMarkers(), "kisys-history-markers")
             return
+        self._rows = TestRows(MarkerNames(lambda: session.items, self.redactor.redact))
+        pm.register(self._log, "kisys-history-tests")
         self.recorder.emit(
             [
                 Event(
@@ -136,55 +131,29 @@ class HistoryPlugin:
         )
         self.recorder.start()
 
-    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
-        """Note when a test started."""
-        if not self.worker:
-            self._times[nodeid] = [time.time(), 0.0]
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Note the outcome and duration of each phase."""
-        if self.worker:
-            return
-        self._phases.setdefault(report.nodeid, {})[report.when] = (
-            report.outcome,
-            bool(getattr(report, "wasxfail", None) is not None),
-        )
-        times = self._times.setdefault(report.nodeid, [time.time(), 0.0])
-        times[1] += report.duration
-        if report.when == "setup":
-            self._marks[report.nodeid] = tuple(getattr(report, MARKERS_ATTR, ()))
-
-    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        """A test is done: one ``tests`` row and its span events."""
-        if self.worker:
-            return
-        phases = self._phases.pop(nodeid, {})
-        started, duration = self._times.pop(nodeid, [time.time(), 0.0])
-        outcome = R.outcome_of(phases)
-        self._counts[outcome] += 1
-        markers = self._marks.pop(nodeid, ())
-        self._costs.append((nodeid, duration, markers))
-        # Node ids are masked where pytest makes them (the masking role's parametrize ids).
-        self.recorder.add("tests", [{
-            "nodeid": nodeid, "module": nodeid.partition("::")[0], "outcome": outcome,
-            "started": started, "duration": duration, "markers": R.dumps(list(markers)) if markers else "[]",
-        }])
-        span = R.span(nodeid, "test", started, started + duration, outcome)
-        self.recorder.emit([Event("trace.span.created", started, {**span, "end": None, "status": ""}),
-                            Event("trace.span.ended", time.time(), span)])
-
     def _poll(self) -> None:
-        """Record what the run record gained since the last poll (writer thread, and at the end)."""
+        """Record what the run gained since the last poll (writer thread, and at the end)."""
         record = self.config.stash.get(RUN_KEY, None)
-        if record is None:
-            return
         with self._poll_lock:
-            self._poll_record(record)
-            tests = sum(self._counts.values())
+            self._poll_tests()
+            if record is not None:
+                self._poll_record(record)
+            counts = self._rows.counts
+            tests = sum(counts.values())
             if tests != self._counted:
                 # Once per flush, not per test: the runs list shows live counts.
                 self._counted = tests
-                self.recorder.update_run(outcomes=R.dumps(self._counts), tests=tests)
+                self.recorder.update_run(outcomes=R.dumps(counts), tests=tests)
+
+    def _poll_tests(self) -> None:
+        """The rows and span events of the tests finished since the last poll."""
+        entries = self._log.take()
+        if not entries:
+            return
+        rows, events = self._rows.build(entries)
+        if rows:
+            self.recorder.add("tests", rows)
+            self.recorder.emit(events)
 
     def _poll_record(self, record: Any) -> None:
         now = time.time()
@@ -215,9 +184,11 @@ class HistoryPlugin:
         if self.worker:
             return
         ended = time.time()
-        costs = R.cost_rows(self._costs, self.settings.cost_per_cpu_hour)
+        self._poll()  # every test's row and span events before the cost and the session's end
+        entries = self._rows.costs
+        costs = R.cost_rows(entries, self.settings.cost_per_cpu_hour)
         self.recorder.add("costs", costs)
-        seconds = sum(c[1] for c in self._costs)
+        seconds = sum(c[1] for c in entries)
         rate = self.settings.cost_per_cpu_hour
         money = None if rate is None else seconds / 3600 * rate
         modules = sorted((c for c in costs if c["grp"] == "module"), key=lambda c: -c["seconds"])[:5]
@@ -256,7 +227,7 @@ class HistoryPlugin:
                         "run": {
                             "id": self.recorder.run["id"],
                             "exit_status": status,
-                            "outcomes": self._counts,
+                            "outcomes": dict(self._rows.counts),
                             "findings": self._findings,
                         }
                     },

@@ -8,6 +8,7 @@ the file it wrote. WAL mode lets the dashboard read while a run writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 from pathlib import Path
 import sqlite3
@@ -26,6 +27,8 @@ _TYPES = {
     "int": "INTEGER",
     "float": "REAL",
 }
+_MAX_VARIABLES = 999
+"""Bound parameters per statement: SQLite's smallest compiled-in limit."""
 
 
 def table_ddl(table: schema.Table) -> list[str]:
@@ -96,12 +99,13 @@ class SQLiteStore:
 
         def work() -> None:
             for name, rows in batch.rows.items():
-                self._insert(name, [{**r, "run_id": run_id} for r in rows])
-            events = [
-                {"run_id": run_id, "ts": e.ts, "type": e.type, "data": json.dumps(e.data)}
-                for e in batch.events
-            ]
-            self._insert("events", events)
+                self._insert(name, rows, run_id)
+            if batch.events:
+                dumps = json.dumps
+                values: list[Any] = []
+                for e in batch.events:
+                    values += (run_id, e.ts, e.type, dumps(e.data))
+                self._insert_values("events", ("run_id", "ts", "type", "data"), values)
             if batch.run:
                 fields = list(batch.run)
                 assign = ", ".join(f"{f} = ?" for f in fields)
@@ -110,13 +114,25 @@ class SQLiteStore:
 
         self._guarded(work)
 
-    def _insert(self, name: str, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, name: str, rows: Sequence[Row], run_id: str | None = None) -> None:
+        """``rows`` into ``name`` (each with ``run_id`` when given)."""
         if not rows:
             return
-        cols = [c for c in schema.TABLES[name].column_names if c in rows[0]]
-        marks = ", ".join("?" for _ in cols)
-        sql = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})"  # noqa: S608  # nosec B608 - schema names only
-        self._db.executemany(sql, [[row.get(c) for c in cols] for row in rows])
+        first = rows[0]
+        cols = [c for c in schema.TABLES[name].column_names if c in first or (c == "run_id" and run_id)]
+        values = [run_id if c == "run_id" and run_id else row.get(c) for row in rows for c in cols]
+        self._insert_values(name, cols, values)
+
+    def _insert_values(self, name: str, cols: Sequence[str], values: list[Any]) -> None:
+        # Many rows per statement: one step (one GIL release and reacquire) per chunk, not per
+        # row, so the writer thread barely competes with the test loop.
+        width = len(cols)
+        per = max(1, _MAX_VARIABLES // width) * width
+        head = f"INSERT INTO {name} ({', '.join(cols)}) VALUES "  # noqa: S608  # nosec B608 - schema names only
+        one = f"({', '.join('?' * width)})"
+        for start in range(0, len(values), per):
+            chunk = values[start : start + per]
+            self._db.execute(head + ", ".join([one] * (len(chunk) // width)), chunk)
 
     def _guarded(self, work: Any) -> None:
         try:

@@ -7,7 +7,8 @@
   imported (in an xdist worker it only waits for the controller's install);
 * during collection, a file that failed on a missing third-party module is retried once
   after a vetted install (the safety net), and malformed ``requires`` markers fail;
-* at run time, a test whose ``requires`` are not met is skipped (or failed) with the reason;
+* at run time, a test whose ``requires`` are not met is skipped (or failed) with the reason
+  (:mod:`pytest_kisys.resolve.gate`, registered only when a collected test has the marker);
 * the ``kisys`` section and the ``kisys summary`` are written to the terminal.
 """
 
@@ -25,7 +26,6 @@ import sys
 import sysconfig
 from typing import Any
 
-from packaging.utils import canonicalize_name
 import pytest
 
 from pytest_kisys.errors import InstallError
@@ -36,12 +36,16 @@ from pytest_kisys.resolve.discover import spec_from_config
 from pytest_kisys.resolve.firstparty import detect_first_party
 from pytest_kisys.resolve.firstparty import FirstParty
 from pytest_kisys.resolve.firstparty import import_dir_of
+from pytest_kisys.resolve.gate import ControllerReports
+from pytest_kisys.resolve.gate import items_with_requires
+from pytest_kisys.resolve.gate import LAZY_PROPERTY
+from pytest_kisys.resolve.gate import marker_texts
+from pytest_kisys.resolve.gate import RequiresGate
+from pytest_kisys.resolve.gate import SKIP_CATEGORY
 from pytest_kisys.resolve.outcome import Denial
 from pytest_kisys.resolve.outcome import ResolveOutcome
 from pytest_kisys.resolve.pipeline import ResolvePipeline
 from pytest_kisys.resolve.plan import is_stdlib
-from pytest_kisys.resolve.plan import requirement_satisfied
-from pytest_kisys.resolve.probe import installed_version
 from pytest_kisys.resolve.terminal import section_lines
 from pytest_kisys.settings import Settings
 from pytest_kisys.workers import early_worker_id
@@ -54,12 +58,8 @@ WORKERINPUT_KEY = "kisys_resolve"
 WORKER_LOCK_TIMEOUT = 900.0
 """Seconds an xdist worker waits for another install into its environment to finish."""
 _NO_MODULE = re.compile(r"No module named '([^']+)'")
-_DENIED_PROPERTY = "kisys_denied"
-_LAZY_PROPERTY = "kisys_lazy_missing"
-_SKIP_CATEGORY = "kisys-skipped"
 
 COLLECT_KEY: pytest.StashKey[KisysCollect] = pytest.StashKey()
-_FAIL_KEY: pytest.StashKey[str] = pytest.StashKey()
 
 
 @dataclass
@@ -336,7 +336,7 @@ class KisysCollect:
             if not isinstance(node, pytest.Item):
                 continue
             problems.extend(f"{node.nodeid}: {problem}" for problem in _marker_shape_problems(node))
-            for text in _marker_texts(node):
+            for text in marker_texts(node):
                 try:
                     parse_requirement(text)
                 except RequirementError as exc:
@@ -349,32 +349,17 @@ class KisysCollect:
 
     # -- markers at run time ------------------------------------------------------------
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Skip (or fail, ``on_denied = "error"``) a test whose requirements are not met."""
-        from pytest_kisys.vet.requirements import parse_requirement
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """An xdist controller reads lazy-import tags and denied skips off its workers' reports."""
+        if self.config.pluginmanager.hasplugin("dsession"):
+            self.config.pluginmanager.register(ControllerReports(self.counters.lazy), "kisys-collect-reports")
 
-        for text in _marker_texts(item):
-            parsed = parse_requirement(text)
-            if not parsed.applies() or requirement_satisfied(parsed, installed_version):
-                continue
-            known = self.outcome.denied.get(canonicalize_name(parsed.name))
-            denial = known or Denial(text, "is not installed", f"--kisys-allow {parsed.name}")
-            if denial.requirement != text:
-                denial = Denial(text, denial.reason, denial.hint)
-            item.user_properties.append((_DENIED_PROPERTY, text))
-            if self.settings.on_denied == "error":
-                # Fail in the call phase, so it counts as a failed test, not a setup error.
-                item.stash[_FAIL_KEY] = denial.message()
-                return
-            pytest.skip(denial.message())
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        """With ``on_denied = "error"``, fail a test whose requirement was denied."""
-        message = item.stash.get(_FAIL_KEY, None)
-        if message is not None:
-            pytest.fail(message, pytrace=False)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Gate the tests that carry ``requires`` (none of the per-test hooks otherwise)."""
+        items = items_with_requires(session.items)
+        if items:
+            gate = RequiresGate(items, lambda: self.outcome.denied, self.settings.on_denied)
+            self.config.pluginmanager.register(gate, "kisys-collect-requires")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -388,23 +373,10 @@ class KisysCollect:
             if isinstance(name, str) and name:
                 top = name.split(".", 1)[0]
                 if not is_stdlib(top) and top not in self._first_party_now(Path(item.path)):
-                    report.user_properties.append((_LAZY_PROPERTY, name))
+                    report.user_properties.append((LAZY_PROPERTY, name))
+                    if not self.worker:  # an xdist controller counts it on arrival instead
+                        self.counters.lazy.setdefault(name, []).append(report.nodeid)
         return report
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect lazy import failures (in the controller under xdist)."""
-        for key, value in report.user_properties:
-            if key == _LAZY_PROPERTY and report.failed:
-                self.counters.lazy.setdefault(str(value), []).append(report.nodeid)
-
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport, config: pytest.Config
-    ) -> tuple[str, str, str] | None:
-        """Count tests skipped for denied packages separately on the final line."""
-        if report.when == "setup" and report.skipped:
-            if any(key == _DENIED_PROPERTY for key, _ in report.user_properties):
-                return _SKIP_CATEGORY, "s", "SKIPPED (kisys)"
-        return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Safety-net installs, denials, and lazy import failures with the hint to declare them."""
@@ -414,7 +386,7 @@ class KisysCollect:
         for item in self.counters.net_installed:
             lines.append(f"installed during collection (missed by the static import reader): {item}")
         lines.extend(self.counters.unresolved)
-        for reports in terminalreporter.stats.get(_SKIP_CATEGORY, []):
+        for reports in terminalreporter.stats.get(SKIP_CATEGORY, []):
             reason = reports.longrepr[2] if isinstance(reports.longrepr, tuple) else ""
             lines.append(f"SKIPPED {reports.nodeid}: {str(reason).removeprefix('Skipped: ')}")
         for name, nodeids in self.counters.lazy.items():
@@ -427,13 +399,6 @@ class KisysCollect:
             terminalreporter.write_sep("-", "kisys summary")
             for line in lines:
                 terminalreporter.write_line(line)
-
-
-def _marker_texts(node: pytest.Item) -> Iterable[str]:
-    for marker in node.iter_markers("requires"):
-        for arg in marker.args:
-            if isinstance(arg, str):
-                yield arg
 
 
 def _marker_shape_problems(node: pytest.Item) -> Iterable[str]:

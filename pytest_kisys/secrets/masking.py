@@ -50,12 +50,36 @@ def redactor_of(config: pytest.Config | None) -> Redactor | None:
     return config.stash.get(REDACTOR_KEY, None)
 
 
+class SecretErrorStatus:
+    """Registered once a test failed on a secret it could not fetch: that test is an error."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, Mapping[str, bool]]] | None:
+        """A test whose secret could not be fetched is an error, as a failed fixture would be."""
+        if getattr(report, UNAVAILABLE_ATTR, False) and report.failed:
+            return "error", "E", ("ERROR", {"red": True})
+        return None
+
+
 class MaskingPlugin:
     """Masks secrets in every report, parametrize id and warning of the run."""
 
     def __init__(self, config: pytest.Config, redactor: Redactor) -> None:
         self.config = config
         self.redactor = redactor
+        # Node ids repeat in every phase of a test: their masked form, per registration generation.
+        self._node_ids: dict[str, str] = {}
+        self._generation = -1
+        self._mask_ids: bool | None = None  # known for sure from the first report on
+        self._status: SecretErrorStatus | None = None
+
+    def _secret_error_seen(self) -> None:
+        # The teststatus hook is registered only now: no per-report call in a run without one.
+        if self._status is None:
+            self._status = SecretErrorStatus()
+            self.config.pluginmanager.register(self._status, "kisys-masking-status")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -65,6 +89,9 @@ class MaskingPlugin:
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(SecretError) and report.failed:
             setattr(report, UNAVAILABLE_ATTR, True)
+            self._secret_error_seen()
+        if not self.redactor.enabled:
+            return report
         cleaned: pytest.TestReport = self.clean(report)
         return cleaned
 
@@ -77,18 +104,36 @@ class MaskingPlugin:
         cleaned: pytest.CollectReport = self.clean(report)
         return cleaned
 
+    def _clean_id(self, nodeid: str) -> str:
+        """``nodeid`` masked (the very same object when masking leaves it as it is)."""
+        generation = self.redactor.generation
+        if generation != self._generation:
+            self._node_ids.clear()
+            self._generation = generation
+        masked = self._node_ids.get(nodeid)
+        if masked is None:
+            masked = self.redactor.redact(nodeid)
+            if masked == nodeid:
+                masked = nodeid
+            self._node_ids[nodeid] = masked
+        return masked
+
     def clean(self, report: Any) -> Any:
         """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
-        redact = self.redactor.redact
         if not self.redactor.enabled:
             return report
-        if not is_xdist_worker(self.config):
+        redact = self.redactor.redact
+        mask_ids = self._mask_ids
+        if mask_ids is None:
             # xdist's worker checks each report's node id against its item's; the controller
             # masks it when the report arrives (pytest_report_from_serializable).
+            mask_ids = self._mask_ids = not is_xdist_worker(self.config)
+        if mask_ids:
             nodeid = report.nodeid
-            masked = redact(nodeid)
-            if masked != nodeid:  # the setter parses the id again: only when masking changed it
+            masked = self._clean_id(nodeid)
+            if masked is not nodeid:  # the setter parses the id again: only when masking changed it
                 report.nodeid = masked
+        # A passing test has no sections, properties or failure text: nothing more to look at.
         if report.sections:
             report.sections = [(title, redact(content)) for title, content in report.sections]
         if getattr(report, "user_properties", None):
@@ -130,6 +175,8 @@ class MaskingPlugin:
         report = yield
         if report is not None and isinstance(getattr(report, "nodeid", None), str):
             report.nodeid = self.redactor.redact(report.nodeid)
+        if getattr(report, UNAVAILABLE_ATTR, False):
+            self._secret_error_seen()
         return report
 
     def pytest_make_parametrize_id(self, config: pytest.Config, val: object, argname: str) -> str | None:
@@ -140,15 +187,6 @@ class MaskingPlugin:
             masked = self.redactor.redact(val)
             if masked != val:
                 return masked
-        return None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
-    ) -> tuple[str, str, tuple[str, Mapping[str, bool]]] | None:
-        """A test whose secret could not be fetched is an error, as a failed fixture would be."""
-        if getattr(report, UNAVAILABLE_ATTR, False) and report.failed:
-            return "error", "E", ("ERROR", {"red": True})
         return None
 
     @pytest.hookimpl(tryfirst=True)

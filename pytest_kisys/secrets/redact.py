@@ -254,6 +254,11 @@ class Redactor:
         redactor.add(extra)
         return redactor
 
+    @property
+    def generation(self) -> int:
+        """Grows with every registration that changed what is masked (answers older than it are stale)."""
+        return self._generation
+
     def register(self, value: str, label: str | None = None) -> None:
         """Mask ``value`` (and its encodings) from now on, as ``***label***`` when labelled."""
         if not isinstance(value, str) or not value or value == MASK:
@@ -341,4 +346,3 @@ class Redactor:
                 hide_next = True
             masked.append(self.redact(arg))
         return masked
-
