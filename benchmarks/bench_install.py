@@ -25,6 +25,10 @@ variant downloads from a warm cache. pip and uv are isolated from this machine's
 
 ``--profile DIR`` additionally runs ``kisys install`` once per backend and size under cProfile
 and writes ``DIR/kisys-<backend>-<size>.prof`` (not timed).
+
+``--baseline REF`` also times the kisys variants of ``git archive REF`` (``base-kisys-uv``,
+``base-kisys-uv-warm``, ``base-kisys-pip``) in the same rounds; both kisys builds are then real
+(non-editable) installs from wheels, each in its own venv with uv.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from tests.support.venvs import make_base_venv  # noqa: E402
 
 
 VARIANTS = ("uv", "pip", "seed", "kisys-uv", "kisys-uv-warm", "kisys-pip")
+BASE_VARIANTS = ("base-kisys-uv", "base-kisys-uv-warm", "base-kisys-pip")
 
 
 def names_for(size: int) -> list[str]:
@@ -89,8 +94,28 @@ class Bench:
         self.index = PackageIndex().start()
         self.uv = uv_exe()
         self.kisys = kisys_exe()
+        self.base_kisys = ""
         self._count = 0
         self.warm_vet_cache = root / "kisys-warm-cache"
+
+    def build_kisys(self, baseline: str) -> None:
+        """Real installs of this checkout and of ``baseline``, each in its own venv with uv."""
+        from benchmarks.bench_vet_cli import baseline_wheel
+        from tests.support.wheelhouse import fresh_venv
+        from tests.support.wheelhouse import kisys_wheelhouse
+
+        wheels = kisys_wheelhouse(self.root / "wheels", extra=["uv"])
+        (current,) = wheels.glob("pytest_kisys-*.whl")
+        moved = self.root / "current" / current.name
+        moved.parent.mkdir()
+        current.rename(moved)
+        base = baseline_wheel(baseline, self.root / "baseline")
+        now = fresh_venv(self.root / "kisys-now", wheels, [str(moved), "uv"])
+        then = fresh_venv(self.root / "kisys-base", wheels, [str(base), "uv"])
+        for python in (now, then):  # repacked wheels carry no binary: the same uv for both
+            Path(python).with_name("uv").symlink_to(self.uv)
+        self.kisys = str(Path(now).with_name("kisys"))
+        self.base_kisys = str(Path(then).with_name("kisys"))
 
     def fresh(self) -> str:
         self._count += 1
@@ -98,8 +123,8 @@ class Bench:
 
     def cache_for(self, variant: str) -> Path:
         """The vetting cache of a kisys run: the shared warm one, or a new empty one."""
-        if variant == "kisys-uv-warm":
-            return self.warm_vet_cache
+        if variant.endswith("kisys-uv-warm"):
+            return self.warm_vet_cache.with_name(f"{variant}-cache")
         return self.root / f"kisys-cache-{self._count}"
 
     def command(self, variant: str, python: str, names: Sequence[str]) -> list[list[str]]:
@@ -110,11 +135,12 @@ class Bench:
             return [[python, "-m", "pip", "install", "-q", "--index-url", url, *names]]
         if variant == "seed":
             return [[python, "-m", "pip", "install", "-q", "--index-url", url, name] for name in names]
-        backend = "uv" if variant.startswith("kisys-uv") else "pip"
+        backend = "uv" if "kisys-uv" in variant else "pip"
+        kisys = self.base_kisys if variant.startswith("base-") else self.kisys
         allow = [arg for name in names for arg in ("--allow", name)]
         return [
             [
-                self.kisys, "install", "-q", "--python", python, "--backend", backend,
+                kisys, "install", "-q", "--python", python, "--backend", backend,
                 "--index-url", url, *allow, *names,
             ]
         ]  # fmt: skip
@@ -132,15 +158,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--profile", type=Path, help="also write cProfile files of kisys install")
+    parser.add_argument("--baseline", metavar="REF", help="also time the kisys variants of this git ref")
     args = parser.parse_args(argv)
+    if args.baseline:
+        args.only += [f"base-{v}" for v in args.only if f"base-{v}" in BASE_VARIANTS]
     with tempfile.TemporaryDirectory(prefix="kisys-bench-install-") as tmp:
         bench = Bench(Path(tmp))
         try:
+            if args.baseline:
+                bench.build_kisys(args.baseline)
             for name in names_for(max(args.sizes)):
                 bench.index.add_project(name, ("1.0", "1.1", "1.2"))
             warm = names_for(max(args.sizes))
             # Warm pip's and uv's caches, and the vetting cache of the "second run" variant.
-            for variant in ("uv", "seed", "kisys-uv-warm", "kisys-pip"):
+            for variant in ("uv", "seed", *VARIANTS[3:], *BASE_VARIANTS):
                 if variant in args.only or variant == "uv":
                     bench.run(variant, warm if variant != "seed" else warm[:1])
             if "pip" in args.only or "seed" in args.only:
@@ -160,9 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 base = "uv" if "uv" in samples else args.only[0]
                 for variant in args.only:
                     print(summary_row(variant, samples[variant], samples[base], base))
-                if "seed" in samples and "kisys-pip" in samples:
-                    seed, pip = samples["seed"], samples["kisys-pip"]
-                    print(summary_row("seed vs kisys-pip", seed, pip, "kisys-pip"))
+                for pip_variant in ("kisys-pip", "base-kisys-pip"):
+                    if "seed" in samples and pip_variant in samples:
+                        seed, pip = samples["seed"], samples[pip_variant]
+                        print(summary_row(f"seed vs {pip_variant}", seed, pip, pip_variant))
             if args.profile:
                 profile(bench, args.profile, args.sizes, args.only)
         finally:
@@ -179,7 +211,8 @@ def profile(bench: Bench, where: Path, sizes: Sequence[int], only: Sequence[str]
             python = bench.fresh()
             (command,) = bench.command(variant, python, names_for(size))
             output = where / f"{variant}-{size}.prof"
-            profiled = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "pytest_kisys.cli"]
+            python_of_kisys = str(Path(bench.kisys).with_name("python"))
+            profiled = [python_of_kisys, "-m", "cProfile", "-o", str(output), "-m", "pytest_kisys.cli"]
             env = {**bench.env, "KISYS_CACHE_DIR": str(bench.cache_for(variant))}
             subprocess.run([*profiled, *command[1:]], env=env, check=True, capture_output=True)
             print(f"profile: {output}")

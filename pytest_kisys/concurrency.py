@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait
+import contextlib
 import threading
 from typing import TypeVar
 
@@ -57,3 +59,41 @@ def interruptible_map(
             future.cancel()  # the ones not started yet never start
         raise
     return [future.result() for future in futures]
+
+
+def in_background(fn: Callable[[], R], *, name: str) -> Future[R]:
+    """Start ``fn()`` on a daemon thread; its result (or exception) comes from the future.
+
+    For work that overlaps a subprocess or a download in the caller: an interrupted caller
+    never waits for it, as with :func:`interruptible_map`.
+    """
+    future: Future[R] = Future()
+    future.set_running_or_notify_cancel()
+
+    def work() -> None:
+        try:
+            future.set_result(fn())
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller by result()
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return future
+
+
+@contextlib.contextmanager
+def alongside(fn: Callable[[], R], *, name: str) -> Iterator[Future[R]]:
+    """Run ``fn()`` on a daemon thread while the ``with`` block runs.
+
+    Leaving the block waits for it, also when the block raised (nothing is left running after
+    the caller returns), except on :class:`KeyboardInterrupt`, which leaves at once. Its
+    result or exception comes from the future.
+    """
+    future = in_background(fn, name=name)
+    try:
+        yield future
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        wait([future])
+        raise
+    wait([future])

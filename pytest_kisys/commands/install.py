@@ -43,6 +43,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Install ``args.requirements``; see the module docstring for exit codes."""
+    from pytest_kisys.install import earlyprobe
+
+    # The target's environment probe (an interpreter start-up) runs while the rest imports.
+    earlyprobe.start(args.python)
+    try:
+        return _run(args)
+    finally:
+        earlyprobe.discard()
+
+
+def _run(args: argparse.Namespace) -> int:
     from pytest_kisys.resolve.pipeline import ResolvePipeline
     from pytest_kisys.settings import for_command
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import re
 from typing import Any
 
-from packaging.utils import canonicalize_name
-from packaging.utils import InvalidName
-
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.pep503 import canonicalize_name
+from pytest_kisys.pep503 import InvalidName
 from pytest_kisys.vet.release_age import DURATION_ALLOWED
 from pytest_kisys.vet.release_age import parse_duration
 

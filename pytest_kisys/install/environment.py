@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import InstallError
+from pytest_kisys.install import earlyprobe
 from pytest_kisys.install import envprobe
 
 
@@ -60,6 +61,8 @@ class TargetEnv:
     installed: Mapping[str, InstalledDist]
     stamp: str = ""
     """Digest of the installed ``*.dist-info`` names, taken before the distributions were read."""
+    markers: Mapping[str, str] | None = None
+    """The interpreter's PEP 508 marker values (None when the probe did not report them)."""
 
     def changed_since_described(self) -> bool:
         """Whether anything was installed or removed here since this description was made."""
@@ -148,19 +151,38 @@ def describe_environment(python: str) -> TargetEnv:
         python_version=raw["python_version"],
         installed=installed,
         stamp=str(raw.get("stamp", "")),
+        markers=raw.get("markers"),
     )
 
 
 def _probe_subprocess(python: str) -> dict[str, Any]:
-    script = envprobe.__file__
+    started = earlyprobe.take(python)
     try:
-        proc = subprocess.run([python, script], capture_output=True, text=True, timeout=120, check=False)
+        if started is not None:
+            # Started while the command imported (earlyprobe.start): the same script, the same answer.
+            stdout, stderr = _finish(started, timeout=120)
+            returncode = started.returncode
+        else:
+            proc = subprocess.run(
+                earlyprobe.command(python), capture_output=True, text=True, timeout=120, check=False
+            )
+            stdout, stderr, returncode = proc.stdout, proc.stderr, proc.returncode
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InstallError(f"cannot run the target interpreter {python!r}: {exc}") from exc
-    if proc.returncode != 0:
-        raise InstallError(f"cannot inspect the target interpreter {python!r}: {proc.stderr.strip()[-500:]}")
+    if returncode != 0:
+        raise InstallError(f"cannot inspect the target interpreter {python!r}: {stderr.strip()[-500:]}")
     try:
-        data: dict[str, Any] = json.loads(proc.stdout)
+        data: dict[str, Any] = json.loads(stdout)
     except json.JSONDecodeError as exc:
         raise InstallError(f"the target interpreter {python!r} gave no description") from exc
     return data
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``proc``'s output, as ``subprocess.run`` would collect it (killed on timeout)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise

@@ -102,6 +102,30 @@ def requires_of(path: str | None) -> tuple[str, ...]:
     return tuple(importlib.metadata.PathDistribution.at(path).requires or ())
 
 
+def marker_environment() -> dict[str, str]:
+    """The PEP 508 marker values of the running interpreter (what
+    ``packaging.markers.default_environment()`` gives, from the standard library only)."""
+    import platform
+
+    info = sys.implementation.version
+    implementation = f"{info.major}.{info.minor}.{info.micro}"
+    if info.releaselevel != "final":
+        implementation += info.releaselevel[0] + str(info.serial)
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": implementation,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+
+
 def probe() -> dict[str, Any]:
     """A JSON-able description of the running interpreter's environment."""
     paths = sysconfig.get_paths()
@@ -123,6 +147,7 @@ def probe() -> dict[str, Any]:
         "has_pip": importlib.util.find_spec("pip") is not None,
         "python_version": ".".join(str(part) for part in sys.version_info[:3]),
         "distributions": dists,
+        "markers": marker_environment(),
     }
 
 

@@ -20,15 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import sys
 import tempfile
+import threading
 import time
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from pytest_kisys.concurrency import alongside
 from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import KisysError
 from pytest_kisys.errors import RequirementError
@@ -67,10 +68,10 @@ from pytest_kisys.install.interface import Resolution
 from pytest_kisys.install.lock import environment_lock
 from pytest_kisys.install.lock import lock_path
 from pytest_kisys.install.progress import still_running
-from pytest_kisys.install.resolver import dependency_graph
 from pytest_kisys.install.signals import deferred_interrupts
 from pytest_kisys.install.signals import terminate_as_interrupt
 from pytest_kisys.install.snapshot import Snapshot
+from pytest_kisys.install.wheelgraph import batch_graph
 from pytest_kisys.settings import Settings
 
 
@@ -125,6 +126,7 @@ class Installer:
         self.lock_timeout = lock_timeout
         self._backend = backend
         self._own_vetter: Vetter | None = None
+        self._vetter_lock = threading.Lock()
         self._overlay: tuple[OverlayStore, str] | None = None
 
     # -- public API
@@ -239,12 +241,11 @@ class Installer:
         from pytest_kisys.install import release_gate  # only when something is installed
 
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kisys-vet-warmup") as pool:
-            # The vetting engine's first use (imports, typosquat tables) overlaps the resolver,
-            # which spends its time in a subprocess.
-            warming = pool.submit(self._warm_vetter)
+        # The vetting engine's first use (imports, typosquat tables) and the index lookups of
+        # the requests overlap the resolver, which spends its time in a subprocess.
+        with alongside(lambda: self._warm_vetter([r.name for r in roots]), name="kisys-vet-warmup") as warm:
             resolution = self._resolve(roots, env, backend)
-            warming.result()
+        warm.result()
         by_name = {root.name: root for root in roots}
         for denied in release_gate.deny_unavailable(
             roots, resolution.unavailable, self._get_vetter(), self.settings
@@ -254,22 +255,22 @@ class Installer:
         items = {item.name: item for item in resolution.items}
         if not items:
             return self._finish(batch, backend=backend.name)
-        graph = (
-            dict(resolution.graph)
-            if resolution.graph is not None
-            else dependency_graph(resolution.items, resolution.environment)
-        )
-        reach = reach_of(items, graph, by_name)
-        needed_by = needed_by_of(items, reach)
-        reasons = reasons_of(needed_by, by_name)
-
-        refuse_changes(items, needed_by, env, batch, resolution)
-        if self._overlay is not None:
-            overlay_mode.block_changes(items, env, batch)
         self._say(f"inspecting {len(items)} wheel(s) before anything is installed")
-        inspection = release_gate.inspect_batch(
-            list(items.values()), env, batch.wheels, cert=self.settings.index.cert
-        )
+        # The index lookups of the transitive items overlap the downloads.
+        with alongside(lambda: self._prefetch(list(items)), name="kisys-vet-prefetch") as fetching:
+            inspection = release_gate.inspect_batch(
+                list(items.values()), env, batch.wheels, cert=self.settings.index.cert
+            )
+            # uv's lock has no dependencies: they come from the inspected wheels (wheelgraph).
+            graph = batch_graph(resolution, inspection.paths, env.markers)
+            reach = reach_of(items, graph, by_name)
+            needed_by = needed_by_of(items, reach)
+            reasons = reasons_of(needed_by, by_name)
+
+            refuse_changes(items, needed_by, env, batch, resolution)
+            if self._overlay is not None:
+                overlay_mode.block_changes(items, env, batch)
+        fetching.result()
         decisions = self._vet(items, needed_by, by_name, inspection)
         for decision in decisions.values():
             for held in decision.evidence.get("release_age", {}).get("held_back", ()):
@@ -429,18 +430,25 @@ class Installer:
     # -- plumbing
 
     def _get_vetter(self) -> Vetter:
-        if self._vetter is None:
-            from pytest_kisys.vet.vetter import Vetter as EngineVetter
+        with self._vetter_lock:  # the warm-up thread and the resolver may both ask first
+            if self._vetter is None:
+                from pytest_kisys.vet.vetter import Vetter as EngineVetter
 
-            # The engine records and logs its own decisions.
-            self._own_vetter = EngineVetter(self.settings, record=self.record)  # type: ignore[arg-type]
-            self._vetter = self._own_vetter
-        return self._vetter
+                # The engine records and logs its own decisions.
+                self._own_vetter = EngineVetter(self.settings, record=self.record)  # type: ignore[arg-type]
+                self._vetter = self._own_vetter
+            return self._vetter
 
-    def _warm_vetter(self) -> None:
+    def _warm_vetter(self, names: Sequence[str]) -> None:
         warm_up = getattr(self._get_vetter(), "warm_up", None)
         if warm_up is not None:
             warm_up()
+        self._prefetch(names)
+
+    def _prefetch(self, names: Sequence[str]) -> None:
+        prefetch = getattr(self._get_vetter(), "prefetch", None)
+        if prefetch is not None:
+            prefetch(names)
 
     def close(self) -> None:
         """Release the vetting engine's connections when this installer created it."""

@@ -303,6 +303,9 @@ class Resolution:
     environment: Mapping[str, str] | None = None
     graph: Mapping[str, set[str]] | None = None
     """Item -> the planned items it requires, when the resolver knows (else from metadata)."""
+    graph_fallback: Callable[[], Mapping[str, set[str]]] | None = field(default=None, compare=False)
+    """The resolver's own graph on demand (uv: a second compile), for when ``graph`` is None
+    and the inspected wheels' metadata leaves it uncertain (extras; :mod:`.wheelgraph`)."""
 
 
 @dataclass(frozen=True)

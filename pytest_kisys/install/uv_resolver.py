@@ -1,10 +1,12 @@
 """Resolve a batch with uv (``backend = "uv"``): the same contract as the pip resolver, ~10x faster.
 
 ``uv pip compile --no-build`` never builds an sdist; ``--format pylock.toml`` (PEP 751) gives
-the URL and sha256 of every wheel, and a second compile in requirements format (run at the
-same time) gives the ``# via`` annotations the dependency graph is built from. Constraints pin
-everything installed, so the plan is additive; what cannot be resolved is narrowed down to
-the request responsible by resolving the requests one by one, in parallel.
+the URL and sha256 of every wheel. The lock has no dependencies: the installer reads the graph
+from the inspected wheels' metadata (:mod:`.wheelgraph`), and only when extras make that
+uncertain asks for a second compile in requirements format, whose ``# via`` annotations give
+it (:attr:`Resolution.graph_fallback`). Constraints pin everything installed, so the plan is
+additive; what cannot be resolved is narrowed down to the request responsible by resolving
+the requests one by one, in parallel.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 import tomllib
 from typing import Any
 
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from pytest_kisys.errors import InstallError
@@ -46,9 +50,12 @@ class UvResolver:
 
     def resolve(self, requirements: Sequence[str]) -> Resolution:
         """Resolve ``requirements`` additively; drops (and explains) the ones uv cannot resolve."""
-        first = self._compile(requirements, constrained=True)
+        # Extras asked for make the wheels' metadata uncertain (wheelgraph): the graph then
+        # comes from the resolver, in a second compile at the same time.
+        extras = any(_has_extras(req) for req in requirements)
+        first = self._compile(requirements, constrained=True, via=extras)
         if first.ok:
-            return self._resolution(first, {}, None)
+            return self._resolution(first, requirements, True, {}, None)
         failing = list(requirements)
         if len(requirements) > 1:
             alone = self._each(requirements, constrained=True)
@@ -69,15 +76,15 @@ class UvResolver:
                     "installs wheels only, because building an sdist runs its setup code"
                 )
         if changes:
-            final = self._compile([*fine, *changes], constrained=False)
+            final = self._compile([*fine, *changes], constrained=False, via=extras)
             if not final.ok:
                 raise InstallError("resolving failed: " + _tail(final.outcome.stderr))
-            return self._resolution(final, unavailable, _tail(first.outcome.stderr))
+            return self._resolution(final, [*fine, *changes], False, unavailable, _tail(first.outcome.stderr))
         if fine:
-            final = self._compile(fine, constrained=True)
+            final = self._compile(fine, constrained=True, via=extras)
             if not final.ok:
                 raise InstallError("resolving failed: " + _tail(final.outcome.stderr))
-            return self._resolution(final, unavailable, None)
+            return self._resolution(final, fine, True, unavailable, None)
         return Resolution((), unavailable)
 
     # -- one compile
@@ -89,7 +96,10 @@ class UvResolver:
             }
             return {req: future.result() for req, future in futures.items()}
 
-    def _compile(self, requirements: Sequence[str], *, constrained: bool) -> _Compiled:
+    def _compile(
+        self, requirements: Sequence[str], *, constrained: bool, lock: bool = True, via: bool = False
+    ) -> _Compiled:
+        """One resolver run for the lock, the ``# via`` listing, or both at the same time."""
         with tempfile.TemporaryDirectory(prefix="kisys-uv-resolve-") as tmp:
             root = Path(tmp)
             (root / "requested.in").write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -136,19 +146,22 @@ class UvResolver:
                     self.options.retries,
                 )
 
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                lock_future = pool.submit(run, lock_cmd)
-                via = run(via_cmd)
-                lock = lock_future.result()
-            if not lock.ok:
-                return _Compiled(lock, None, via.stdout)
-            if not via.ok:
-                return _Compiled(via, None, "")
+            if not lock:
+                listing = run(via_cmd)
+                return _Compiled(listing, {} if listing.ok else None, listing.stdout)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                listed = pool.submit(run, via_cmd) if via else None
+                locked = run(lock_cmd)
+                annotations = listed.result() if listed is not None else None
+            if not locked.ok:
+                return _Compiled(locked, None, "")
+            if annotations is not None and not annotations.ok:
+                return _Compiled(annotations, None, "")
             try:
                 data = tomllib.loads((root / "pylock.toml").read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise InstallError(f"uv wrote no readable pylock.toml: {exc}") from exc
-            return _Compiled(lock, data, via.stdout)
+            return _Compiled(locked, data, annotations.stdout if annotations is not None else None)
 
     def _cooldown_options(self) -> list[str]:
         """``--exclude-newer`` with the absolute cutoff; exempt names get one years ahead (uv
@@ -164,32 +177,32 @@ class UvResolver:
     # -- plan
 
     def _resolution(
-        self, compiled: _Compiled, unavailable: Mapping[str, str], conflict: str | None
+        self,
+        compiled: _Compiled,
+        requirements: Sequence[str],
+        constrained: bool,
+        unavailable: Mapping[str, str],
+        conflict: str | None,
     ) -> Resolution:
         data = compiled.lock or {}
-        requested: set[str] = set()
-        parents: dict[str, set[str]] = {}
-        for line in compiled.via.splitlines():
-            match = _PIN_LINE.match(line.strip())
-            if match is None:
-                continue
-            name = canonicalize_name(match.group(1))
-            sources = [s.strip() for s in (match.group(3) or "").split(",") if s.strip()]
-            if any(s.startswith("-r") for s in sources):
-                requested.add(name)
-            parents[name] = {canonicalize_name(s) for s in sources if not s.startswith("-")}
+        requested = {_requirement_name(req) for req in requirements}
         items: list[PlannedItem] = []
         for package in data.get("packages", []):
             item = self._item(package, requested)
             if item is not None:
                 items.append(item)
         planned = {item.name for item in items}
-        graph: dict[str, set[str]] = {name: set() for name in planned}
-        for child, owners in parents.items():
-            for parent in owners & planned:
-                if child in planned:
-                    graph[parent].add(child)
-        return Resolution(tuple(items), unavailable, conflict, None, graph)
+        if compiled.via is not None:
+            graph = _graph_from_via(compiled.via, planned)
+            return Resolution(tuple(items), unavailable, conflict, None, graph)
+
+        def via_graph() -> dict[str, set[str]]:
+            listing = self._compile(requirements, constrained=constrained, lock=False, via=True)
+            if not listing.ok or listing.via is None:
+                raise InstallError("resolving the dependency graph failed: " + _tail(listing.outcome.stderr))
+            return _graph_from_via(listing.via, planned)
+
+        return Resolution(tuple(items), unavailable, conflict, None, None, via_graph)
 
     def _item(self, package: Mapping[str, Any], requested: set[str]) -> PlannedItem | None:
         name = canonicalize_name(str(package.get("name", "")))
@@ -216,10 +229,44 @@ class UvResolver:
         )
 
 
+def _has_extras(requirement: str) -> bool:
+    try:
+        return bool(Requirement(requirement).extras)
+    except InvalidRequirement:
+        return "[" in requirement
+
+
+def _requirement_name(requirement: str) -> str:
+    """The canonical project name a requirement line names."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return canonicalize_name(re.split(r"[\[<>=!~;@\s(]", requirement.strip(), maxsplit=1)[0])
+
+
+def _graph_from_via(via: str, planned: set[str]) -> dict[str, set[str]]:
+    """Planned item -> the planned items it requires, from ``# via`` annotations."""
+    parents: dict[str, set[str]] = {}
+    for line in via.splitlines():
+        match = _PIN_LINE.match(line.strip())
+        if match is None:
+            continue
+        sources = [s.strip() for s in (match.group(3) or "").split(",") if s.strip()]
+        parents[canonicalize_name(match.group(1))] = {
+            canonicalize_name(s) for s in sources if not s.startswith("-")
+        }
+    graph: dict[str, set[str]] = {name: set() for name in planned}
+    for child, owners in parents.items():
+        for parent in owners & planned:
+            if child in planned:
+                graph[parent].add(child)
+    return graph
+
+
 class _Compiled:
     """One compile: the lock's outcome, the parsed lock (None on failure), the via listing."""
 
-    def __init__(self, outcome: BackendOutcome, lock: dict[str, Any] | None, via: str) -> None:
+    def __init__(self, outcome: BackendOutcome, lock: dict[str, Any] | None, via: str | None) -> None:
         self.outcome = outcome
         self.lock = lock
         self.via = via

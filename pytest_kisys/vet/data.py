@@ -14,9 +14,8 @@ from importlib import resources
 from pathlib import Path
 import types
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.cachedir import discard_cache_entry
+from pytest_kisys.pep503 import canonicalize_name
 
 
 OVERLAY_NAME = "malicious.txt"

@@ -14,10 +14,6 @@ import datetime as dt
 from html.parser import HTMLParser
 from typing import Any
 
-from packaging.utils import InvalidSdistFilename
-from packaging.utils import InvalidWheelFilename
-from packaging.utils import parse_sdist_filename
-from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 
 
@@ -37,6 +33,12 @@ def parse_time(text: object) -> float | None:
 
 def version_of(filename: str) -> tuple[str, bool] | None:
     """(version, is_wheel) from a distribution file name, None when it is not one."""
+    # packaging.utils imports packaging.tags: only when an index page is read.
+    from packaging.utils import InvalidSdistFilename
+    from packaging.utils import InvalidWheelFilename
+    from packaging.utils import parse_sdist_filename
+    from packaging.utils import parse_wheel_filename
+
     try:
         if filename.endswith(".whl"):
             return str(parse_wheel_filename(filename)[1]), True

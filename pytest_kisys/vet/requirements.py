@@ -11,13 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import re
 
-from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.utils import InvalidName
-
 from pytest_kisys.errors import RequirementError
+from pytest_kisys.pep503 import canonicalize_name
+from pytest_kisys.pep503 import InvalidName
 
 
 MAX_NAME_LENGTH = 100
@@ -63,6 +59,9 @@ class ParsedRequirement:
         """Whether the marker (if any) holds for ``environment`` (default: this interpreter)."""
         if self.marker is None:
             return True
+        from packaging.markers import default_environment
+        from packaging.requirements import Requirement
+
         env = {key: str(value) for key, value in default_environment().items()}
         env.update(environment or {})
         marker = Requirement(f"x ; {self.marker}").marker
@@ -98,7 +97,7 @@ def _check_characters(raw: str) -> None:
         raise _reject(raw, "more than one ';' (shell command separator)")
 
 
-def _check_shape(raw: str) -> None:
+def _check_shape(raw: str) -> str | None:
     stripped = raw.strip()
     lower = stripped.lower()
     if stripped.startswith("-"):
@@ -121,9 +120,11 @@ def _check_shape(raw: str) -> None:
     if len(token) > MAX_NAME_LENGTH:
         raise _reject(raw, f"name longer than {MAX_NAME_LENGTH} characters")
     try:
-        canonicalize_name(token, validate=True)
+        canonical = canonicalize_name(token, validate=True)
     except InvalidName:
         raise _reject(raw, f"invalid project name {token!r}") from None
+    # A bare, valid name is the whole requirement: nothing else for the PEP 508 parser to read.
+    return canonical if stripped == token else None
 
 
 def parse_requirement(text: str) -> ParsedRequirement:
@@ -136,7 +137,13 @@ def parse_requirement(text: str) -> ParsedRequirement:
     if not text.strip():
         raise _reject(text, "empty")
     _check_characters(text)
-    _check_shape(text)
+    bare = _check_shape(text)
+    if bare is not None:
+        # What the parser gives for a bare name, without importing it (kisys vet's start-up).
+        return ParsedRequirement(raw=text, name=bare)
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
         parsed = Requirement(text)
     except InvalidRequirement as exc:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+import threading
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.audit import AuditLog
 from pytest_kisys.vet.audit import format_decision
@@ -39,6 +39,7 @@ from pytest_kisys.vet.policy import decide
 from pytest_kisys.vet.typosquat import popular_checker
 from pytest_kisys.vet.typosquat import TyposquatChecker
 from pytest_kisys.vet.typosquat_signals import TyposquatMatch
+from pytest_kisys.vet.verdicts import VerdictCache
 from pytest_kisys.vet.whitelist import DEFAULT_WHITELIST
 from pytest_kisys.vet.whitelist import Whitelist
 
@@ -86,8 +87,13 @@ class Vetter:
         self._malicious = known_malicious(cache_dir)
         self._popular = popular_ranks()
         self._cache = SignalCache(cache_dir, settings.cache_ttl, clock)
+        self._verdicts = VerdictCache(cache_dir)
         self._client = index_client
         self._audit = AuditLog(settings.log_file) if settings.log_file else None
+        # prefetch(): answers fetched ahead of vet(), each used once; the lock keeps one
+        # lookup of a name in flight (a prefetch thread and vet() never ask twice).
+        self._prefetched: dict[str, ProjectSignals] = {}
+        self._lookups = threading.Lock()
 
     # -- evidence
 
@@ -95,7 +101,8 @@ class Vetter:
         """The popular (or whitelisted) project ``name`` imitates, and how, or None."""
         if name in self.whitelist:
             return None
-        match = popular_checker().match(name)
+        # Against the bundled list: remembered between runs (verdicts.py), else computed.
+        match = self._verdicts.match(name, lambda n: popular_checker().match(n))
         if match is None:
             # Whitelisted names that are not popular are few: compare them directly.
             extra = [w for w in self.whitelist if w not in self._popular]
@@ -138,16 +145,40 @@ class Vetter:
                     error="offline mode and no cached index data",
                 )
             return found
-        # Fresh cache entries first: a fully warm batch never builds the HTTP client.
+        # Prefetched answers, then fresh cache entries: a fully warm batch never builds the
+        # HTTP client.
         found = {}
-        for name in names:
-            cached = self._cache.get(url, name)
-            if cached is not None:
-                found[name] = cached
-        missing = [name for name in names if name not in found]
-        if missing:
-            found.update(self._index_client().lookup_many(missing))
+        with self._lookups:
+            for name in names:
+                cached = self._prefetched.pop(name, None) or self._cache.get(url, name)
+                if cached is not None:
+                    found[name] = cached
+            missing = [name for name in names if name not in found]
+            if missing:
+                found.update(self._index_client().lookup_many(missing))
         return found
+
+    def prefetch(self, names: Sequence[str]) -> None:
+        """Look ``names`` up on the index now, for a later :meth:`vet` (or :meth:`signals`).
+
+        Meant for a background thread while the resolver runs or the wheels download. The
+        next lookup of each name takes its answer exactly as fetched (``source`` included),
+        as if it had made the request itself; later ones read the cache as before. Nothing
+        is asked offline, for a name fresh in the cache, or for a name on the deny or the
+        known-malicious list (:meth:`vet` never looks those up).
+        """
+        if self.settings.offline:
+            return
+        url = redact(self.location.url)
+        wanted = [
+            name
+            for name in dict.fromkeys(canonicalize_name(n) for n in names)
+            if name not in self._deny and name not in self._malicious
+        ]
+        with self._lookups:
+            missing = [n for n in wanted if n not in self._prefetched and self._cache.get(url, n) is None]
+            if missing:
+                self._prefetched.update(self._index_client().lookup_many(missing))
 
     def _index_set(
         self, names: Sequence[str], primary: dict[str, ProjectSignals]
@@ -242,7 +273,7 @@ class Vetter:
         Meant for a background thread while something else waits on a subprocess; no request
         is sent and no client is created, so a batch answered from the cache stays offline.
         """
-        self.typosquat_of("kisys-warm-up")
+        popular_checker().match("kisys-warm-up")
         if not self.settings.offline:
             import pytest_kisys.vet.indexclient  # noqa: F401  (imports urllib3)
 
@@ -269,6 +300,7 @@ class Vetter:
                 index_set=index_set.get(request.name),
             )
             decisions.append(decide(request, evidence, self.settings))
+        self._verdicts.save()
         self._publish(decisions)
         return decisions
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import threading
 
-from packaging.utils import canonicalize_name
+from pytest_kisys.pep503 import canonicalize_name
 
 
 DEFAULT_WHITELIST: tuple[str, ...] = (

@@ -59,6 +59,7 @@ import io
 import json
 import os
 from pathlib import Path
+import re
 import tarfile
 import threading
 import time
@@ -128,6 +129,9 @@ def _metadata(
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", f"Summary: {summary}"]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
+    # An extra named in a marker is declared, as build backends do (pip ignores undeclared ones).
+    extras = dict.fromkeys(re.findall(r"extra\s*==\s*['\"]([^'\"]+)['\"]", " ".join(requires)))
+    lines += [f"Provides-Extra: {extra}" for extra in extras]
     lines += [f"Requires-Dist: {req}" for req in requires]
     return "\n".join(lines) + "\n\n"
 
