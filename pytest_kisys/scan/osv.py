@@ -41,7 +41,7 @@ ENGINE = "osv-querybatch"
 """What the deps check reports as its tool version when this module ran the audit."""
 BATCH_LIMIT = 1000
 """Queries per ``/v1/querybatch`` request (the OSV API's documented maximum)."""
-_DETAIL_THREADS = 8
+_DETAIL_THREADS = 4
 _MAX_PAGES = 100
 
 

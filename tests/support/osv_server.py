@@ -107,6 +107,9 @@ class OSVServer(ThreadingHTTPServer):
     """The HTTP server; ``records`` may be replaced by tests between runs."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of parallel clients (the
+    # OSV batch audit fetches records a few at a time), which then wait 1 s to retry.
+    request_queue_size = 64
 
     def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
