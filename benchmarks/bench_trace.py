@@ -51,6 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import load_average  # noqa: E402
+from benchmarks.timing import spread  # noqa: E402
 from tests.support.pkgindex import isolated_pip_env  # noqa: E402
 from tests.support.wheelhouse import fresh_venv  # noqa: E402
 from tests.support.wheelhouse import kisys_wheelhouse  # noqa: E402
@@ -121,9 +123,10 @@ def write_suite(root: Path, tests: int) -> None:
     (root / "test_param.py").write_text(
         f"import pytest\n\n\n@pytest.mark.parametrize('i', range({half}))\ndef test_param(i):\n    pass\n"
     )
-    per_module = (tests - half) // 10
-    for k in range(10):
-        body = "".join(f"def test_f{j}():\n    pass\n\n\n" for j in range(per_module))
+    rest = tests - half
+    for k in range(10):  # the remainder of an N that is not a multiple of 20 goes to the last module
+        count = rest // 10 + (rest % 10 if k == 9 else 0)
+        body = "".join(f"def test_f{j}():\n    pass\n\n\n" for j in range(count))
         (root / f"test_funcs_{k}.py").write_text(body)
 
 
@@ -267,11 +270,8 @@ def build_modes(work: Path, sink: Sink, peers: bool) -> tuple[list[Mode], dict[s
     return modes, versions
 
 
-def _spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-    if not values:
-        return "-"
-    med = statistics.median(values) * scale
-    return f"{med:.{digits}f} [{min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f}]"
+def _spread(values: list[float], digits: int = 1) -> str:
+    return spread(values, digits=digits) if values else "-"
 
 
 def marginals(mode: Mode, base: Mode, tests: int, kind: str) -> list[float]:
@@ -324,6 +324,33 @@ def report(modes: list[Mode], tests: int) -> list[dict[str, Any]]:
     return rows
 
 
+# (kisys mode, what it is compared with): the goals' ratios of marginal CPU per test.
+RATIOS = (
+    ("kisys-discard", "otel-memory"),
+    ("kisys-discard", "opentelemetry-noexport"),
+    ("kisys-otlp", "otel-otlp"),
+    ("kisys-otlp", "opentelemetry-otlp"),
+    ("kisys-file", "kisys-otlp"),
+)
+
+
+def ratios(modes: list[Mode], tests: int) -> dict[str, list[float]]:
+    """Per-round ratios of marginal CPU per test, for the pairs of :data:`RATIOS` that ran."""
+    by_name = {m.name: m for m in modes}
+    out: dict[str, list[float]] = {}
+    for mine, other in RATIOS:
+        if mine not in by_name or other not in by_name:
+            continue
+        a, b = by_name[mine], by_name[other]
+        pairs = zip(
+            marginals(a, by_name[a.baseline], tests, "cpu"),
+            marginals(b, by_name[b.baseline], tests, "cpu"),
+            strict=True,
+        )
+        out[f"{mine} / {other}"] = [x / y for x, y in pairs if y > 0]
+    return out
+
+
 def main() -> int:
     """Build or reuse the venvs, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -353,22 +380,21 @@ def main() -> int:
         run_once(mode, big, args.tests, sink)
         mode.wall.clear()
         mode.cpu.clear()
-    load_before = os.getloadavg()
+    load_before = load_average()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for _ in range(args.rounds):
         for mode in modes:
             run_once(mode, big, args.tests, sink)
             run_once(mode, small, 1, sink)
-    load_after = os.getloadavg()
+    load_after = load_average()
     print(f"{args.tests} trivial tests and 1 test, {args.rounds} rounds interleaved, {os.cpu_count()} CPUs, "
           f"started {started}; median [min-max] over rounds")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     rows = report(modes, args.tests)
-    load = (
-        f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, "
-        f"after {' '.join(f'{x:.2f}' for x in load_after)}"
-    )
-    print(load)
+    by_round = ratios(modes, args.tests)
+    for label, values in by_round.items():
+        print(f"  marginal CPU ratio {label}: {_spread(values, digits=2)} (per round)")
+    print(f"load average before {load_before}, after {load_after}")
     for mode in modes:
         if mode.requests:
             mb = mode.payload / 1e6
@@ -376,7 +402,9 @@ def main() -> int:
     if args.json:
         args.json.write_text(
             json.dumps({"tests": args.tests, "rounds": args.rounds, "started": started, "versions": versions,
-                        "load_before": load_before, "load_after": load_after, "runs": rows}, indent=2)
+                        "load_before": load_before, "load_after": load_after, "runs": rows,
+                        "ratios": {k: [round(v, 3) for v in vals] for k, vals in by_round.items()}},
+                       indent=2)
             + "\n"
         )
     return 0

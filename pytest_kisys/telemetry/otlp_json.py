@@ -36,6 +36,8 @@ _FLAGS_LOCAL = 0x100
 _FLAGS_REMOTE = 0x300
 # '{"key":"name","value":' per attribute key, built once (keys are a fixed vocabulary).
 _KEYS: dict[str, str] = {}
+# Per key, the last value written and its KeyValue text (exporters run on one thread).
+_LAST: dict[str, tuple[type, Any, str]] = {}
 
 
 def any_value(value: Any) -> str:
@@ -63,15 +65,37 @@ def key_values(attributes: Mapping[str, Any] | None) -> str:
     if not attributes:
         return "[]"
     keys = _KEYS
+    last = _LAST
     out = []
     for key, value in attributes.items():
+        kind = type(value)
+        if kind is float and math.isfinite(value):  # durations and CPU times: new every span
+            prefix = keys.get(key)
+            if prefix is None:
+                prefix = _key_prefix(key)
+            out.append(f'{prefix}{{"doubleValue":{float.__repr__(value)}}}}}')
+            continue
+        # The same value as this key's previous one (a module's path, "passed", the peak
+        # memory): its text again, not encoded again.
+        seen = last.get(key)
+        if seen is not None and seen[0] is kind and seen[1] == value:
+            out.append(seen[2])
+            continue
         prefix = keys.get(key)
         if prefix is None:
-            prefix = '{"key":' + _quote(key) + ',"value":'
-            if len(keys) < 4096:
-                keys[key] = prefix
-        out.append(prefix + any_value(value) + "}")
+            prefix = _key_prefix(key)
+        text = prefix + any_value(value) + "}"
+        if len(last) < 4096 or key in last:
+            last[key] = (kind, value, text)
+        out.append(text)
     return "[" + ",".join(out) + "]"
+
+
+def _key_prefix(key: str) -> str:
+    prefix = '{"key":' + _quote(key) + ',"value":'
+    if len(_KEYS) < 4096:
+        _KEYS[key] = prefix
+    return prefix
 
 
 def encode_data(span: SpanData) -> str:

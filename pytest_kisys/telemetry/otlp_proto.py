@@ -80,6 +80,8 @@ def any_value(value: Any) -> bytes:
 # Attribute keys (with the value's tag) repeat on every span: each is encoded once (bounded:
 # keys are a fixed vocabulary).
 _KEYS: dict[str, bytes] = {}
+# Per (field tag, key), the last value written and its field bytes (exporters run on one thread).
+_LAST: dict[tuple[bytes, str], tuple[type, Any, bytes]] = {}
 
 
 def key_values(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
@@ -88,18 +90,30 @@ def key_values(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         return b""
     out = []
     keys = _KEYS
+    last = _LAST
     small = _SMALL
     for key, value in attributes.items():
+        kind = type(value)
+        if kind is not float:
+            # The same value as this key's previous one (a module's path, "passed", the peak
+            # memory): its bytes again, not encoded again.
+            seen = last.get((tag, key))
+            if seen is not None and seen[0] is kind and seen[1] == value:
+                out.append(seen[2])
+                continue
         encoded_key = keys.get(key)
         if encoded_key is None:
             encoded_key = _text(b"\x0a", key) + b"\x12"
             if len(keys) < 4096:
                 keys[key] = encoded_key
-        encoded_value = any_value(value)
+        encoded_value = b"\x21" + _DOUBLE.pack(value) if kind is float else any_value(value)
         size = len(encoded_value)
         payload = encoded_key + (small[size] if size < 128 else _varint(size)) + encoded_value
         size = len(payload)
-        out.append(tag + (small[size] if size < 128 else _varint(size)) + payload)
+        field = tag + (small[size] if size < 128 else _varint(size)) + payload
+        if kind is not float and (len(last) < 4096 or (tag, key) in last):
+            last[(tag, key)] = (kind, value, field)
+        out.append(field)
     return b"".join(out)
 
 

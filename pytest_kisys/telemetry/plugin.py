@@ -64,10 +64,11 @@ def classify(reports: list[pytest.TestReport]) -> tuple[str, str, str | None, li
     for report in reports:
         when = report.when
         durations[_PHASE_INDEX.get(when, 1)] = report.duration
-        if report.passed:
+        result = report.outcome  # what report.passed / .failed read, without the properties
+        if result == "passed":
             if when == "call" and hasattr(report, "wasxfail"):
                 status = "xpass"
-        elif report.failed:
+        elif result == "failed":
             if status not in FAILED_STATUSES:
                 status = "fail" if when == "call" else "error"
             outcome = "failed"

@@ -176,6 +176,7 @@ class SpanBuilder:
         # (stand-in session context, real session context) on xdist workers; see runtime.
         self.rebase: tuple[SpanContext, SpanContext] | None = None
         self._parents: list[SpanContext] = []
+        self._contexts: dict[tuple[int, int, bool, int], tuple[TraceState | None, SpanContext]] = {}
 
     def parent_index(self, ctx: SpanContext) -> int:
         """A small integer standing for ``ctx`` in queued test records."""
@@ -208,7 +209,16 @@ class SpanBuilder:
         ctx = SpanContext(data.trace_id, data.span_id, False, _SAMPLED, state)
         parent = None
         if data.parent_id:
-            parent = SpanContext(data.trace_id, data.parent_id, data.parent_remote, _SAMPLED, state)
+            # Every test span of a stage has the same parent: one immutable context for all.
+            # (TraceState is unhashable; the cache keeps the state alive, so its id holds.)
+            key = (data.trace_id, data.parent_id, data.parent_remote, id(state))
+            hit = self._contexts.get(key)
+            if hit is not None and hit[0] is state:
+                parent = hit[1]
+            else:
+                parent = SpanContext(data.trace_id, data.parent_id, data.parent_remote, _SAMPLED, state)
+                if len(self._contexts) < 1024:
+                    self._contexts[key] = (state, parent)
         code = data.status_code
         status = _UNSET if not code else Status(_STATUS[code], data.status_message or None)
         return ReadableSpan(
