@@ -208,10 +208,12 @@ def test_missing_rule_file_and_timeout_are_inconclusive(tmp_path: Path) -> None:
     missing = run_check("code", _settings(root, semgrep_rules=(Path("nope.yml"),)), scanner=only)
     assert missing.status == "inconclusive"
     assert "nope.yml does not exist" in missing.inconclusive[0].reason
+    # 1 ms: semgrep's OCaml engine scans this one file in a few tenths of a second, so a
+    # time-out it could meet on a fast, quiet machine would not test the time-out path.
     late = run_check("code", _settings(root, semgrep_rules=(Path("rules.yml"),),
-                                       scan_timeout=0.2), scanner=only)
+                                       scan_timeout=0.001), scanner=only)
     assert late.status == "inconclusive"
-    assert "did not finish within 0.2 s" in late.inconclusive[0].reason
+    assert "did not finish within 0.001 s" in late.inconclusive[0].reason
 
 
 def test_scan_selection_and_registry_configs_are_refused(tmp_path: Path) -> None:
