@@ -11,14 +11,20 @@ Exit codes: 0 everything installed or already there; 1 something was denied or r
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import dataclasses
 import json
 from pathlib import Path
 import sys
+from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.install.interface import BatchResult
 from pytest_kisys.install.interface import InstallRequest
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pytest_kisys.resolve.pipeline import ResolvePipeline
     from pytest_kisys.settings import for_command
 
     cli: dict[str, list[object]] = {}
@@ -96,11 +101,8 @@ def _run(args: argparse.Namespace) -> int:
         except RequirementError as error:
             print(f"kisys install: {error}", file=sys.stderr)
             return 2
-    pipeline = ResolvePipeline(
-        settings, rootdir=settings.rootdir, python=args.python, progress=progress, verb="install"
-    )
     requests = [InstallRequest(text, "kisys install (command line)") for text in args.requirements]
-    result = pipeline.install_requests(requests)
+    result = _install(settings, args.python, progress, requests)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -108,6 +110,34 @@ def _run(args: argparse.Namespace) -> int:
     if result.error is not None:
         return 2
     return 0 if result.ok else 1
+
+
+def _install(
+    settings: Settings, python: str, progress: Callable[[str], None], requests: list[InstallRequest]
+) -> BatchResult:
+    """The batch through the resolve pipeline, as ``pytest --kisys`` runs it; for another
+    interpreter, through the installer it hands the batch to.
+
+    What the pipeline adds around the installer concerns only the running interpreter (an
+    overlay it can reuse, its import caches and name tables), and importing it costs
+    ``kisys install --python OTHER`` a tenth of a second.
+    """
+    from pytest_kisys.install.environment import is_running_interpreter
+
+    if is_running_interpreter(python):
+        from pytest_kisys.resolve.pipeline import ResolvePipeline
+
+        pipeline = ResolvePipeline(
+            settings, rootdir=settings.rootdir, python=python, progress=progress, verb="install"
+        )
+        return pipeline.install_requests(requests)
+    from pytest_kisys.install.installer import Installer
+
+    installer = Installer(settings, python=python, progress=progress, verb="install")
+    try:
+        return installer.install(requests)
+    finally:
+        installer.close()
 
 
 def render(result: BatchResult) -> str:
