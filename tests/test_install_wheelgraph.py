@@ -152,3 +152,24 @@ def test_dependencies_through_extras_are_attributed_alike_by_both_backends(
     assert reasons == {
         name: ("test_x.py",) if name == root else (f"dependency of {root} (test_x.py)",) for name in chain
     }
+
+
+def test_metadata_headers_are_read_as_the_email_parser_reads_them() -> None:
+    from email.parser import HeaderParser
+
+    from pytest_kisys.install.wheelgraph import header_values
+
+    text = (
+        "Metadata-Version: 2.1\nName: proj-a\nRequires-Dist: proj-b>=1\nrequires-dist:  proj-c ;\n"
+        " python_version < '3'\nSummary: x\nRequires-Dist: proj-d\n\nRequires-Dist: not-a-header\n"
+    )
+    expected = [" ".join(v.split()) for v in HeaderParser().parsestr(text).get_all("Requires-Dist") or []]
+    assert (
+        list(header_values(text, "requires-dist"))
+        == expected
+        == [
+            "proj-b>=1",
+            "proj-c ; python_version < '3'",
+            "proj-d",
+        ]
+    )

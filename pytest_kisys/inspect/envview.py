@@ -12,9 +12,8 @@ import csv
 import os
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.inspect.model import EnvironmentView
+from pytest_kisys.pep503 import canonicalize_name
 
 
 SYSTEM_DIRS = frozenset({"/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/sbin"})

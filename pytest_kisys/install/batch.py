@@ -20,8 +20,6 @@ import sys
 from typing import Any
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.errors import ConfigError
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install.environment import is_running_interpreter
@@ -39,6 +37,7 @@ from pytest_kisys.install.learn import learning_target
 from pytest_kisys.install.resolver import closure
 from pytest_kisys.install.snapshot import dist_infos
 from pytest_kisys.install.snapshot import Snapshot
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.audit import append_audit
 

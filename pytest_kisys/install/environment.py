@@ -12,18 +12,23 @@ import importlib
 import json
 import os
 from pathlib import Path
+import re
 import subprocess
 import sys
 from typing import Any
-
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install import earlyprobe
 from pytest_kisys.install import envprobe
+from pytest_kisys.pep503 import canonicalize_name
+
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+
+_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,12 @@ class TargetEnv:
         return self._satisfies(requirement, depth=0)
 
     def _satisfies(self, requirement: str, depth: int) -> bool:
+        if _BARE_NAME.fullmatch(requirement):
+            # No extras, no specifier: met by any installed version (the parser's answer too).
+            return canonicalize_name(requirement) in self.installed
+        from packaging.requirements import InvalidRequirement
+        from packaging.requirements import Requirement
+
         try:
             req = Requirement(requirement)
         except InvalidRequirement:

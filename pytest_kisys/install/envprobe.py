@@ -6,9 +6,7 @@ Standard library only, because it also runs as a script inside the *target* inte
 
 from __future__ import annotations
 
-import configparser
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -25,6 +23,8 @@ def _externally_managed() -> str | None:
     marker = os.path.join(stdlib, "EXTERNALLY-MANAGED")
     if not os.path.isfile(marker):
         return None
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(marker, encoding="utf-8")
@@ -88,6 +88,8 @@ def _distributions() -> list[dict[str, Any]]:
             if parsed is not None:
                 add(parsed[0], parsed[1], path)
                 continue
+            import importlib.metadata  # only for what the directory name does not tell
+
             dist = importlib.metadata.PathDistribution.at(path)
             name = dist.metadata["Name"] if dist.metadata is not None else None
             if name:
@@ -99,6 +101,8 @@ def requires_of(path: str | None) -> tuple[str, ...]:
     """The ``Requires-Dist`` entries of the distribution at ``path`` (empty when unknown)."""
     if path is None:
         return ()
+    import importlib.metadata
+
     return tuple(importlib.metadata.PathDistribution.at(path).requires or ())
 
 

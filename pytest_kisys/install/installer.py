@@ -27,8 +27,6 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.concurrency import alongside
 from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import KisysError
@@ -72,6 +70,7 @@ from pytest_kisys.install.signals import deferred_interrupts
 from pytest_kisys.install.signals import terminate_as_interrupt
 from pytest_kisys.install.snapshot import Snapshot
 from pytest_kisys.install.wheelgraph import batch_graph
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.settings import Settings
 
 

@@ -16,9 +16,8 @@ import re
 import tomllib
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.errors import ConfigError
+from pytest_kisys.pep503 import canonicalize_name
 
 
 _TOML_HEADER = re.compile(r"^\s*\[\s*tool\s*\.\s*kisys\s*\]\s*(#.*)?$")

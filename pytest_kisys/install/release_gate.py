@@ -21,10 +21,6 @@ import time
 from typing import TYPE_CHECKING
 import urllib.error
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.inspect import environment_view
 from pytest_kisys.inspect import EnvironmentView
@@ -39,6 +35,7 @@ from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import DeniedItem
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import ResolverOptions
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.settings import Settings
 from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.release_age import cutoff
@@ -168,6 +165,9 @@ def explain_unavailable(
     """``(reason, hint)`` when the cooldown is why ``requirement`` could not be resolved."""
     if gate.uploaded_before is None or signals is None or not signals.checked:
         return None
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
         req = Requirement(requirement)
     except InvalidRequirement:

@@ -15,12 +15,7 @@ from pathlib import Path
 import re
 import tempfile
 from typing import Any
-
-from packaging.markers import InvalidMarker
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install import pipcmd
@@ -30,8 +25,12 @@ from pytest_kisys.install.interface import change_of
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Resolution
 from pytest_kisys.install.interface import ResolverOptions
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.vet.release_age import iso
 
+
+if TYPE_CHECKING:
+    from packaging.markers import Marker
 
 _NO_MATCH = re.compile(r"No matching distribution found for ([A-Za-z0-9._\-\[\], ]+)")
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement ([^\s(]+)")
@@ -248,6 +247,9 @@ def _missing_requirement(stderr: str, pending: Sequence[str]) -> str | None:
     if match is None:
         return None
     missing = match.group(1).strip()
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
         missing_name = canonicalize_name(Requirement(missing).name)
     except InvalidRequirement:
@@ -282,6 +284,9 @@ def dependency_graph(
     items: Sequence[PlannedItem], environment: Mapping[str, str] | None
 ) -> dict[str, set[str]]:
     """For each planned item, the planned items it requires (markers evaluated, extras kept)."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     planned = {item.name for item in items}
     graph: dict[str, set[str]] = {item.name: set() for item in items}
     for item in items:
@@ -301,6 +306,8 @@ def dependency_graph(
 
 def _marker_may_apply(marker: Marker, environment: Mapping[str, str] | None) -> bool:
     """Evaluate ``marker``; an ``extra`` clause counts as possibly applying (over-approximate)."""
+    from packaging.markers import InvalidMarker
+
     env = dict(environment or {})
     try:
         if marker.evaluate({**env, "extra": ""}):

@@ -17,9 +17,8 @@ from pathlib import Path
 import shutil
 import tempfile
 
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.install.environment import TargetEnv
+from pytest_kisys.pep503 import canonicalize_name
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,6 @@ import tempfile
 import tomllib
 from typing import Any
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install import pipcmd
 from pytest_kisys.install.environment import TargetEnv
@@ -32,6 +28,7 @@ from pytest_kisys.install.interface import change_of
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Resolution
 from pytest_kisys.install.interface import ResolverOptions
+from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.vet.pipconfig import PipIndexConfig
 from pytest_kisys.vet.release_age import iso
 
@@ -229,7 +226,15 @@ class UvResolver:
         )
 
 
+_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
 def _has_extras(requirement: str) -> bool:
+    if _BARE_NAME.fullmatch(requirement):
+        return False
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
         return bool(Requirement(requirement).extras)
     except InvalidRequirement:
@@ -238,6 +243,11 @@ def _has_extras(requirement: str) -> bool:
 
 def _requirement_name(requirement: str) -> str:
     """The canonical project name a requirement line names."""
+    if _BARE_NAME.fullmatch(requirement):
+        return canonicalize_name(requirement)
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
         return canonicalize_name(Requirement(requirement).name)
     except InvalidRequirement:

@@ -14,20 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-from email.parser import HeaderParser
 from pathlib import Path
 import zipfile
 
-from packaging.markers import InvalidMarker
-from packaging.markers import UndefinedComparison
-from packaging.markers import UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Resolution
-from pytest_kisys.install.resolver import dependency_graph
+from pytest_kisys.pep503 import canonicalize_name
 
 
 def wheel_requires(path: Path) -> tuple[str, ...] | None:
@@ -44,7 +36,26 @@ def wheel_requires(path: Path) -> tuple[str, ...] | None:
             text = archive.read(found[0]).decode("utf-8")
     except (OSError, zipfile.BadZipFile, UnicodeDecodeError, KeyError):
         return None
-    return tuple(HeaderParser().parsestr(text).get_all("Requires-Dist") or ())
+    return header_values(text, "requires-dist")
+
+
+def header_values(text: str, key: str) -> tuple[str, ...]:
+    """Every value of header ``key`` (lowercase) in a ``METADATA`` header block, continuation
+    lines joined with a space (without importing the ``email`` package for it)."""
+    values: list[list[str]] = []
+    wanted = False
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the end of the headers: the long description follows
+        if line[0] in " \t":
+            if wanted:
+                values[-1].append(line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        wanted = bool(sep) and name.strip().lower() == key
+        if wanted:
+            values.append([value.strip()])
+    return tuple(" ".join(parts) for parts in values)
 
 
 def wheel_graph(
@@ -61,6 +72,12 @@ def wheel_graph(
         requires = wheel_requires(path) if path is not None else None
         if requires is None:
             return None
+        if requires:
+            from packaging.markers import InvalidMarker
+            from packaging.markers import UndefinedComparison
+            from packaging.markers import UndefinedEnvironmentName
+            from packaging.requirements import InvalidRequirement
+            from packaging.requirements import Requirement
         for text in requires:
             try:
                 req = Requirement(text)
@@ -92,6 +109,8 @@ def batch_graph(
     if resolution.graph is not None:
         return dict(resolution.graph)
     if resolution.graph_fallback is None:
+        from pytest_kisys.install.resolver import dependency_graph
+
         return dependency_graph(resolution.items, resolution.environment)
     found = wheel_graph(resolution.items, wheels, markers)
     return found if found is not None else dict(resolution.graph_fallback())
