@@ -11,14 +11,16 @@ repacked from this environment, so no network and identical versions):
 Each runs the same suite of trivial tests (``-p no:cacheprovider``), whole processes timed,
 the variants interleaved round by round so machine noise hits all of them. Reported: median
 wall and CPU (user + system of the child) per variant, min-max, ratios against ``without``
-(goal <= 1.01), and the load average before and after.
+(goal <= 1.01) and the same ratio round by round (min-max), and the load average before and
+after. The order of the variants rotates from round to round.
 
-    python benchmarks/bench_off.py [--tests 2000 5000] [--rounds 7]
+    python benchmarks/bench_off.py [--tests 2000 5000] [--rounds 7] [--dont-write-bytecode]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 import statistics
 import subprocess
@@ -61,9 +63,19 @@ def _venvs(base: Path) -> dict[str, str]:
     }
 
 
-def _run(python: str, suite: Path) -> Sample:
+def _run(python: str, suite: Path, env: dict[str, str]) -> Sample:
     """Wall and CPU seconds of one whole pytest process."""
-    return run_timed([[python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]], cwd=suite)
+    return run_timed([[python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]], cwd=suite, env=env)
+
+
+def _env(dont_write_bytecode: bool) -> dict[str, str]:
+    """This environment, with bytecode written (the default) or not: pytest rewrites the
+    modules of installed plugins (pytest-kisys's entry point among them) and caches the result
+    only where bytecode is written, so ``PYTHONDONTWRITEBYTECODE=1`` costs a plugin more."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if dont_write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
 def _plugins(python: str) -> str:
@@ -80,7 +92,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tests", type=int, nargs="+", default=[2000, 5000])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--dont-write-bytecode", action="store_true", help="run pytest with PYTHONDONTWRITEBYTECODE=1"
+    )
     args = parser.parse_args()
+    env = _env(args.dont_write_bytecode)
+    print(f"PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="kisys-bench-off-") as tmp:
         base = Path(tmp)
@@ -91,23 +108,32 @@ def main() -> int:
             suite = base / f"suite{count}"
             _make_suite(suite, count)
             for python in pythons.values():  # warm-up: bytecode, page cache
-                _run(python, suite)
+                _run(python, suite, env)
             wall: dict[str, list[float]] = {name: [] for name in pythons}
             cpu: dict[str, list[float]] = {name: [] for name in pythons}
-            for _ in range(args.rounds):
-                for name, python in pythons.items():
-                    sample = _run(python, suite)
+            names = list(pythons)
+            for round_no in range(args.rounds):
+                # Each round starts with another variant: no variant always runs right after
+                # the same one (or first, after the previous size's set-up).
+                shift = round_no % len(names)
+                for name in names[shift:] + names[:shift]:
+                    sample = _run(pythons[name], suite, env)
                     wall[name].append(sample.wall)
                     cpu[name].append(sample.cpu)
             print(f"\n{count} trivial tests, {args.rounds} rounds interleaved; median [min-max]")
-            print(f"  {'variant':<22} {'wall s':>22} {'cpu s':>22} {'wall x':>7} {'cpu x':>7}")
+            print(
+                f"  {'variant':<22} {'wall s':>22} {'cpu s':>22} {'wall x':>7} {'cpu x':>7}"
+                "  cpu x per round [min-max]"
+            )
             base_wall = statistics.median(wall["without"])
             base_cpu = statistics.median(cpu["without"])
             for name in pythons:
                 w, c = wall[name], cpu[name]
+                paired = [mine / base for mine, base in zip(c, cpu["without"], strict=True)]
                 print(
                     f"  {name:<22} {spread(w, digits=3):>22} {spread(c, digits=3):>22}"
                     f" {statistics.median(w) / base_wall:7.3f} {statistics.median(c) / base_cpu:7.3f}"
+                    f"  {spread(paired, digits=3)}"
                 )
     load_after = load_average()
     print(
