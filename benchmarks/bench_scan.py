@@ -201,9 +201,9 @@ def _compare(label: str, cli: Counter[Any], ours: Counter[Any], leave_out: str |
         print(f"    only kisys: {sorted((ours - cli).elements())[:10]}")
 
 
-def _ratio(label: str, ours: list[Timer], peer: list[Timer], goal: float) -> None:
+def _ratio(label: str, ours: list[Timer], peer: list[Timer], goal: float | None) -> None:
     """Medians [min-max] of both sides and the ratio of medians (per-round min-max)."""
-    print(f"{label} (goal <= {goal}):")
+    print(f"{label} (goal <= {goal}):" if goal is not None else f"{label} (no goal):")
     print(summary_row("peer", [p.sample for p in peer], [p.sample for p in peer], "peer"))
     print(summary_row("kisys", [o.sample for o in ours], [p.sample for p in peer], "peer"))
 
@@ -251,7 +251,7 @@ def main() -> int:
             if "bandit+semgrep" in runs:
                 _ratio("code (bandit+semgrep) cold", runs["code-cold"], runs["bandit+semgrep"], 0.6)
                 _ratio("code (bandit+semgrep) warm", runs["code-warm"], runs["bandit+semgrep"], 0.05)
-                _ratio("bandit alone cold", runs["bandit-cold"], runs["bandit"], cold_goal)
+                _ratio("bandit alone cold", runs["bandit-cold"], runs["bandit"], None)
         finally:
             server.kill()
             server.wait()
