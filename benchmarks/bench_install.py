@@ -26,6 +26,9 @@ variant downloads from a warm cache. pip and uv are isolated from this machine's
 ``--profile DIR`` additionally runs ``kisys install`` once per backend and size under cProfile
 and writes ``DIR/kisys-<backend>-<size>.prof`` (not timed).
 
+``--nagle`` serves the index as the test server did before it set ``TCP_NODELAY``: every
+answer then waits about 40 ms for the client's delayed ACK (the setting of earlier figures).
+
 ``--baseline REF`` also times the kisys variants of ``git archive REF`` (``base-kisys-uv``,
 ``base-kisys-uv-warm``, ``base-kisys-pip``) in the same rounds; both kisys builds are then real
 (non-editable) installs from wheels, each in its own venv with uv.
@@ -159,11 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--profile", type=Path, help="also write cProfile files of kisys install")
     parser.add_argument("--baseline", metavar="REF", help="also time the kisys variants of this git ref")
+    parser.add_argument("--nagle", action="store_true", help="the index server without TCP_NODELAY")
     args = parser.parse_args(argv)
     if args.baseline:
         args.only += [f"base-{v}" for v in args.only if f"base-{v}" in BASE_VARIANTS]
     with tempfile.TemporaryDirectory(prefix="kisys-bench-install-") as tmp:
         bench = Bench(Path(tmp))
+        if args.nagle:
+            bench.index.set_nodelay(False)
         try:
             if args.baseline:
                 bench.build_kisys(args.baseline)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 import functools
-from importlib import resources
 from pathlib import Path
 import types
 
@@ -27,8 +26,18 @@ def _names(lines: Iterable[str]) -> list[str]:
 
 
 def _bundled_lines(filename: str) -> list[str]:
-    text = resources.files("pytest_kisys.data").joinpath(filename).read_text(encoding="utf-8")
-    return text.splitlines()
+    return bundled_bytes(filename).decode("utf-8").splitlines()
+
+
+def bundled_bytes(filename: str) -> bytes:
+    """A bundled data file's content: read from the package directory, or through
+    ``importlib.resources`` when the package is not plain files (a zip import)."""
+    try:
+        return (Path(__file__).resolve().parent.parent / "data" / filename).read_bytes()
+    except OSError:
+        from importlib import resources
+
+        return resources.files("pytest_kisys.data").joinpath(filename).read_bytes()
 
 
 @functools.cache

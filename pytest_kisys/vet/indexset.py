@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 import time
 import urllib.parse
@@ -47,15 +46,20 @@ def configured_indexes(primary: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
+def _hrefs(text: str) -> list[str]:
+    """The ``href`` of every anchor of a PEP 503 page (html.parser only for file: indexes)."""
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        href = dict(attrs).get("href") if tag == "a" else None
-        if href:
-            self.hrefs.append(href)
+    hrefs: list[str] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            href = dict(attrs).get("href") if tag == "a" else None
+            if href:
+                hrefs.append(href)
+
+    Links().feed(text)
+    return hrefs
 
 
 class LocalIndex:
@@ -83,11 +87,9 @@ class LocalIndex:
             return ProjectSignals(
                 name, self.index_url, checked=False, error=f"{page}: {exc}", fetched_at=now, source="none"
             )
-        parser = _Links()
-        parser.feed(text)
         hashes: dict[str, str] = {}
         versions: set[str] = set()
-        for href in parser.hrefs:
+        for href in _hrefs(text):
             filename = urllib.parse.unquote(href.split("#", 1)[0].rsplit("/", 1)[-1])
             parsed = version_of(filename)
             if parsed is None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 import functools
 import hashlib
-from importlib import resources
 import json
 from pathlib import Path
 
 from pytest_kisys.atomic import write_atomic
 from pytest_kisys.cachedir import discard_cache_entry
+from pytest_kisys.vet.data import bundled_bytes
 from pytest_kisys.vet.typosquat_signals import Signal
 from pytest_kisys.vet.typosquat_signals import TyposquatMatch
 
@@ -37,7 +37,7 @@ def inputs_digest() -> str:
     from pytest_kisys.vet import typosquat_signals
 
     digest = hashlib.sha256(b"kisys-typosquat-verdicts-v1\0")
-    digest.update(resources.files("pytest_kisys.data").joinpath("popular.txt").read_bytes())
+    digest.update(bundled_bytes("popular.txt"))
     for module in (typosquat, typosquat_signals):
         digest.update(b"\0" + Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()
