@@ -237,14 +237,14 @@ class Installer:
     def _plan_and_apply(
         self, roots: list[Root], env: TargetEnv, backend: InstallBackend, batch: Batch
     ) -> BatchResult:
-        from pytest_kisys.install import release_gate  # only when something is installed
-
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
         # The vetting engine's first use (imports, typosquat tables) and the index lookups of
         # the requests overlap the resolver, which spends its time in a subprocess.
         with alongside(lambda: self._warm_vetter([r.name for r in roots]), name="kisys-vet-warmup") as warm:
             resolution = self._resolve(roots, env, backend)
         warm.result()
+        from pytest_kisys.install import release_gate  # imported by the warm-up meanwhile
+
         by_name = {root.name: root for root in roots}
         for denied in release_gate.deny_unavailable(
             roots, resolution.unavailable, self._get_vetter(), self.settings
@@ -316,9 +316,9 @@ class Installer:
     # -- steps
 
     def _resolve(self, roots: list[Root], env: TargetEnv, backend: InstallBackend) -> Resolution:
-        from pytest_kisys.install import release_gate  # only when something is installed
+        from pytest_kisys.install import gate_options
 
-        options = release_gate.resolver_options(self.settings, self._get_vetter)
+        options = gate_options.resolver_options(self.settings, self._get_vetter)
         requirements = [requirement_text(root.parsed) for root in roots]
         # Each backend brings its resolver (uv's is ten times faster, wheels only too).
         return backend.resolver(env, options).resolve(requirements)
@@ -439,6 +439,9 @@ class Installer:
             return self._vetter
 
     def _warm_vetter(self, names: Sequence[str]) -> None:
+        # The wheel inspection's modules, needed once the resolver is done.
+        import pytest_kisys.install.release_gate  # noqa: F401
+
         warm_up = getattr(self._get_vetter(), "warm_up", None)
         if warm_up is not None:
             warm_up()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import KisysError
 from pytest_kisys.inspect import WheelInspection
+from pytest_kisys.install import gate_options
 from pytest_kisys.install import release_gate
 from pytest_kisys.install.backends import make_backend
 from pytest_kisys.install.environment import describe_environment
@@ -54,7 +55,7 @@ def preview(
         env = describe_environment(python)
         backend = make_backend(settings, env)
         try:
-            options = release_gate.resolver_options(settings, vetter)
+            options = gate_options.resolver_options(settings, vetter)
             resolution = backend.resolver(env, options).resolve(list(requirements))
         finally:
             backend.discard()
