@@ -5,8 +5,9 @@ value (a secret-named environment variable, ``BENCH_API_TOKEN``), logs it, and f
 in its assertion message, so the redactor has real work in reports, captured sections and
 ``-rA`` output; the others pass. Both modes run ``pytest --kisys --kisys-scan none -rA -q``
 with ``KISYS_MASK=true`` or ``false`` (everything else equal), round-robin, ``--repeats``
-times. Reported: min and median wall and CPU (user+sys of the pytest process) per mode, the
-on/off ratio of each, min-max, and the load average before and after.
+times, interleaved. Reported: median [min-max] wall and CPU (user+sys of the pytest process) per
+mode, the on/off ratio of the medians with the min-max of the per-round ratios, and the load
+average before and after (``benchmarks.timing``).
 
 Run: ``.venv/bin/python benchmarks/bench_masking.py [--tests 2000] [--repeats 5]``.
 """
@@ -17,11 +18,18 @@ import argparse
 import os
 from pathlib import Path
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import load_average  # noqa: E402
+from benchmarks.timing import Sample  # noqa: E402
+from benchmarks.timing import summary_row  # noqa: E402
 
 
 MASKED_VALUE = "bench-secret-value-0123456789"
@@ -76,30 +84,22 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "suite"
         write_suite(root, args.tests)
         run_once(root, True)  # warm caches (bytecode, imports)
-        samples: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        samples: dict[bool, list[Sample]] = {True: [], False: []}
         last = ""
         for _ in range(args.repeats):
             for mask in (False, True):
                 wall, cpu, last = run_once(root, mask)
-                samples[mask].append((wall, cpu))
-    load_after = os.getloadavg()
+                samples[mask].append(Sample(wall, cpu))
+    load_after = load_average()
     print(f"suite: {args.tests} tests, {args.tests // 10} fail printing a masked value; last: {last}")
-    print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f}")
-    for index, what in ((0, "wall"), (1, "cpu")):
-        off = [s[index] for s in samples[False]]
-        on = [s[index] for s in samples[True]]
-        print(
-            f"{what}: off min {min(off):.2f}s median {statistics.median(off):.2f}s "
-            f"(max {max(off):.2f}) | on min {min(on):.2f}s median {statistics.median(on):.2f}s "
-            f"(max {max(on):.2f}) | on/off min {min(on) / min(off):.3f} "
-            f"median {statistics.median(on) / statistics.median(off):.3f}"
-        )
-
+    print(f"{args.repeats} rounds interleaved; load average before {load_before}, after {load_after}")
+    print(summary_row("masking off", samples[False], samples[False], "off"))
+    print(summary_row("masking on", samples[True], samples[False], "off"))
 
 if __name__ == "__main__":
     main()

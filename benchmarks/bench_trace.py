@@ -14,10 +14,11 @@ Each kind of environment is its own venv, built once and cached under ``--work``
 - ``kisys``: pytest-kisys (a wheel of this checkout, reinstalled on every run) and its runtime
   dependencies (wheels repacked from this environment: same versions, no network):
   ``kisys-off`` (installed, not enabled), ``kisys-notrace`` (``--kisys --kisys-scan none
-  --kisys-offline --kisys-trace none``), and the sinks over ``kisys-notrace``: ``kisys-discard``
-  (every span built, handed to a discarding exporter through ``pytest_kisys_span_exporter`` in
-  the suite's conftest), ``kisys-otlp`` (OTLP/HTTP protobuf to a loopback receiver answering
-  200) and ``kisys-file`` (``--kisys-trace file:PATH``);
+  --kisys-offline --kisys-trace none``), ``kisys-nohistory`` (the same with
+  ``KISYS_HISTORY=false``: what the run history costs), and the sinks over ``kisys-notrace``:
+  ``kisys-discard`` (every span built, handed to a discarding exporter through
+  ``pytest_kisys_span_exporter`` in the suite's conftest), ``kisys-otlp`` (OTLP/HTTP protobuf
+  to a loopback receiver answering 200) and ``kisys-file`` (``--kisys-trace file:PATH``);
 - ``pytest-otel`` and ``pytest-opentelemetry``, each pip-installed from the index into its own
   venv: off (``-p no:...``), on without export, and exporting OTLP/HTTP to the same receiver,
   each over its own venv's ``off``.
@@ -241,6 +242,9 @@ def build_modes(work: Path, sink: Sink, peers: bool) -> tuple[list[Mode], dict[s
         Mode("plain", bare, [], "plain"),
         Mode("kisys-off", kisys_py, [], "plain"),
         Mode("kisys-notrace", kisys_py, [*kisys, "--kisys-trace", "none"], "plain"),
+        # Where --kisys without tracing spends its time: the same without the run history.
+        Mode("kisys-nohistory", kisys_py, [*kisys, "--kisys-trace", "none"], "plain",
+             {"KISYS_HISTORY": "false"}),
         Mode("kisys-discard", kisys_py, [*kisys, "--kisys-trace", "otlp"], "kisys-notrace",
              {"KISYS_BENCH_NULL_EXPORTER": "1"}),
         Mode("kisys-otlp", kisys_py, [*kisys, "--kisys-trace", "otlp"], "kisys-notrace", otlp_env),
