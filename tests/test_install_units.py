@@ -365,8 +365,21 @@ def test_a_held_environment_lock_times_out_with_the_lock_file_named(tmp_path: Pa
     with environment_lock(path, timeout=1) as waited:
         assert waited < 1
         with pytest.raises(InstallError, match=r"\.pytest-kisys\.lock for more than 0 s"):
-            # filelock locks are per process and re-entrant per object, so use a new process.
+            # the lock is taken in another process, as another install would hold it.
             _hold_from_another_process(path)
+
+
+def test_the_environment_lock_is_released_on_error_and_not_reentrant(tmp_path: Path) -> None:
+    path = tmp_path / "env.lock"
+    with pytest.raises(RuntimeError), environment_lock(path, timeout=1):
+        raise RuntimeError("the batch failed")
+    _hold_from_another_process(path)  # free again: another process takes it at once
+    with environment_lock(path, timeout=1):
+        # A second lock on the same file waits, in this process too (as filelock's did).
+        with pytest.raises(InstallError, match=r"env\.lock for more than 0 s"):
+            with environment_lock(path, timeout=0.1):
+                pass
+    assert path.is_file()
 
 
 def _hold_from_another_process(path: Path) -> None:
