@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-import dataclasses
-import json
 from pathlib import Path
 import sys
 from typing import TYPE_CHECKING
 
 from pytest_kisys.errors import ConfigError
-from pytest_kisys.install.interface import BatchResult
-from pytest_kisys.install.interface import InstallRequest
 
 
 if TYPE_CHECKING:
+    from pytest_kisys.install.interface import BatchResult
+    from pytest_kisys.install.interface import InstallRequest
     from pytest_kisys.settings import Settings
 
 
@@ -84,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.index_url:
+        import dataclasses
+
         settings = dataclasses.replace(
             settings, index=dataclasses.replace(settings.index, url=args.index_url)
         )
@@ -93,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"kisys: {line}", file=sys.stderr, flush=True)
 
     from pytest_kisys.errors import RequirementError
+    from pytest_kisys.install.interface import InstallRequest
     from pytest_kisys.vet.requirements import parse_requirement
 
     for text in args.requirements:
@@ -104,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
     requests = [InstallRequest(text, "kisys install (command line)") for text in args.requirements]
     result = _install(settings, args.python, progress, requests)
     if args.json:
+        import json
+
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(render(result))

@@ -7,11 +7,16 @@ Entry point: :class:`Installer` with :meth:`Installer.install`, taking
 
 from __future__ import annotations
 
-from pytest_kisys.install.interface import BatchResult
-from pytest_kisys.install.interface import DeniedItem
-from pytest_kisys.install.interface import InstalledItem
-from pytest_kisys.install.interface import InstallRequest
-from pytest_kisys.install.interface import RefusedChange
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from pytest_kisys.install.installer import Installer
+    from pytest_kisys.install.interface import BatchResult
+    from pytest_kisys.install.interface import DeniedItem
+    from pytest_kisys.install.interface import InstalledItem
+    from pytest_kisys.install.interface import InstallRequest
+    from pytest_kisys.install.interface import RefusedChange
 
 
 __all__ = [
@@ -25,9 +30,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # Lazy: importing the package for its value types must not import pip/uv plumbing.
+    # Lazy, the value types too: ``kisys install`` starts its early processes
+    # (:mod:`.earlyprobe`) from this package before any dataclass module is imported.
     if name == "Installer":
         from pytest_kisys.install.installer import Installer
 
         return Installer
+    if name in __all__:
+        from pytest_kisys.install import interface
+
+        return getattr(interface, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
