@@ -32,6 +32,7 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.errors import KisysError
 from pytest_kisys.errors import RequirementError
 from pytest_kisys.install import overlay_mode
+from pytest_kisys.install import pipcmd
 from pytest_kisys.install.backends import make_backend
 from pytest_kisys.install.batch import activate
 from pytest_kisys.install.batch import allow_or_confirm_hint
@@ -83,7 +84,6 @@ if TYPE_CHECKING:
 
 
 Progress = Callable[[str], None]
-
 
 
 class Installer:
@@ -240,8 +240,11 @@ class Installer:
         self._say(f"resolving {len(roots)} requirement(s) without building anything")
         # The vetting engine's first use (imports, typosquat tables) and the index lookups of
         # the requests overlap the resolver, which spends its time in a subprocess.
-        with alongside(lambda: self._warm_vetter([r.name for r in roots]), name="kisys-vet-warmup") as warm:
-            resolution = self._resolve(roots, env, backend)
+        # With uv it waits for uv to start: until then the two would share the GIL.
+        launched, asked, uv = threading.Event(), [r.name for r in roots], backend.name == "uv"
+        with alongside(lambda: self._warm_vetter(asked, launched, uv), name="kisys-vet-warmup") as warm:
+            with pipcmd.announcing_launch(launched):
+                resolution = self._resolve(roots, env, backend)
         warm.result()
         from pytest_kisys.install import release_gate  # imported by the warm-up meanwhile
 
@@ -438,7 +441,9 @@ class Installer:
                 self._vetter = self._own_vetter
             return self._vetter
 
-    def _warm_vetter(self, names: Sequence[str]) -> None:
+    def _warm_vetter(self, names: Sequence[str], launched: threading.Event, wait: bool) -> None:
+        if wait:
+            launched.wait(1.0)
         # The wheel inspection's modules, needed once the resolver is done.
         import pytest_kisys.install.release_gate  # noqa: F401
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import re
 import subprocess
 import sys
+import threading
 import time
 
 from pytest_kisys.install.interface import BackendOutcome
@@ -88,23 +91,60 @@ def run(
     from pytest_kisys.install.signals import guarded
 
     started = time.monotonic()
-    proc = subprocess.run(
+    # subprocess.run, with the launch announced as soon as the process exists.
+    with subprocess.Popen(
         guarded(command),
-        input=stdin_text,
-        stdin=None if stdin_text is not None else subprocess.DEVNULL,
-        capture_output=True,
+        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=timeout,
-        check=False,
-    )
+    ) as proc:
+        _announce_launch()
+        try:
+            stdout, stderr = proc.communicate(stdin_text, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        except BaseException:
+            proc.kill()
+            raise
     return BackendOutcome(
         returncode=proc.returncode,
-        stdout=proc.stdout,
-        stderr=proc.stderr,
+        stdout=stdout,
+        stderr=stderr,
         duration=time.monotonic() - started,
         command=tuple(command),
     )
+
+
+_launch_lock = threading.Lock()
+_launch_events: list[threading.Event] = []
+
+
+def _announce_launch() -> None:
+    with _launch_lock:
+        for event in _launch_events:
+            event.set()
+
+
+@contextmanager
+def announcing_launch(event: threading.Event) -> Iterator[None]:
+    """Set ``event`` when :func:`run` (any thread) has started a process inside the block,
+    and at the latest when the block ends.
+
+    The installer's background work waits for it, so that it does not compete for the GIL
+    with the code that starts the resolver.
+    """
+    with _launch_lock:
+        _launch_events.append(event)
+    try:
+        yield
+    finally:
+        with _launch_lock:
+            _launch_events.remove(event)
+        event.set()
 
 
 def with_retries(
