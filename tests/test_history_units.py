@@ -10,6 +10,9 @@ from pytest_kisys.history import history_url
 from pytest_kisys.history import rows as R
 from pytest_kisys.history import sqlite_path
 from pytest_kisys.history import views
+from pytest_kisys.history.interface import Event
+from pytest_kisys.history.testlog import MarkerNames
+from pytest_kisys.history.testlog import TestRows
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 
@@ -112,3 +115,21 @@ def test_dashboard_verb_names_an_unusable_history(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "not usable" in err
     assert "hunter2" not in err
+
+
+def test_test_span_events_are_the_span_summary_as_json() -> None:
+    nodeid = 'a.py::t[\u00e9"\\x]'
+    log = [
+        (nodeid, "setup", "passed", False, 0.5, 10.0, None),
+        (nodeid, "call", "skipped", True, 0.25, 10.5, None),
+        (nodeid, "teardown", "passed", False, 0.125, 10.75, None),
+        (nodeid, 11.0),
+    ]
+    rows, events = TestRows(MarkerNames(list, str)).build(log)
+    assert [(r["outcome"], r["started"], r["duration"]) for r in rows] == [("xfailed", 10.0, 0.875)]
+    created, ended = events
+    assert (created.type, created.ts) == ("trace.span.created", 10.0)
+    assert (ended.type, ended.ts) == ("trace.span.ended", 11.0)
+    assert json.loads(created.json()) == {**R.span(nodeid, "test", 10.0), "status": ""}
+    assert json.loads(ended.json()) == R.span(nodeid, "test", 10.0, 10.875, "xfailed")
+    assert Event("run.finished", 1.0, {"n": 1}).json() == '{"n": 1}'

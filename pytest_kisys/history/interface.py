@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+import json
 from typing import Any
 from typing import get_args
 from typing import Literal
@@ -39,6 +40,13 @@ class Event:
     type: EventType
     ts: float
     data: Mapping[str, Any]
+    text: str = ""
+    """``data`` as JSON text, when its builder encoded it already (a test's span events: no
+    dict and no ``json.dumps`` per event); stores write it as is, and ``data`` is then empty."""
+
+    def json(self) -> str:
+        """The JSON text of ``data``, as the ``events`` table keeps it."""
+        return self.text or json.dumps(self.data)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ through SQLAlchemy. The schema is migrated with Alembic to :data:`~pytest_kisys.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +156,7 @@ class SAStore:
             if batch.events:
                 conn.execute(
                     sa.insert(self.tables["events"]),
-                    [
-                        {"run_id": run_id, "ts": e.ts, "type": e.type, "data": json.dumps(e.data)}
-                        for e in batch.events
-                    ],
+                    [{"run_id": run_id, "ts": e.ts, "type": e.type, "data": e.json()} for e in batch.events],
                 )
             if batch.run:
                 runs = self.tables["runs"]

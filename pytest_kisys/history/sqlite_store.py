@@ -9,7 +9,6 @@ the file it wrote. WAL mode lets the dashboard read while a run writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import json
 from pathlib import Path
 import sqlite3
 from typing import Any
@@ -101,10 +100,9 @@ class SQLiteStore:
             for name, rows in batch.rows.items():
                 self._insert(name, rows, run_id)
             if batch.events:
-                dumps = json.dumps
                 values: list[Any] = []
                 for e in batch.events:
-                    values += (run_id, e.ts, e.type, dumps(e.data))
+                    values += (run_id, e.ts, e.type, e.text or e.json())
                 self._insert_values("events", ("run_id", "ts", "type", "data"), values)
             if batch.run:
                 fields = list(batch.run)

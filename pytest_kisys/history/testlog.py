@@ -1,7 +1,8 @@
 """The per-test hot path of the history: one list append per report, rows built later.
 
 On the controller (or a plain run) :class:`TestLog` is the only history code pytest calls per
-test: ``pytest_runtest_logreport`` appends the report and ``pytest_runtest_logfinish`` appends
+test: ``pytest_runtest_logreport`` appends a small tuple of the report (not the report itself,
+so the heap stays small until the poll) and ``pytest_runtest_logfinish`` appends
 ``(nodeid, time)``. :class:`TestRows` turns that log into ``tests`` rows, span events and cost
 entries when the recorder's writer thread polls (and once more at session end), so no row,
 dict or event is built while a test runs. On an xdist worker :class:`WorkerMarkers` attaches
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Iterable
+import json
 import time
 from typing import Any
 
@@ -24,6 +26,11 @@ from pytest_kisys.history.interface import Row
 
 
 MARKERS_ATTR = "kisys_markers"
+_NO_DATA: dict[str, Any] = {}
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+Phase = tuple[str, str, str, bool, float, Any, Any]
+"""One report as the log keeps it: nodeid, when, outcome, wasxfail, duration, start, and the
+marker names an xdist worker attached (``None`` otherwise)."""
 
 
 class TestLog:
@@ -32,18 +39,28 @@ class TestLog:
     __test__ = False  # not a test class, whatever pytest's python_classes say
 
     def __init__(self) -> None:
-        self.entries: list[Any] = []
-        """Each item a ``TestReport`` or ``(nodeid, finished)`` (the test is done)."""
+        self.entries: list[Phase | tuple[str, float]] = []
+        """Each item a :data:`Phase` of a report or ``(nodeid, finished)`` (the test is done)."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep the report (its phase, outcome and duration are read off the hot path)."""
-        self.entries.append(report)
+        """Keep what the row needs of the report, not the report (a smaller heap until the poll)."""
+        self.entries.append(
+            (
+                report.nodeid,
+                report.when,
+                report.outcome,
+                getattr(report, "wasxfail", None) is not None,
+                report.duration,
+                getattr(report, "start", None),
+                getattr(report, MARKERS_ATTR, None),
+            )
+        )
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         """A test is done."""
         self.entries.append((nodeid, time.time()))
 
-    def take(self) -> list[Any]:
+    def take(self) -> list[Phase | tuple[str, float]]:
         """Everything logged since the last call (safe against appends meanwhile)."""
         entries = self.entries
         count = len(entries)
@@ -116,47 +133,46 @@ class TestRows:
 
     def __init__(self, markers: MarkerNames) -> None:
         self._markers = markers
-        self._open: dict[str, list[pytest.TestReport]] = {}
+        self._open: dict[str, list[Phase]] = {}
+        self._marker_text: dict[tuple[str, ...], str] = {}
         self.counts: dict[str, int] = dict.fromkeys(R.OUTCOMES, 0)
         self.costs: list[tuple[str, float, tuple[str, ...]]] = []
 
-    def build(self, entries: Iterable[Any]) -> tuple[list[Row], list[Event]]:
-        """The rows and events of the tests that finished in ``entries`` (reports of tests
+    def build(self, entries: Iterable[Phase | tuple[str, float]]) -> tuple[list[Row], list[Event]]:
+        """The rows and events of the tests that finished in ``entries`` (phases of tests
         still running are kept for the next call)."""
         rows: list[Row] = []
         events: list[Event] = []
         open_ = self._open
         for entry in entries:
-            if isinstance(entry, tuple):
+            if len(entry) == 2:
                 nodeid, finished = entry
                 self._finished(nodeid, finished, open_.pop(nodeid, []), rows, events)
             else:
-                reports = open_.get(entry.nodeid)
-                if reports is None:
-                    open_[entry.nodeid] = [entry]
+                phases = open_.get(entry[0])
+                if phases is None:
+                    open_[entry[0]] = [entry]
                 else:
-                    reports.append(entry)
+                    phases.append(entry)
         return rows, events
 
     def _finished(
         self,
         nodeid: str,
         finished: float,
-        reports: list[pytest.TestReport],
+        reports: list[Phase],
         rows: list[Row],
         events: list[Event],
     ) -> None:
         phases: dict[str, tuple[str, bool]] = {}
         duration = 0.0
         markers: tuple[str, ...] | None = None
-        for report in reports:
-            phases[report.when] = (report.outcome, getattr(report, "wasxfail", None) is not None)
-            duration += report.duration
-            if report.when == "setup":
-                sent = getattr(report, MARKERS_ATTR, None)  # from an xdist worker
-                if sent is not None:
-                    markers = tuple(sent)
-        started = getattr(reports[0], "start", None) if reports else None
+        for _, when, outcome, wasxfail, took, _, sent in reports:
+            phases[when] = (outcome, wasxfail)
+            duration += took
+            if when == "setup" and sent is not None:  # from an xdist worker
+                markers = tuple(sent)
+        started = reports[0][5] if reports else None
         if not isinstance(started, float):
             started = finished - duration
         outcome = R.outcome_of(phases)
@@ -171,9 +187,19 @@ class TestRows:
                 "outcome": outcome,
                 "started": started,
                 "duration": duration,
-                "markers": R.dumps(list(markers)) if markers else "[]",
+                "markers": self._marker_json(markers),
             }
         )
-        span = R.span(nodeid, "test", started, started + duration, outcome)
-        events.append(Event("trace.span.created", started, {**span, "end": None, "status": ""}))
-        events.append(Event("trace.span.ended", finished, span))
+        # The two span events as JSON text (``R.span`` of the test), built without a dict or a
+        # json.dumps each: the name is the one value that needs escaping.
+        head = f'{{"name": {_string(nodeid)}, "kind": "test", "start": {started!r}, "end": '
+        events.append(Event("trace.span.created", started, _NO_DATA, f'{head}null, "status": ""}}'))
+        ended = f'{head}{started + duration!r}, "status": "{outcome}"}}'
+        events.append(Event("trace.span.ended", finished, _NO_DATA, ended))
+
+    def _marker_json(self, markers: tuple[str, ...]) -> str:
+        """The ``markers`` column: one ``json.dumps`` per distinct marker tuple."""
+        hit = self._marker_text.get(markers)
+        if hit is None:
+            hit = self._marker_text[markers] = R.dumps(list(markers)) if markers else "[]"
+        return hit
