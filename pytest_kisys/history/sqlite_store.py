@@ -102,7 +102,7 @@ class SQLiteStore:
             if batch.events:
                 values: list[Any] = []
                 for e in batch.events:
-                    values += (run_id, e.ts, e.type, e.text or e.json())
+                    values += (run_id, e.ts, e.type, e.json())
                 self._insert_values("events", ("run_id", "ts", "type", "data"), values)
             if batch.run:
                 fields = list(batch.run)
