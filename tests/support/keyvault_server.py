@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 import json
 from pathlib import Path
 import select
@@ -36,6 +35,9 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.support.loopback import LoopbackHTTPServer
+from tests.support.loopback import LoopbackTCPServer
 
 
 VAULT_HOST = "kisys-test.vault.azure.net"
@@ -190,11 +192,10 @@ def key_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyVault]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
 
-    https = ThreadingHTTPServer(("127.0.0.1", 0), _vault_handler(vault))
+    https = LoopbackHTTPServer(("127.0.0.1", 0), _vault_handler(vault))
     https.socket = context.wrap_socket(https.socket, server_side=True)
-    identity = ThreadingHTTPServer(("127.0.0.1", 0), _identity_handler(vault))
-    proxy = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Tunnel)
-    proxy.daemon_threads = True
+    identity = LoopbackHTTPServer(("127.0.0.1", 0), _identity_handler(vault))
+    proxy = LoopbackTCPServer(("127.0.0.1", 0), _Tunnel)
     proxy.vault = vault  # type: ignore[attr-defined]
     proxy.vault_port = https.server_address[1]  # type: ignore[attr-defined]
     for server in (https, identity, proxy):

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 import json
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 import pytest
 
+from tests.support.loopback import LoopbackHTTPServer
 from tests.support.pkgindex import isolated_pip_env
 from tests.support.pkgindex import PackageIndex
 
@@ -103,13 +103,8 @@ def _affects(record: Mapping[str, Any], name: str, version: str) -> bool:
     return False
 
 
-class OSVServer(ThreadingHTTPServer):
+class OSVServer(LoopbackHTTPServer):
     """The HTTP server; ``records`` may be replaced by tests between runs."""
-
-    daemon_threads = True
-    # socketserver's default backlog of 5 drops the SYNs of a burst of parallel clients (the
-    # OSV batch audit fetches records a few at a time), which then wait 1 s to retry.
-    request_queue_size = 64
 
     def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -72,6 +72,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 import pytest
 
+from tests.support.loopback import LoopbackHTTPServer
+
 
 __all__ = [
     "Artifact",
@@ -270,13 +272,6 @@ class _FaultRule:
     redirect_to: str | None
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    # socketserver's default backlog of 5 drops SYNs when uv's and kisys's lookups and
-    # downloads connect at once (TcpExtListenOverflows counts them); each dropped client
-    # waited 1 s for its SYN to be retried: the 1.0-1.4 s outliers of bench_install.
-    request_queue_size = 128
-
-
 class PackageIndex:
     """A loopback package index: :meth:`start` and :meth:`stop` it (the fixtures do).
 
@@ -310,7 +305,9 @@ class PackageIndex:
 
     def start(self) -> PackageIndex:
         """Bind to an ephemeral port on 127.0.0.1 and serve in a daemon thread."""
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        # The deep backlog matters most here: uv's and kisys's lookups and downloads connect
+        # at once (a backlog of 5 gave bench_install its 1.0-1.4 s outliers).
+        server = LoopbackHTTPServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="kisys-pkgindex", daemon=True)

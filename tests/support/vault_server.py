@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 import json
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.support.loopback import LoopbackHTTPServer
 
 
 ROOT_TOKEN = "hvs.test-root-token"
@@ -97,7 +98,7 @@ def vault_server() -> Iterator[VaultServer]:
         },
         tokens={ROOT_TOKEN: (), LIMITED_TOKEN: ("secret/",)},
     )
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    http = LoopbackHTTPServer(("127.0.0.1", 0), _handler(server))
     server.url = f"http://127.0.0.1:{http.server_address[1]}"
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
