@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.loopback import LoopbackHandler
 from tests.support.loopback import LoopbackHTTPServer
 from tests.support.loopback import LoopbackTCPServer
 
@@ -76,7 +77,7 @@ def _send_json(
 
 
 def _vault_handler(vault: KeyVault) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -114,14 +115,11 @@ def _vault_handler(vault: KeyVault) -> type[BaseHTTPRequestHandler]:
                 "tags": {},
             })
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
     return Handler
 
 
 def _identity_handler(vault: KeyVault) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -138,9 +136,6 @@ def _identity_handler(vault: KeyVault) -> type[BaseHTTPRequestHandler]:
                 "token_type": "Bearer",
                 "client_id": "00000000-0000-0000-0000-00000000abcd",
             })
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler
 

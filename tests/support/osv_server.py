@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 import json
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 import pytest
 
+from tests.support.loopback import LoopbackHandler
 from tests.support.loopback import LoopbackHTTPServer
 from tests.support.pkgindex import isolated_pip_env
 from tests.support.pkgindex import PackageIndex
@@ -139,11 +139,8 @@ class OSVServer(LoopbackHTTPServer):
         return [r for r in self.records if _affects(r, name, version)]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: OSVServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Keep test output quiet."""
 
     def _send(self, status: int, body: Any) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-from http.server import BaseHTTPRequestHandler
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 import pytest
 
+from tests.support.loopback import LoopbackHandler
 from tests.support.loopback import LoopbackHTTPServer
 
 
@@ -69,10 +69,7 @@ class OtlpReceiver:
         """Serve on an ephemeral port in a daemon thread."""
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return
-
+        class Handler(LoopbackHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if receiver.mode == "hang":

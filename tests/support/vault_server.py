@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.loopback import LoopbackHandler
 from tests.support.loopback import LoopbackHTTPServer
 
 
@@ -68,7 +69,7 @@ class VaultServer:
 
 
 def _handler(server: VaultServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             status, body = server.answer(
                 urlsplit(self.path).path,
@@ -81,9 +82,6 @@ def _handler(server: VaultServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler
 
