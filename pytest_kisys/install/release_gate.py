@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import Future
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 import sys
-import threading
 import time
 from typing import TYPE_CHECKING
 import urllib.error
 
+from pytest_kisys.concurrency import in_background
 from pytest_kisys.concurrency import interruptible_map
 from pytest_kisys.inspect import environment_view
-from pytest_kisys.inspect import EnvironmentView
 from pytest_kisys.inspect import inspect_wheel
 from pytest_kisys.inspect import InspectFinding
 from pytest_kisys.inspect import WheelInspection
@@ -86,15 +84,7 @@ def inspect_batch(
         ]
     # Reading every installed RECORD takes a few tenths of a second in a large environment:
     # done while the wheels download, not before.
-    view: Future[EnvironmentView] = Future()
-
-    def build_view() -> None:
-        try:
-            view.set_result(environment_view(dirs))
-        except Exception as exc:  # noqa: BLE001 - re-raised by every result() call
-            view.set_exception(exc)
-
-    threading.Thread(target=build_view, name="kisys-envview", daemon=True).start()
+    view = in_background(lambda: environment_view(dirs), name="kisys-envview")
 
     def one(item: PlannedItem) -> tuple[str, WheelInspection, Path | None]:
         try:
