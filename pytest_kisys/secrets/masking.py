@@ -69,9 +69,6 @@ class MaskingPlugin:
     def __init__(self, config: pytest.Config, redactor: Redactor) -> None:
         self.config = config
         self.redactor = redactor
-        # Node ids repeat in every phase of a test: their masked form, per registration generation.
-        self._node_ids: dict[str, str] = {}
-        self._generation = -1
         self._mask_ids: bool | None = None  # known for sure from the first report on
         self._status: SecretErrorStatus | None = None
 
@@ -104,20 +101,6 @@ class MaskingPlugin:
         cleaned: pytest.CollectReport = self.clean(report)
         return cleaned
 
-    def _clean_id(self, nodeid: str) -> str:
-        """``nodeid`` masked (the very same object when masking leaves it as it is)."""
-        generation = self.redactor.generation
-        if generation != self._generation:
-            self._node_ids.clear()
-            self._generation = generation
-        masked = self._node_ids.get(nodeid)
-        if masked is None:
-            masked = self.redactor.redact(nodeid)
-            if masked == nodeid:
-                masked = nodeid
-            self._node_ids[nodeid] = masked
-        return masked
-
     def clean(self, report: Any) -> Any:
         """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
         if not self.redactor.enabled:
@@ -129,9 +112,11 @@ class MaskingPlugin:
             # masks it when the report arrives (pytest_report_from_serializable).
             mask_ids = self._mask_ids = not is_xdist_worker(self.config)
         if mask_ids:
+            # The redactor remembers its answer for an id (every phase repeats it); the setter
+            # parses the id again: assigned only when masking changed it.
             nodeid = report.nodeid
-            masked = self._clean_id(nodeid)
-            if masked is not nodeid:  # the setter parses the id again: only when masking changed it
+            masked = redact(nodeid)
+            if masked != nodeid:
                 report.nodeid = masked
         # A passing test has no sections, properties or failure text: nothing more to look at.
         if report.sections:
@@ -173,8 +158,11 @@ class MaskingPlugin:
         """xdist controller: a worker's report with its node id masked (an explicit id may
         hold a value the parametrize-id hook never saw)."""
         report = yield
-        if report is not None and isinstance(getattr(report, "nodeid", None), str):
-            report.nodeid = self.redactor.redact(report.nodeid)
+        nodeid = getattr(report, "nodeid", None)
+        if report is not None and isinstance(nodeid, str):
+            masked = self.redactor.redact(nodeid)
+            if masked != nodeid:  # the setter parses the id again: only when masking changed it
+                report.nodeid = masked
         if getattr(report, UNAVAILABLE_ATTR, False):
             self._secret_error_seen()
         return report

@@ -254,11 +254,6 @@ class Redactor:
         redactor.add(extra)
         return redactor
 
-    @property
-    def generation(self) -> int:
-        """Grows with every registration that changed what is masked (answers older than it are stale)."""
-        return self._generation
-
     def register(self, value: str, label: str | None = None) -> None:
         """Mask ``value`` (and its encodings) from now on, as ``***label***`` when labelled."""
         if not isinstance(value, str) or not value or value == MASK:
