@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 
-__all__ = ["InvalidName", "canonicalize_name"]
+__all__ = ["InvalidName", "canonicalize_name", "is_valid_name"]
 
 _VALID = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 
@@ -20,12 +20,17 @@ class InvalidName(ValueError):
     """A project name that is not valid (``validate=True``)."""
 
 
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` is a valid project name (a bare requirement: no extras, no specifier)."""
+    return _VALID.fullmatch(name) is not None
+
+
 def canonicalize_name(name: str, *, validate: bool = False) -> str:
     """``name`` lowercased with every run of ``-``, ``_`` and ``.`` made one ``-`` (PEP 503).
 
     :raises InvalidName: with ``validate``, when ``name`` is not a valid project name.
     """
-    if validate and not _VALID.fullmatch(name):
+    if validate and not is_valid_name(name):
         raise InvalidName(f"name is invalid: {name!r}")
     value = name.lower().replace("_", "-").replace(".", "-")
     while "--" in value:

@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 from pathlib import Path
-import re
 import subprocess
 import sys
 from typing import Any
@@ -22,13 +21,12 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.install import earlyprobe
 from pytest_kisys.install import envprobe
 from pytest_kisys.pep503 import canonicalize_name
+from pytest_kisys.pep503 import is_valid_name
 
 
 if TYPE_CHECKING:
     from packaging.markers import Marker
     from packaging.requirements import Requirement
-
-_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ class TargetEnv:
         return self._satisfies(requirement, depth=0)
 
     def _satisfies(self, requirement: str, depth: int) -> bool:
-        if _BARE_NAME.fullmatch(requirement):
+        if is_valid_name(requirement):
             # No extras, no specifier: met by any installed version (the parser's answer too).
             return canonicalize_name(requirement) in self.installed
         from packaging.requirements import InvalidRequirement

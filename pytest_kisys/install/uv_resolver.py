@@ -29,6 +29,7 @@ from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Resolution
 from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.pep503 import canonicalize_name
+from pytest_kisys.pep503 import is_valid_name
 from pytest_kisys.vet.pipconfig import PipIndexConfig
 from pytest_kisys.vet.release_age import iso
 
@@ -226,11 +227,8 @@ class UvResolver:
         )
 
 
-_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-
-
 def _has_extras(requirement: str) -> bool:
-    if _BARE_NAME.fullmatch(requirement):
+    if is_valid_name(requirement):
         return False
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
@@ -243,7 +241,7 @@ def _has_extras(requirement: str) -> bool:
 
 def _requirement_name(requirement: str) -> str:
     """The canonical project name a requirement line names."""
-    if _BARE_NAME.fullmatch(requirement):
+    if is_valid_name(requirement):
         return canonicalize_name(requirement)
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
