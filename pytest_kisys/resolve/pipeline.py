@@ -296,11 +296,7 @@ class ResolvePipeline:
             installer.close()
             if vetter is not None:
                 vetter.close()
-            # After an install: the import system and the name tables see the new packages.
-            importlib.invalidate_caches()
-            from pytest_kisys.resolve.names import forget_installed
-
-            forget_installed()
+            _see_new_packages()
 
     def _reuse_overlay(self, requests: Sequence[InstallRequest]) -> BatchResult | None:
         """An existing overlay's batch, published as the installer publishes one (or None)."""
@@ -315,10 +311,7 @@ class ResolvePipeline:
             from pytest_kisys.install.batch import write_audit
 
             write_audit(self.settings.log_file, result, python=self.python)
-        importlib.invalidate_caches()
-        from pytest_kisys.resolve.names import forget_installed
-
-        forget_installed()
+        _see_new_packages()
         return result
 
     def install(self, needs: Sequence[Need]) -> BatchOutcome:
@@ -383,6 +376,15 @@ class ResolvePipeline:
             batch=batch_line(batch.result),
             suite=self.suite,
         )
+
+
+def _see_new_packages() -> None:
+    """After an install (or an overlay put on the path): the import system and the name tables
+    see the new packages."""
+    importlib.invalidate_caches()
+    from pytest_kisys.resolve.names import forget_installed
+
+    forget_installed()
 
 
 def _map_back(needs: Sequence[Need], result: BatchResult | None, error: str | None) -> BatchOutcome:
