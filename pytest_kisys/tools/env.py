@@ -219,7 +219,8 @@ class ToolEnvironment:
         from pytest_kisys.tools.interface import TOOLS
 
         # Pins whose marker excludes this interpreter (colorama on Windows only) are not installed.
-        installed = {p.name for p in self.lock.applying()}
+        pins = self.lock.applying()
+        installed = {p.name for p in pins}
         tools = sorted(s.distribution for s in TOOLS.values() if s.distribution in installed)
         data = {
             "lock": self.lock.digest,
@@ -227,7 +228,7 @@ class ToolEnvironment:
             "installer": installer,
             "created": time.time(),
             "tools": tools,
-            "versions": {p.name: p.version for p in self.lock.applying()},
+            "versions": {p.name: p.version for p in pins},
         }
         target = self.path / MANIFEST
         target.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
