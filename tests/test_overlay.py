@@ -199,3 +199,19 @@ def test_kisys_tools_lists_and_prunes_overlays(tmp_path: Path) -> None:
     )
     assert "removed 1 overlay(s)" in pruned.stdout
     assert [o.path.name for o in store.overlays()] == ["cpython3.11-aaaa-new"]
+
+
+def test_a_discarded_overlay_is_no_longer_listed(tmp_path: Path) -> None:
+    """``Overlay.discard`` removes the manifest (what makes a directory an overlay) and the tree."""
+    store = OverlayStore(tmp_path)
+    path = store.root / "cpython3.11-bbbb-x"
+    (path / "six").mkdir(parents=True)
+    (path / "six" / "__init__.py").write_text("")
+    (path / "kisys-overlay.json").write_text(
+        '{"interpreter": "cpython3.11-bbbb", "items": [["six", "1.16.0"]], "created": 0, "stamp": "x"}'
+    )
+    (overlay,) = store.overlays()
+    assert not overlay.intact()  # its stamp is not the tree's
+    assert overlay.discard()
+    assert store.overlays() == []
+    assert not path.exists()

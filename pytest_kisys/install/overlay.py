@@ -45,6 +45,7 @@ from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from pytest_kisys.errors import InstallError
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import BatchResult
 
@@ -81,6 +82,19 @@ class Overlay:
     def intact(self) -> bool:
         """Whether the files are exactly those recorded at build time."""
         return bool(self.stamp) and tree_stamp(self.path) == self.stamp
+
+    def discard(self) -> bool:
+        """Delete this overlay; False when its manifest could not be removed.
+
+        The manifest goes first: without it no store lists the directory again, so a tree that
+        cannot be removed completely is left behind as debris, never reused or found again.
+        """
+        try:
+            (self.path / MANIFEST).unlink(missing_ok=True)
+        except OSError:
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True
 
     def satisfies(self, requirement: str, installed: dict[str, str]) -> bool:
         """Whether ``requirement`` is met by this overlay's items or ``installed`` (name -> version)."""
@@ -153,9 +167,14 @@ class OverlayStore:
         digest = hashlib.sha256(json.dumps([interpreter, pins]).encode()).hexdigest()[:24]
         final = self.root / f"{interpreter}-{digest}"
         self.root.mkdir(parents=True, exist_ok=True)
-        if (final / MANIFEST).is_file():
-            overlay = next(o for o in self.overlays() if o.path == final)
-            return overlay, BackendOutcome(0, "", "", 0.0, ())
+        existing = next((o for o in self.overlays() if o.path == final), None)
+        if existing is not None and existing.intact():
+            return existing, BackendOutcome(0, "", "", 0.0, ())
+        if existing is not None and not existing.discard():
+            raise InstallError(
+                f"overlay {final} changed since it was built and its manifest cannot be removed; "
+                "delete the directory (or run `kisys tools prune`) and run again"
+            )
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=self.root))
         try:
             with tempfile.TemporaryDirectory(prefix="kisys-overlay-") as tmp:

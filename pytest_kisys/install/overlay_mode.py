@@ -72,8 +72,6 @@ def reuse(
     Only an intact overlay none of whose distributions is now denied or known-malicious is put
     on ``sys.path``; a changed one is deleted (the install path builds it again).
     """
-    import shutil
-
     from pytest_kisys.install.batch import requirement_text
     from pytest_kisys.install.overlay import activate
     from pytest_kisys.install.overlay import now_blocked
@@ -82,7 +80,11 @@ def reuse(
     wanted = [requirement_text(r.parsed) for r in pending]
     while (found := store.find(wanted, interpreter, installed)) is not None:
         if not found.intact():
-            shutil.rmtree(found.path, ignore_errors=True)
+            if not found.discard():  # listed again on the next turn: stop here, never loop
+                batch.notes.append(
+                    f"overlay: {found.path} changed since it was built and cannot be deleted; not reused"
+                )
+                return False
             batch.notes.append(f"overlay: {found.path} changed since it was built; deleted, not reused")
             continue
         blocked = now_blocked(found, settings)
