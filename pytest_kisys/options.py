@@ -279,6 +279,12 @@ OPTIONS: tuple[Option, ...] = (
         env="KISYS_AUDIT_SERVICE",
     ),
     Option("osv_url", "OSV API base URL", "an http:// or https:// URL", env="KISYS_OSV_URL"),
+    Option(
+        "osv_batch",
+        "with the osv service, audit in one /v1/querybatch request (false: pip-audit, one query per package)",
+        "true or false",
+        env="KISYS_OSV_BATCH",
+    ),
     Option("scan_timeout", "seconds each check may take", "a number >= 0", env="KISYS_SCAN_TIMEOUT"),
     Option("trace_timeout", "total seconds span export may take", "a number >= 0", env="KISYS_TRACE_TIMEOUT"),
     Option(

@@ -121,6 +121,7 @@ class Settings:
     allow_inconclusive: bool = False
     audit_service: str = "pypi"
     osv_url: str | None = None
+    osv_batch: bool = True
     scan_timeout: float = 600.0
     trace_timeout: float = 2.0
     trace_queue_max: int = 10_000

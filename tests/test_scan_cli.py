@@ -76,7 +76,7 @@ def test_dependency_check_that_audited_nothing_fails(
     code = main(["scan", str(tmp_path), "--scan", "deps"])
     out, _ = capsys.readouterr()
     assert code == 1
-    assert "pip-audit osv-querybatch (deps): INCONCLUSIVE" in out  # the OSV batch audit
+    assert "pip-audit (OSV batch) (deps): INCONCLUSIVE" in out  # the OSV batch audit
     assert "1 inconclusive check(s) (pip-audit)" in out
 
 

@@ -19,6 +19,8 @@ import pytest
 from pytest_kisys.scan.interface import CheckResult
 from pytest_kisys.scan.osv import osv_base_url
 from pytest_kisys.scan.osv import pinned
+from pytest_kisys.scan.pip_audit import OSV_BATCH
+from pytest_kisys.scan.pip_audit import OSV_CLIENT
 from pytest_kisys.scan.pip_audit import PipAuditScanner
 from pytest_kisys.scan.runner import run_check
 from pytest_kisys.settings import Settings
@@ -78,13 +80,16 @@ def rich_osv(osv_server: OSVServer) -> Iterator[OSVServer]:
     osv_server.records = list(DEFAULT_RECORDS)
 
 
-def _audit(tmp_path: Path, server: OSVServer, python: str, batch: bool) -> CheckResult:
+def _audit(
+    tmp_path: Path, server: OSVServer, python: str, batch: bool, *, osv_batch: bool = True
+) -> CheckResult:
     settings = Settings(
         rootdir=tmp_path,
         cache_dir=tmp_path / f"cache-{batch}",
         scan_timeout=120,
         audit_service="osv",
         osv_url=server.url,
+        osv_batch=osv_batch,
     )
     return run_check(
         "deps", settings, scanner=PipAuditScanner(python=python, env=isolated_pip_env(), batch=batch)
@@ -154,5 +159,46 @@ def test_mirror_without_batch_endpoint_gets_pip_audit(
     finally:
         rich_osv.mode = "ok"
     assert result.status == "findings"
-    assert result.tool_version != "osv-querybatch"  # pip-audit's own version: it ran
+    assert result.tool_version not in ("osv-querybatch", OSV_BATCH)  # pip-audit's own version: it ran
+    assert "PYSEC-2099-1" in {f.rule_id for f in result.findings}
+
+
+def _batch_posts(server: OSVServer, since: int) -> int:
+    return sum(
+        1 for method, path, _ in server.requests[since:] if (method, path) == ("POST", "/v1/querybatch")
+    )
+
+
+def test_mirror_without_batch_is_remembered_and_its_audit_labelled(
+    tmp_path: Path, audit_envs: AuditEnvs, rich_osv: OSVServer
+) -> None:
+    rich_osv.mode = "query-only"
+    try:
+        before = len(rich_osv.requests)
+        first = _audit(tmp_path, rich_osv, audit_envs.vulnerable, batch=True)
+        assert _batch_posts(rich_osv, before) == 1
+        middle = len(rich_osv.requests)
+        second = _audit(tmp_path, rich_osv, audit_envs.vulnerable, batch=True)
+    finally:
+        rich_osv.mode = "ok"
+    # The second run asks no batch (the cache remembers the mirror has none) and its cache hit
+    # is pip-audit's own entry, labelled as pip-audit, not as the batch client.
+    assert _batch_posts(rich_osv, middle) == 0
+    assert len(rich_osv.requests) == middle  # pip-audit's cached audit: no query at all
+    assert first.cache_hits == 0
+    assert second.cache_hits == second.items_checked > 0
+    assert second.tool_version == first.tool_version != OSV_BATCH
+    assert second.tool_source == first.tool_source != OSV_CLIENT
+    assert _seen(second) == _seen(first)
+
+
+def test_osv_batch_setting_off_runs_pip_audit(
+    tmp_path: Path, audit_envs: AuditEnvs, rich_osv: OSVServer
+) -> None:
+    before = len(rich_osv.requests)
+    result = _audit(tmp_path, rich_osv, audit_envs.vulnerable, batch=True, osv_batch=False)
+    assert _batch_posts(rich_osv, before) == 0
+    assert any(path == "/v1/query" for _, path, _ in rich_osv.requests[before:])
+    assert result.tool_version != OSV_BATCH
+    assert result.tool_source != OSV_CLIENT
     assert "PYSEC-2099-1" in {f.rule_id for f in result.findings}

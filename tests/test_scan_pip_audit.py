@@ -61,15 +61,13 @@ def test_old_package_advisory_found_with_fix_version(
     sent = osv.requests[before:]
     assert result.status == "findings"
     [finding] = result.findings
-    assert (finding.rule_id, finding.package, finding.version) == (
-        "PYSEC-2099-1", "kisys-tiny-vuln", "1.0.0"
-    )
+    assert (finding.rule_id, finding.package, finding.version) == ("PYSEC-2099-1", "kisys-tiny-vuln", "1.0.0")
     assert finding.fix_versions == ("1.2.0",)
     assert "CVE-2099-0001" in finding.aliases
     assert "fix: 1.2.0" in finding.message
     assert result.items_checked >= 2  # pip and setuptools were audited as well
     if batch:
-        assert result.tool_version == "osv-querybatch"
+        assert result.tool_version == "(OSV batch)"
         queries = [body["queries"] for _, path, body in sent if path == "/v1/querybatch"]
         queried = {q["package"]["name"] for batch_ in queries for q in batch_}
         assert len(queries) == 1  # one request for every distribution

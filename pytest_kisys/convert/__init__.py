@@ -95,6 +95,7 @@ CONVERTERS: Mapping[str, Converter] = {
     "allow_inconclusive": to_bool,
     "audit_service": choice(AUDIT_SERVICES),
     "osv_url": opt_str(_URL, "an http:// or https:// URL"),
+    "osv_batch": to_bool,
     "scan_timeout": number(float),
     "trace_timeout": number(float),
     "trace_queue_max": positive_int,

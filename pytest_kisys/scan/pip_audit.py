@@ -59,6 +59,8 @@ TOOL = "pip-audit"
 EDITABLE_REASON = "distribution marked as editable"
 OSV_CLIENT = "kisys OSV client"
 """The ``tool_source`` of an audit :mod:`pytest_kisys.scan.osv` ran (pip-audit did not run)."""
+OSV_BATCH = "(OSV batch)"
+"""The ``tool_version`` of such an audit: the terminal line reads ``pip-audit (OSV batch) (deps)``."""
 _LIST_DISTRIBUTIONS = (
     "import importlib.metadata as m, json, sys;"
     "json.dump([[d.metadata['Name'] or '', d.version or '', d.read_text('direct_url.json') or '']"
@@ -125,8 +127,7 @@ def audited_distributions(python: str, timeout: float) -> Audited:
         import importlib.metadata as metadata
 
         listed = [
-            [*_name_and_version(d), d.read_text("direct_url.json") or ""]
-            for d in metadata.distributions()
+            [*_name_and_version(d), d.read_text("direct_url.json") or ""] for d in metadata.distributions()
         ]
         return _audited(python, listed)
     try:
@@ -176,6 +177,25 @@ def audit_command(
     return command
 
 
+def _no_batch_key(osv_url: str | None) -> str:
+    return digest(["osv-no-querybatch", osv.osv_base_url(osv_url)])
+
+
+def batch_unsupported(cache: EnvResultCache, osv_url: str | None) -> bool:
+    """Whether the OSV service at ``osv_url`` answered, within ``cache_ttl``, that it has no
+    ``/v1/querybatch`` (see :func:`remember_batch_unsupported`)."""
+    base = osv.osv_base_url(osv_url)
+    entry = cache.get(_no_batch_key(osv_url), binding=base)
+    return entry is not None and entry.get("querybatch") is False
+
+
+def remember_batch_unsupported(cache: EnvResultCache, osv_url: str | None) -> None:
+    """Note in the cache, with the service's URL, that it has no batch endpoint: later audits
+    go to pip-audit without one failed batch request each (asked again after ``cache_ttl``)."""
+    base = osv.osv_base_url(osv_url)
+    cache.put(_no_batch_key(osv_url), {"osv_url": base, "querybatch": False}, binding=base)
+
+
 def osv_query_url(url: str) -> str:
     """pip-audit posts to exactly ``--osv-url``: turn an OSV API base URL into its query URL."""
     trimmed = url.rstrip("/")
@@ -194,9 +214,7 @@ def consistent(payload: Mapping[str, Any], installed: Sequence[str]) -> bool:
     deps = payload.get("dependencies")
     if not isinstance(deps, list):
         return False
-    have = {
-        (canonicalize_name(n), v) for n, _, v in (item.partition("==") for item in installed)
-    }
+    have = {(canonicalize_name(n), v) for n, _, v in (item.partition("==") for item in installed)}
     for dep in deps:
         if not isinstance(dep, dict) or "skip_reason" in dep:
             continue
@@ -270,18 +288,40 @@ class PipAuditScanner:
 
     def scan(self, settings: Settings) -> ScanOutput:
         """Audit the environment of :func:`audited_python` (or the ``python`` given)."""
-        from pytest_kisys.tools import locate
-
         python = self.python or audited_python()
         audited = audited_distributions(python, settings.scan_timeout)
-        # With OSV, one batch query (same answers as pip-audit); PyPI's JSON API has no batch.
-        batch = self.batch and settings.audit_service == "osv"
-        tool = None if batch else locate("pip-audit", settings)
-        version = tool.version if tool is not None else osv.ENGINE
         cache = EnvResultCache(settings.resolved_cache_dir(), settings.cache_ttl)
-        key = digest(
-            [python, list(audited.pins), settings.audit_service, settings.osv_url, version]
+        # With OSV, one batch query (same answers as pip-audit); PyPI's JSON API has no batch,
+        # and a mirror remembered to have none gets pip-audit straight away.
+        batch = (
+            self.batch
+            and settings.osv_batch
+            and settings.audit_service == "osv"
+            and not batch_unsupported(cache, settings.osv_url)
         )
+        try:
+            return self._audit(settings, python, audited, cache, batch=batch)
+        except osv.BatchUnsupported:
+            # A mirror that answers /v1/query only: pip-audit's one query per dependency, from
+            # now on without asking for the batch first (until the entry expires).
+            remember_batch_unsupported(cache, settings.osv_url)
+            return self._audit(settings, python, audited, cache, batch=False)
+
+    def _audit(
+        self,
+        settings: Settings,
+        python: str,
+        audited: Audited,
+        cache: EnvResultCache,
+        *,
+        batch: bool,
+    ) -> ScanOutput:
+        """One audit by the batch client or by pip-audit, cached under that engine's own key."""
+        from pytest_kisys.tools import locate
+
+        tool = None if batch else locate("pip-audit", settings)
+        engine = tool.version if tool is not None else osv.ENGINE
+        key = digest([python, list(audited.pins), settings.audit_service, settings.osv_url, engine])
         cached = cache.get(key, binding=list(audited.pins)) if audited.pins else None
         if cached is not None and not consistent(cached, audited.pins):
             cached = None  # an entry that reports on packages that are not installed
@@ -293,15 +333,9 @@ class PipAuditScanner:
                     "offline mode: pip-audit needs an advisory service and no fresh cached "
                     "audit of this environment exists"
                 )
-            try:
-                if tool is None:
-                    payload = osv.audit(audited.pins, settings.osv_url, settings.scan_timeout)
-                else:
-                    payload = self._run(settings, audited, tool)
-            except osv.BatchUnsupported:
-                # A mirror that answers /v1/query only: pip-audit's one query per dependency.
-                tool = locate("pip-audit", settings)
-                version = tool.version
+            if tool is None:
+                payload = osv.audit(audited.pins, settings.osv_url, settings.scan_timeout)
+            else:
                 payload = self._run(settings, audited, tool)
         else:
             payload = cached
@@ -313,7 +347,7 @@ class PipAuditScanner:
         if not inconclusive and cached is None:
             cache.put(key, payload, binding=list(audited.pins))
         return ScanOutput(
-            tool_version=version,
+            tool_version=tool.version if tool is not None else OSV_BATCH,
             findings=tuple(findings),
             inconclusive=tuple(inconclusive),
             items_checked=count,
