@@ -62,6 +62,8 @@ def test_pip_install_adds_the_documented_number_of_distributions(
     assert "pytest-kisys" in names
     for heavy in ("rich", "requests", "httpx", "anyio", "bandit", "detect-secrets", "pip-audit"):
         assert heavy not in names
+    # The tool environment's build lock is install/lock.py's flock, not filelock.
+    assert "filelock" not in names
 
 
 def test_no_third_party_pytest_plugin_comes_with_it(fresh_install: list[list[object]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -75,7 +76,9 @@ def test_first_use_builds_from_the_index_with_the_pinned_hashes(
     assert any(p.endswith(".whl") for p in paths)
     probe = subprocess.run(
         [env.python, "-I", "-c", "import kisys_toolprobe, sys; print(kisys_toolprobe.ANSWER, sys.prefix)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.split() == ["42", str(env.path)]
     # A second use builds nothing and asks nobody.
@@ -108,6 +111,27 @@ def test_a_blocked_lock_name_stops_the_build_before_any_download(
         env.create(settings, uv=UV)
     assert not any(p.endswith(".whl") for _, p in pkgindex.requests[before:])
     assert not env.path.exists()
+
+
+def test_a_build_waits_for_the_projects_own_lock_and_says_which_one_when_it_gives_up(
+    tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
+) -> None:
+    from pytest_kisys.install.lock import environment_lock
+
+    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(pkgindex)))
+    settings = make_settings(tmp_path, pkgindex)
+    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    env.root.mkdir(parents=True)
+    lock_file = Path(str(env.path) + ".lock")
+    vetted: list[str] = []
+    # Another session building (the flock of install/lock.py on the same file) holds it.
+    with environment_lock(lock_file, 1.0), pytest.raises(ToolError, match=re.escape(str(lock_file))):
+        env.create(settings, uv=UV, vet=lambda lk: vetted.append("vetted"), lock_timeout=0.2)
+    assert vetted == []  # nothing was looked at before the lock was had
+    assert not env.path.exists()
+    status = env.create(settings, uv=UV, vet=lambda lk: vetted.append("vetted"), lock_timeout=0.2)
+    assert vetted == ["vetted"]
+    assert status.ready
 
 
 def test_a_lock_entry_without_hashes_is_refused(tmp_path: Path) -> None:

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 MANIFEST = "kisys-tools.json"
 BUILD_TIMEOUT = 900.0
+LOCK_TIMEOUT = 2 * BUILD_TIMEOUT
+"""Seconds a session waits for another one's build (its venv and install steps each may take
+:data:`BUILD_TIMEOUT`)."""
 PREPARE_HINT = "prepare it with `kisys tools create` while online, or `pip install pytest-kisys[scanners]`"
 
 
@@ -145,19 +148,32 @@ class ToolEnvironment:
         *,
         vet: Callable[[ToolLock], None] | None = None,
         uv: str | None | bool = True,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> ToolEnvStatus:
         """Build the environment unless a complete build exists; returns its status.
 
         :param vet: checks the lock's names before anything is installed (default: kisys's
             vetter under ``settings``); raises :class:`ToolError` to refuse.
         :param uv: True finds uv, a path uses that uv, False or None uses venv and pip.
+        :param lock_timeout: seconds to wait for another session's build (the build lock).
         """
-        import filelock
+        from contextlib import ExitStack
+
+        from pytest_kisys.errors import InstallError
+        from pytest_kisys.install.lock import environment_lock
 
         if settings.offline:
             raise ToolError(f"offline mode: the kisys tool environment does not exist; {PREPARE_HINT}")
         self.root.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(self.path) + ".lock"):
+        lock_file = Path(str(self.path) + ".lock")
+        with ExitStack() as held:
+            try:  # the project's own flock: a second session waits here, then finds it built
+                held.enter_context(environment_lock(lock_file, lock_timeout))
+            except InstallError as exc:
+                raise ToolError(
+                    f"another session has held the tool environment's build lock {lock_file} "
+                    f"for more than {lock_timeout:.0f} s; remove the file if no kisys is running"
+                ) from exc
             if not self.ready():
                 (vet or (lambda lock: vet_lock(lock, settings)))(self.lock)
                 if self.path.exists():
@@ -193,20 +209,40 @@ class ToolEnvironment:
                 env["SSL_CERT_FILE"] = backend.config.cert
             steps = [
                 [uv, "venv", "--quiet", "--python", sys.executable, str(self.path)],
-                [uv, "pip", "install", "--quiet", "--python", self.python,
-                 *backend.config.uv_options(), *install],
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--python",
+                    self.python,
+                    *backend.config.uv_options(),
+                    *install,
+                ],
             ]
         else:
             steps = [
                 [sys.executable, "-m", "venv", str(self.path)],
-                [self.python, "-m", "pip", "install", "--quiet",
-                 *pipcmd.index_options(index, settings.index.cert), *install],
+                [
+                    self.python,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    *pipcmd.index_options(index, settings.index.cert),
+                    *install,
+                ],
             ]
         for command in steps:
             try:
                 proc = subprocess.run(
-                    command, capture_output=True, text=True, env=env, timeout=BUILD_TIMEOUT,
-                    stdin=subprocess.DEVNULL, check=False,
+                    command,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=BUILD_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise ToolError(f"building the kisys tool environment failed: {exc}") from exc
@@ -249,9 +285,7 @@ def vet_lock(lock: ToolLock, settings: Settings) -> None:
     # age judged, when the lock was made. The cooldown guards fresh resolutions, not this lock,
     # whose pins would otherwise be refused for the first days after every lock update.
     vetter = Vetter(dataclasses.replace(settings, min_release_age=0.0))
-    decisions = vetter.vet(
-        [VetRequest.of(p.name, "kisys tools", version=p.version) for p in lock.applying()]
-    )
+    decisions = vetter.vet([VetRequest.of(p.name, "kisys tools", version=p.version) for p in lock.applying()])
     blocked = [d for d in decisions if d.action == "block"]
     if blocked:
         why = "; ".join(f"{d.name}: {', '.join(d.reasons)}" for d in blocked)
