@@ -116,7 +116,36 @@ def code_identity(distribution: str, memo_dir: Path | None = None) -> str:
             write_atomic(memo, identity)
         except OSError:
             pass  # an unwritable cache only costs the hashing next time
+        else:
+            _prune_memos(memo)
     return identity
+
+
+IDENTITY_MEMOS_KEPT = 64
+"""Most :func:`code_identity` memos kept (each upgrade, reinstall or edit of a scanner or of
+kisys's scan code writes a new one; an entry pruned while still in use costs one hashing)."""
+
+
+def _prune_memos(written: Path) -> None:
+    """Delete the oldest memos beside ``written`` beyond :data:`IDENTITY_MEMOS_KEPT`; runs
+    only when a memo was written, so a warm run never lists the directory."""
+    aged: list[tuple[int, str]] = []
+    try:
+        with os.scandir(written.parent) as entries:
+            for entry in entries:
+                if entry.name.endswith(".txt") and entry.name != written.name:
+                    try:
+                        aged.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+                    except OSError:
+                        continue  # removed meanwhile
+    except OSError:
+        return
+    aged.sort()
+    for _, path in aged[: max(0, len(aged) - (IDENTITY_MEMOS_KEPT - 1))]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # another process pruned it, or a read-only cache: only disk space
 
 
 def _discard(path: Path, why: str) -> None:
@@ -201,9 +230,7 @@ class EnvResultCache:
         self.directory = cache_dir / "scan" / "env"
         self.ttl = ttl
 
-    def get(
-        self, key: str, now: float | None = None, *, binding: Any = None
-    ) -> dict[str, Any] | None:
+    def get(self, key: str, now: float | None = None, *, binding: Any = None) -> dict[str, Any] | None:
         """The stored payload for ``key`` when younger than the TTL, else None.
 
         ``binding`` is what the entry describes (the installed set): an entry stored for
