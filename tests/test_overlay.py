@@ -7,6 +7,7 @@ loopback index with pip/uv ``--target``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 import shutil
@@ -215,3 +216,35 @@ def test_a_discarded_overlay_is_no_longer_listed(tmp_path: Path) -> None:
     assert overlay.discard()
     assert store.overlays() == []
     assert not path.exists()
+
+
+_FIRST_OVERLAY_RUN = """
+import json, sys, sysconfig
+from pathlib import Path
+from pytest_kisys.install.interface import InstallRequest
+from pytest_kisys.install.overlay import OverlayStore, reuse_existing
+from pytest_kisys.settings import Settings
+
+cache = Path(sys.argv[1])
+purelib = sysconfig.get_paths()["purelib"]
+listed = []
+sys.addaudithook(lambda event, args: listed.append(str(args[0])) if event == "os.listdir" else None)
+settings = Settings(rootdir=cache.parent, cache_dir=cache, isolate=True)
+result = reuse_existing(
+    [InstallRequest("kisys-not-installed-anywhere", "test")], settings, python=sys.executable
+)
+print(json.dumps({"result": result is None, "described": purelib in listed,
+                  "overlays": len(OverlayStore(cache).overlays())}))
+"""
+
+
+def test_the_first_overlay_run_leaves_describing_the_environment_to_the_installer(tmp_path: Path) -> None:
+    """With no overlay of this environment, the reuse check hands over before probing the
+    environment: the installer probes it once (it was probed twice)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_OVERLAY_RUN, str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(proc.stdout) == {"result": True, "described": False, "overlays": 0}

@@ -268,10 +268,7 @@ def write_audit(path: Path, result: BatchResult, *, python: str) -> None:
 
 def requirement_text(parsed: ParsedRequirement) -> str:
     """The requirement for pip: name, extras, specifier (the marker was evaluated already)."""
-    text = parsed.name
-    if parsed.extras:
-        text += "[" + ",".join(parsed.extras) + "]"
-    return text + parsed.specifier
+    return parsed.without_marker()
 
 
 def reach_of(
@@ -376,8 +373,7 @@ def verify_installed(keep: Sequence[PlannedItem], env: TargetEnv) -> None:
     ]
     if wrong:
         raise InstallError(
-            "the installer reported success but the environment does not match the plan: "
-            + ", ".join(wrong)
+            "the installer reported success but the environment does not match the plan: " + ", ".join(wrong)
         )
 
 

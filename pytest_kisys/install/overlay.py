@@ -134,10 +134,16 @@ class OverlayStore:
         return sorted(found, key=lambda o: -o.last_used)
 
     def find(
-        self, requirements: Sequence[str], interpreter: str, installed: dict[str, str]
+        self,
+        requirements: Sequence[str],
+        interpreter: str,
+        installed: dict[str, str],
+        *,
+        among: Sequence[Overlay] | None = None,
     ) -> Overlay | None:
-        """An overlay of ``interpreter`` that, with ``installed``, meets every requirement."""
-        for overlay in self.overlays():
+        """An overlay of ``interpreter`` that, with ``installed``, meets every requirement
+        (looked for ``among`` the overlays given, default :meth:`overlays`)."""
+        for overlay in self.overlays() if among is None else among:
             if overlay.interpreter == interpreter and all(
                 overlay.satisfies(r, installed) for r in requirements
             ):
@@ -275,8 +281,10 @@ def reuse_existing(
     overlay reuse (:func:`pytest_kisys.install.overlay_mode.reuse`), its stamp verified and the
     deny and known-malicious lists applied, then the overlay activated, and neither the
     installer nor the vetting engine imported. None hands the batch to the installer: not
-    overlay mode, a request that does not parse, or no overlay that is intact, not blocked, and
-    meets every request (the installer then says why, deletes a changed overlay and builds).
+    overlay mode, a request that does not parse, no overlay of this environment at all (then
+    the environment is not described here: the installer does it, once), or none that is
+    intact, not blocked, and meets every request (the installer then says why, deletes a
+    changed overlay and builds).
     """
     from pytest_kisys.errors import KisysError
     from pytest_kisys.errors import RequirementError
@@ -301,9 +309,16 @@ def reuse_existing(
             satisfied.append(request.requirement)
             notes.append(f"{request.requirement}: marker does not apply here")
             continue
-        extras = f"[{','.join(parsed.extras)}]" if parsed.extras else ""
-        roots.setdefault(parsed.name, (request.requirement, parsed.name + extras + parsed.specifier))
+        roots.setdefault(parsed.name, (request.requirement, parsed.without_marker()))
     if not roots:
+        return None
+    store = OverlayStore(settings.resolved_cache_dir())
+    version = ".".join(str(part) for part in sys.version_info[:3])  # the probe's python_version
+    interpreter = interpreter_id(sys.prefix, version)  # python is this process's (checked above)
+    candidates = [o for o in store.overlays() if o.interpreter == interpreter]
+    if not candidates:
+        # Nothing to reuse (the first overlay run): the installer describes the environment
+        # and builds; describing it here as well cost a second probe of every distribution.
         return None
     try:
         env = describe_environment(python)
@@ -320,9 +335,8 @@ def reuse_existing(
     found = None
     if pending:
         installed = {name: dist.version for name, dist in env.installed.items()}
-        store = OverlayStore(settings.resolved_cache_dir())
-        interpreter = interpreter_id(env.prefix, env.python_version)
-        found = store.find([requirement for _, requirement in pending], interpreter, installed)
+        wanted = [requirement for _, requirement in pending]
+        found = store.find(wanted, interpreter, installed, among=candidates)
         if found is None or not found.intact() or now_blocked(found, settings):
             return None
     note = overlay_mode.managed_note(python, env, settings)

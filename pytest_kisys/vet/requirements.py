@@ -47,13 +47,18 @@ class ParsedRequirement:
     marker: str | None = None
 
     def __str__(self) -> str:
-        text = self.name
-        if self.extras:
-            text += "[" + ",".join(self.extras) + "]"
-        text += self.specifier
+        text = self.without_marker()
         if self.marker:
             text += f" ; {self.marker}"
         return text
+
+    def without_marker(self) -> str:
+        """The requirement for pip or a resolver: name, extras, specifier (the marker, if
+        any, evaluated already)."""
+        text = self.name
+        if self.extras:
+            text += "[" + ",".join(self.extras) + "]"
+        return text + self.specifier
 
     def applies(self, environment: dict[str, str] | None = None) -> bool:
         """Whether the marker (if any) holds for ``environment`` (default: this interpreter)."""
