@@ -1,5 +1,7 @@
-"""What is inspected is what is installed: the backends install the inspected, hash-checked
-copy of each wheel and download nothing again (real pip and uv against the loopback index)."""
+"""What is inspected is what is installed (real pip and uv against the loopback index): pip
+installs the inspected, hash-checked copy of each wheel and downloads nothing again; uv
+installs the same bytes by their hash from the index (its warm cache) and refuses any other
+bytes the index serves by then."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ class CutTheIndexThenYes:
         return ConsentAnswer("yes", "test", answered_by="fixed")
 
 
-@pytest.mark.parametrize("backend", ["pip", "uv"])
+@pytest.mark.parametrize("backend", ["pip"])
 @pytest.mark.usefixtures("isolated_pip")
 def test_the_inspected_file_is_installed_and_not_downloaded_again(
     backend: str, pkgindex: PackageIndex, throwaway_venv: Venv, make_settings: Callable[..., Settings]
@@ -69,6 +71,80 @@ def test_the_inspected_file_is_installed_and_not_downloaded_again(
     assert not (info / "direct_url.json").exists()
 
 
+SWAPPED = "kisys-swapped-later"
+CLEAN = "kisys-swapped-neighbour"
+
+
+def _swap_index(pkgindex: PackageIndex) -> tuple[str, str]:
+    """CLEAN and SWAPPED on the index (three releases each); SWAPPED's newest wheel changes
+    once kisys has fetched it. Returns (the original's sha256, its file name)."""
+    versions = ("1.0", "1.1", "1.2")
+    for name in (CLEAN, SWAPPED):
+        modules = {f"{name.replace('-', '_')}/__init__.py": "VALUE = 'vetted'\n"}
+        pkgindex.add_project(name, versions, modules=modules)
+    wheel = build_wheel(SWAPPED, "1.2", modules={"kisys_swapped_later/__init__.py": "VALUE = 'vetted'\n"})
+    evil = build_wheel(SWAPPED, "1.2", modules={"kisys_swapped_later/__init__.py": "VALUE = 'evil'\n"})
+    pkgindex.swap_after_fetch(wheel.filename, evil.data)
+    return wheel.sha256, wheel.filename
+
+
+@pytest.mark.parametrize("backend", ["pip", "uv"])
+def test_bytes_swapped_on_the_index_after_inspection_are_never_installed(
+    backend: str,
+    pkgindex: PackageIndex,
+    throwaway_venv: Venv,
+    make_settings: Callable[..., Settings],
+    isolated_pip: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pip installs the inspected copy; uv, installing by hash from the index, gets the other
+    bytes and refuses them: the batch fails naming the file, and nothing is installed."""
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))  # no copy of the original
+    sha256, filename = _swap_index(pkgindex)
+    index = IndexSettings(url=pkgindex.simple_url)
+    settings = make_settings(backend=backend, level="balanced", allow=(CLEAN, SWAPPED), index=index)
+    before = throwaway_venv.freeze()
+    result = Installer(settings, python=throwaway_venv.python).install(
+        [InstallRequest(CLEAN, "test_a.py"), InstallRequest(SWAPPED, "test_b.py")]
+    )
+    inspected = [p for m, p in pkgindex.requests if m == "GET" and p == f"/files/{filename}"]
+    assert inspected, "kisys never fetched the wheel"
+    module = throwaway_venv.site_packages / "kisys_swapped_later" / "__init__.py"
+    if backend == "pip":
+        assert result.error is None, result.error
+        assert result.denied == (), result.denied
+        assert module.read_text() == "VALUE = 'vetted'\n"
+        return
+    assert result.error is not None
+    assert f"the index no longer serves the inspected {filename} (sha256 {sha256})" in result.error
+    assert "restored" in result.error
+    assert result.installed == ()
+    assert throwaway_venv.freeze() == before
+    assert not module.exists()
+    assert not list(throwaway_venv.site_packages.glob("kisys_swapped*"))
+
+
+@pytest.mark.usefixtures("isolated_pip")
+def test_uv_installs_the_inspected_bytes_by_hash_from_the_index(
+    pkgindex: PackageIndex, throwaway_venv: Venv, make_settings: Callable[..., Settings]
+) -> None:
+    """Without a swap, the uv install is the plain ``name==version`` one of the vetted file."""
+    modules = {"kisys_swapped_later/__init__.py": "VALUE = 'vetted'\n"}
+    pkgindex.add_project(SWAPPED, ("1.0", "1.1", "1.2"), modules=modules)
+    wheel = build_wheel(SWAPPED, "1.2", modules=modules)
+    index = IndexSettings(url=pkgindex.simple_url)
+    settings = make_settings(backend="uv", level="balanced", allow=(SWAPPED,), index=index)
+    result = Installer(settings, python=throwaway_venv.python).install([InstallRequest(SWAPPED, "test_a.py")])
+    assert result.error is None, result.error
+    assert [(i.name, i.version, i.sha256) for i in result.installed] == [(SWAPPED, "1.2", wheel.sha256)]
+    assert (throwaway_venv.site_packages / "kisys_swapped_later" / "__init__.py").read_text() == modules[
+        "kisys_swapped_later/__init__.py"
+    ]
+    (info,) = throwaway_venv.site_packages.glob("kisys_swapped_later-1.2.dist-info")
+    assert not (info / "direct_url.json").exists()
+
+
 def test_pinned_requirements_point_at_the_inspected_copies(tmp_path: Path) -> None:
     item = PlannedItem("a", "1.0", "https://idx/files/a-1.0-py3-none-any.whl", "ab" * 32, True)
     assert pinned_requirements([item]) == f"a==1.0 --hash=sha256:{'ab' * 32}\n"
@@ -79,3 +155,5 @@ def test_pinned_requirements_point_at_the_inspected_copies(tmp_path: Path) -> No
     assert text.splitlines() == ["--no-index", f"--find-links {tmp_path}", pin]
     # One item without its copy: the index is used for all (never half and half).
     assert "--no-index" not in pinned_requirements([inspected, item])
+    # uv online: the index, by the inspected copies' hashes.
+    assert pinned_requirements([inspected], local=False) == f"{pin}\n"

@@ -4,11 +4,19 @@ uv reads neither ``pip.conf`` nor ``PIP_*`` variables, so pip's effective index 
 (its config files and ``PIP_*`` variables, in pip's precedence) is translated into uv options.
 Every artifact is pinned by sha256, so uv's ``unsafe-best-match`` index strategy (pip's
 behaviour of merging all indexes) cannot substitute a different file.
+
+Online, uv installs the vetted files from the index by those hashes (``name==version
+--hash=sha256:...`` with ``--require-hashes``), not the inspected copies: the hash pinned is
+the one the inspected bytes were checked against (:func:`~.artifacts.fetch`), so uv installs
+the same bytes, from its warm cache when it has them (the copies would be unpacked again on
+every run), and refuses anything else the index serves by then (:func:`explain_failure`).
+Offline it installs the inspected copies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 import os
 from pathlib import Path
 import shutil
@@ -91,7 +99,9 @@ class UvBackend:
             env["SSL_CERT_FILE"] = config.cert
         with tempfile.TemporaryDirectory(prefix="kisys-uv-") as tmp:
             requirements = Path(tmp) / "vetted-requirements.txt"
-            requirements.write_text(pinned_requirements(items), encoding="utf-8")
+            # Online: the same bytes by hash from the index (uv's cache); offline: the copies.
+            pins = pinned_requirements(items, local=self.options.offline)
+            requirements.write_text(pins, encoding="utf-8")
             command = [
                 self.uv,
                 "pip",
@@ -108,6 +118,22 @@ class UvBackend:
             ]
             if os.environ.get("NO_COLOR") is None:
                 env["NO_COLOR"] = "1"
-            return pipcmd.with_retries(
+            outcome = pipcmd.with_retries(
                 lambda: pipcmd.run(command, env=env, timeout=self.options.timeout), self.options.retries
             )
+        return outcome if outcome.ok else explain_failure(outcome, items)
+
+
+def explain_failure(outcome: BackendOutcome, items: Sequence[PlannedItem]) -> BackendOutcome:
+    """``outcome`` with a last line naming each file whose vetted sha256 uv reports it could
+    not get: the index served other bytes than the ones inspected (uv names only
+    ``name==version``), so nothing of the batch was installed."""
+    lines = [
+        f"kisys: the index no longer serves the inspected {item.filename} (sha256 {item.sha256}); "
+        "uv refused the bytes it got instead"
+        for item in items
+        if item.sha256 in outcome.stderr
+    ]
+    if not lines:
+        return outcome
+    return dataclasses.replace(outcome, stderr=outcome.stderr.rstrip("\n") + "\n" + "\n".join(lines) + "\n")

@@ -285,6 +285,7 @@ class PackageIndex:
         self._files: dict[str, _File] = {}
         self._project_faults: dict[str, _FaultRule] = {}
         self._path_faults: dict[str, _FaultRule] = {}
+        self._swaps: dict[str, tuple[bytes, str, bool]] = {}  # filename -> (data, agent, fired)
         self.requests: list[tuple[str, str]] = []
         """Every request served, as ``(method, path)``, in order (for "no request was made")."""
         # Projects added while a test runs (None outside a ``pkgindex`` test): removed after it.
@@ -509,11 +510,19 @@ class PackageIndex:
                 assert path is not None
                 self._path_faults[path] = rule
 
+    def swap_after_fetch(self, filename: str, data: bytes, *, fetched_by: str = "pytest-kisys") -> None:
+        """Serve ``data`` as ``filename`` once a client whose User-Agent contains ``fetched_by``
+        has downloaded the original; the listings keep the original's hash (a file changed on
+        the index between kisys's inspection and the install). Undone by :meth:`clear_faults`."""
+        with self._lock:
+            self._swaps[filename] = (data, fetched_by, False)
+
     def clear_faults(self) -> None:
-        """Remove every fault."""
+        """Remove every fault (and every swap)."""
         with self._lock:
             self._project_faults.clear()
             self._path_faults.clear()
+            self._swaps.clear()
 
     # -- per-test bookkeeping used by the ``pkgindex`` fixture
 
@@ -838,7 +847,19 @@ def _make_handler(index: PackageIndex) -> type[http.server.BaseHTTPRequestHandle
                 self._send(404, "text/plain", b"not found\n")
                 return
             ctype = "application/zip" if filename.endswith(".whl") else "application/gzip"
-            self._send(200, ctype, entry.artifact.data)
+            self._send(200, ctype, self._swapped(filename, entry.artifact.data))
+
+        def _swapped(self, filename: str, data: bytes) -> bytes:
+            with index._lock:
+                swap = index._swaps.get(filename)
+                if swap is None:
+                    return data
+                replacement, agent, fired = swap
+                if fired:
+                    return replacement
+                if agent in self.headers.get("User-Agent", "") and not getattr(self, "_head_only", False):
+                    index._swaps[filename] = (replacement, agent, True)
+                return data
 
         def _send(self, status: int, ctype: str, body: bytes) -> None:
             self.send_response(status)
