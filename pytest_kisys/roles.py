@@ -44,7 +44,8 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
 
     redactor = session_redactor(settings, os.environ)
     config.stash[REDACTOR_KEY] = redactor
-    pm.register(MaskingPlugin(config, redactor), "kisys-masking")
+    masking = MaskingPlugin(config, redactor)
+    pm.register(masking, "kisys-masking")
     from pytest_kisys.secrets import plugin as secrets_plugin
 
     secrets_plugin.register(config, settings, redactor)
@@ -71,7 +72,9 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
             pm.register(CostRole(config, settings), "kisys-cost")
     from pytest_kisys.resolve.plugin import KisysCollect
 
-    pm.register(KisysCollect(config, settings), "kisys-collect")
+    collect = KisysCollect(config, settings)
+    pm.register(collect, "kisys-collect")
+    masking.on_raise(collect.tag_lazy_import)
     from pytest_kisys.stages.plugin import StagesPlugin
 
     pm.register(StagesPlugin(config, settings), "kisys-stages")

@@ -152,3 +152,65 @@ def test_a_value_registered_later_is_masked_in_text_seen_before() -> None:
     assert redactor.redact(text) == text  # remembered...
     redactor.register("registered-later-1", "late")
     assert redactor.redact(text) == "connecting with ***late***"  # ...but not past a registration
+
+
+# Node-id-like texts, clean and not: one of each rule, texts that only match across a line
+# break of the joined block, and the kinds redact_many hands to redact one by one.
+_MANY = [
+    *(f"tests/test_mod_{i % 7}.py::test_case[{i}]" for i in range(300)),
+    "tests/test_a.py::test_key[AKIAIOSFODNN7EXAMPLE]",  # pragma: allowlist secret
+    "tests/test_a.py::test_url[https://bob:hunter2pw@index.example/simple]",
+    "tests/test_a.py::test_assign[db_password=hunter22]",
+    "tests/test_a.py::test_blob[Zx8Qp2Lm9Rt4Vb7Nc1Kd6Hs3Jf5Gw0Ye]",
+    "tests/test_a.py::test_reg[x-registered-many-1-y]",
+    "tests/test_a.py::test_ends_with_token",
+    "='quoted-after-a-line-break'",
+    "-----BEGIN PRIVATE KEY-----",
+    "tests/test_a.py::test_auth[Authorization: Bearer abc.def]",
+    "tests/test_ü.py::test_PASSWORD=hunter33",  # non-ASCII: lowered text changes length
+    "tests/test_a.py::test_nl[a\ntoken='x']",
+    "short",
+    "exact-short",
+    "  padded  ",
+]
+
+
+def test_redact_many_gives_redact_s_answer_for_every_text() -> None:
+    redactor = Redactor(["sh0rt"])
+    redactor.register("registered-many-1", "r")
+    redactor.register("exact", "e")  # short: masked only as a whole text
+    reference = Redactor(["sh0rt"])
+    reference.register("registered-many-1", "r")
+    reference.register("exact", "e")
+    expected = {text: reference.redact(text) for text in [*_MANY, "exact", "sh0rt"]}
+    answers = redactor.redact_many([*_MANY, "exact", "sh0rt", _MANY[0]])
+    assert answers == expected
+    # The rules really fired where they should, and clean ids came back whole.
+    assert (
+        answers["tests/test_a.py::test_reg[x-registered-many-1-y]"]
+        == "tests/test_a.py::test_reg[x-***r***-y]"
+    )
+    assert "AKIAIOSFODNN7EXAMPLE" not in answers[_MANY[300]]  # pragma: allowlist secret
+    assert answers["exact"] == "***e***"
+    assert answers[_MANY[5]] == _MANY[5]
+    assert sum(1 for text, answer in answers.items() if answer != text) >= 8
+    # Later calls are answered from what redact_many remembered, until a registration.
+    assert redactor.redact(_MANY[300]) == answers[_MANY[300]]
+    redactor.register("test_mod_3", "late")
+    assert redactor.redact(_MANY[3]) == "tests/***late***.py::test_case[3]"
+
+
+def test_redact_many_finds_the_one_secret_among_many_clean_texts() -> None:
+    redactor = Redactor()
+    ids = [f"tests/test_x.py::test_y[{i}]" for i in range(20_000)]
+    ids[12_345] = "tests/test_x.py::test_y[ghp_" + "a1B2c3D4" * 5 + "]"
+    answers = redactor.redact_many(ids)
+    assert answers[ids[12_345]] == "tests/test_x.py::test_y[***]"
+    assert [text for text, answer in answers.items() if answer != text] == [ids[12_345]]
+    assert redactor.redact(ids[12_345]) == "tests/test_x.py::test_y[***]"
+
+
+def test_redact_many_masks_nothing_when_off() -> None:
+    redactor = Redactor(["registered-many-2"], enabled=False)
+    text = "tests/t.py::test[registered-many-2]"
+    assert redactor.redact_many([text]) == {text: text}

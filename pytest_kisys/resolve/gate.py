@@ -1,10 +1,10 @@
 """The collection role's per-test hooks, registered only where a test can need them.
 
-A plain run whose tests carry no ``requires`` marker calls none of these: the collection role
-keeps only its ``pytest_runtest_makereport`` wrapper (lazy-import tags). :class:`RequiresGate`
-is registered when collection found a test with ``requires`` (it answers at once for the
-others); :class:`ControllerReports` on an xdist controller, which sees its workers' reports
-only through ``pytest_runtest_logreport``.
+A plain run whose tests carry no ``requires`` marker calls none of these: the collection role's
+lazy-import tags are a tap on the masking role's report wrapper (called only for a phase that
+raised). :class:`RequiresGate` is registered when collection found a test with ``requires``
+(it answers at once for the others); :class:`ControllerReports` on an xdist controller, which
+sees its workers' reports only through ``pytest_runtest_logreport``.
 """
 
 from __future__ import annotations
@@ -35,29 +35,36 @@ def marker_texts(node: pytest.Item) -> Iterable[str]:
                 yield arg
 
 
-def items_with_requires(items: Iterable[pytest.Item]) -> set[int]:
-    """``id()`` of each item carrying a ``requires`` marker (its own or a parent's).
+class RequiresIndex:
+    """Which nodes carry a ``requires`` marker, their own or a parent's.
 
     Parents are looked at once each, so a suite without the marker costs one scan of each
-    item's own markers.
+    item's own markers (``iter_markers`` would walk every item's whole chain).
     """
-    inherited: dict[int, bool] = {}
 
-    def parent_has(node: pytest.Collector | None) -> bool:
+    def __init__(self) -> None:
+        # id -> (the node, kept so that its id is not reused while known; the answer)
+        self._inherited: dict[int, tuple[pytest.Collector, bool]] = {}
+
+    def _parent_has(self, node: pytest.Collector | None) -> bool:
         if node is None:
             return False
-        key = id(node)
-        hit = inherited.get(key)
-        if hit is None:
-            hit = any(m.name == "requires" for m in node.own_markers) or parent_has(node.parent)
-            inherited[key] = hit
+        known = self._inherited.get(id(node))
+        if known is not None:
+            return known[1]
+        hit = any(m.name == "requires" for m in node.own_markers) or self._parent_has(node.parent)
+        self._inherited[id(node)] = (node, hit)
         return hit
 
-    return {
-        id(item)
-        for item in items
-        if any(m.name == "requires" for m in item.own_markers) or parent_has(item.parent)
-    }
+    def has(self, item: pytest.Item) -> bool:
+        """Whether ``item`` or one of its parents carries ``requires``."""
+        return any(m.name == "requires" for m in item.own_markers) or self._parent_has(item.parent)
+
+
+def items_with_requires(items: Iterable[pytest.Item]) -> set[int]:
+    """``id()`` of each item carrying a ``requires`` marker (its own or a parent's)."""
+    index = RequiresIndex()
+    return {id(item) for item in items if index.has(item)}
 
 
 def denied_report_status(report: pytest.TestReport) -> tuple[str, str, str] | None:

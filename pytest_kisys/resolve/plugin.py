@@ -41,6 +41,7 @@ from pytest_kisys.resolve.gate import items_with_requires
 from pytest_kisys.resolve.gate import LAZY_PROPERTY
 from pytest_kisys.resolve.gate import marker_texts
 from pytest_kisys.resolve.gate import RequiresGate
+from pytest_kisys.resolve.gate import RequiresIndex
 from pytest_kisys.resolve.gate import SKIP_CATEGORY
 from pytest_kisys.resolve.outcome import Denial
 from pytest_kisys.resolve.outcome import ResolveOutcome
@@ -129,6 +130,7 @@ class KisysCollect:
         self._recollecting: set[str] = set()
         self._first_party: FirstParty | None = None
         self._near: dict[Path, FirstParty] = {}
+        self._requires = RequiresIndex()
         config.stash[COLLECT_KEY] = self
 
     @property
@@ -332,8 +334,9 @@ class KisysCollect:
         from pytest_kisys.vet.requirements import parse_requirement
 
         problems: list[str] = []
+        requires = self._requires
         for node in report.result:
-            if not isinstance(node, pytest.Item):
+            if not isinstance(node, pytest.Item) or not requires.has(node):
                 continue
             problems.extend(f"{node.nodeid}: {problem}" for problem in _marker_shape_problems(node))
             for text in marker_texts(node):
@@ -361,12 +364,14 @@ class KisysCollect:
             gate = RequiresGate(items, lambda: self.outcome.denied, self.settings.on_denied)
             self.config.pluginmanager.register(gate, "kisys-collect-requires")
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Tag a test that failed on a missing third-party import inside its body."""
-        report = yield
+    def tag_lazy_import(
+        self, item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+    ) -> None:
+        """Tag a test that failed on a missing third-party import inside its body.
+
+        A tap on the masking role's report wrapper (:meth:`MaskingPlugin.on_raise`), called
+        only for a phase that raised: no per-report hook of this role's own.
+        """
         excinfo = call.excinfo
         if report.failed and excinfo is not None and isinstance(excinfo.value, ImportError):
             name = getattr(excinfo.value, "name", None)
@@ -376,7 +381,6 @@ class KisysCollect:
                     report.user_properties.append((LAZY_PROPERTY, name))
                     if not self.worker:  # an xdist controller counts it on arrival instead
                         self.counters.lazy.setdefault(name, []).append(report.nodeid)
-        return report
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Safety-net installs, denials, and lazy import failures with the hint to declare them."""

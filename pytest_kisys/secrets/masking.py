@@ -12,6 +12,7 @@ section never hold a value either.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,9 @@ from pytest_kisys.workers import is_xdist_worker
 REDACTOR_KEY: pytest.StashKey[Redactor] = pytest.StashKey()
 # Set on a call-phase report whose exception was a SecretError: the test errors, not fails.
 UNAVAILABLE_ATTR = "kisys_secret_error"
+
+ReportTap = Callable[[pytest.Item, pytest.CallInfo[None], pytest.TestReport], None]
+"""Sees a test report whose phase raised, once masked (see :meth:`MaskingPlugin.on_raise`)."""
 
 
 def session_redactor(settings: Settings, environ: Mapping[str, str]) -> Redactor:
@@ -71,6 +75,23 @@ class MaskingPlugin:
         self.redactor = redactor
         self._mask_ids: bool | None = None  # known for sure from the first report on
         self._status: SecretErrorStatus | None = None
+        self._taps: list[ReportTap] = []
+
+    def on_raise(self, tap: ReportTap) -> None:
+        """Have ``tap`` see each test report whose phase raised, after masking.
+
+        This plugin's wrapper is the run's one per-report wrapper: a role that looks only at
+        failures (the collection role's lazy-import tags) adds a tap instead of a wrapper of
+        its own, so a passing report costs one wrapper call, not one per role.
+        """
+        self._taps.append(tap)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Mask the collected tests' node ids in one pass: their reports find them done."""
+        items = session.items
+        if self.redactor.enabled and items:
+            # Each report's location is its item's (pytest computes it once per item).
+            self.redactor.redact_many([item.nodeid for item in items] + [item.location[2] for item in items])
 
     def _secret_error_seen(self) -> None:
         # The teststatus hook is registered only now: no per-report call in a run without one.
@@ -84,13 +105,16 @@ class MaskingPlugin:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """The report with its node id, sections, properties and failure text masked."""
         report = yield
-        if call.excinfo is not None and call.excinfo.errisinstance(SecretError) and report.failed:
+        excinfo = call.excinfo
+        if excinfo is not None and excinfo.errisinstance(SecretError) and report.failed:
             setattr(report, UNAVAILABLE_ATTR, True)
             self._secret_error_seen()
-        if not self.redactor.enabled:
-            return report
-        cleaned: pytest.TestReport = self.clean(report)
-        return cleaned
+        if self.redactor.enabled:
+            report = self.clean(report)
+        if excinfo is not None:
+            for tap in self._taps:
+                tap(item, call, report)
+        return report
 
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(
@@ -101,23 +125,38 @@ class MaskingPlugin:
         cleaned: pytest.CollectReport = self.clean(report)
         return cleaned
 
-    def clean(self, report: Any) -> Any:
-        """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
-        if not self.redactor.enabled:
-            return report
-        redact = self.redactor.redact
+    def _masks_ids(self) -> bool:
         mask_ids = self._mask_ids
         if mask_ids is None:
             # xdist's worker checks each report's node id against its item's; the controller
             # masks it when the report arrives (pytest_report_from_serializable).
             mask_ids = self._mask_ids = not is_xdist_worker(self.config)
-        if mask_ids:
-            # The redactor remembers its answer for an id (every phase repeats it); the setter
-            # parses the id again: assigned only when masking changed it.
-            nodeid = report.nodeid
-            masked = redact(nodeid)
-            if masked != nodeid:
-                report.nodeid = masked
+        return mask_ids
+
+    def _mask_names(self, report: Any) -> None:
+        # The redactor remembers its answer for an id (every phase repeats it; the ids of the
+        # collected tests are all answered at collection finish); the setter parses the id
+        # again: assigned only when masking changed it.
+        redact = self.redactor.redact
+        nodeid = report.nodeid
+        masked = redact(nodeid)
+        if masked != nodeid:
+            report.nodeid = masked
+        # The test's name in its location heads its -rA section and JUnit's testcase.
+        location = getattr(report, "location", None)
+        if location is not None and isinstance(location[2], str):
+            domain = location[2]
+            masked = redact(domain)
+            if masked != domain:
+                report.location = (location[0], location[1], masked)
+
+    def clean(self, report: Any) -> Any:
+        """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
+        if not self.redactor.enabled:
+            return report
+        redact = self.redactor.redact
+        if self._masks_ids():
+            self._mask_names(report)
         # A passing test has no sections, properties or failure text: nothing more to look at.
         if report.sections:
             report.sections = [(title, redact(content)) for title, content in report.sections]
@@ -145,7 +184,12 @@ class MaskingPlugin:
         data = hook.pytest_report_to_serializable(config=self.config, report=report)
         if data is None:
             return report
+        # The node id was masked by clean() where that is allowed: an xdist worker must send
+        # its item's own (xdist checks it), and a masked one there crashed the worker.
+        nodeid = data.pop("nodeid", None)
         masked = self.redactor.redact_json(data, keys=False)
+        if nodeid is not None:
+            data["nodeid"] = masked["nodeid"] = nodeid
         if masked == data:
             return report
         rebuilt = hook.pytest_report_from_serializable(config=self.config, data=masked)
@@ -159,10 +203,9 @@ class MaskingPlugin:
         hold a value the parametrize-id hook never saw)."""
         report = yield
         nodeid = getattr(report, "nodeid", None)
-        if report is not None and isinstance(nodeid, str):
-            masked = self.redactor.redact(nodeid)
-            if masked != nodeid:  # the setter parses the id again: only when masking changed it
-                report.nodeid = masked
+        # A worker rebuilding a failed report of its own (_rebuilt) keeps the item's id.
+        if report is not None and isinstance(nodeid, str) and self._masks_ids():
+            self._mask_names(report)
         if getattr(report, UNAVAILABLE_ATTR, False):
             self._secret_error_seen()
         return report

@@ -49,6 +49,8 @@ ENTROPY_THRESHOLD = 4.5
 _MIN_SHAPE_LENGTH = 6
 _CACHE_SIZE = 8192
 _MIN_ENTROPY_RUN = 20
+# Texts looked at one by one once a changed block has been halved down to this many.
+_SWEEP_LEAF = 4
 
 # A pattern of names, not a password (S105).
 _SECRET_WORD = r"(?:token|secret|passw(?:or)?d|passphrase|api[_-]?key|private[_-]?key|credential|auth)"  # noqa: S105
@@ -237,6 +239,7 @@ class Redactor:
         self._literal: re.Pattern[str] | None = None
         self._generation = 0
         self._cache: dict[str, tuple[int, str]] = {}
+        self._cache_limit = _CACHE_SIZE
         self.add(values)
 
     @classmethod
@@ -295,10 +298,62 @@ class Redactor:
         if hit is not None and hit[0] == generation:
             return hit[1]
         result = self._redact(text)
-        if len(self._cache) >= _CACHE_SIZE:
+        if len(self._cache) >= self._cache_limit:
             self._cache.clear()
         self._cache[text] = (generation, result)
         return result
+
+    @property
+    def generation(self) -> int:
+        """Counts registrations: an answer of :meth:`redact` holds while this is unchanged."""
+        return self._generation
+
+    def redact_many(self, texts: Iterable[str]) -> dict[str, str]:
+        """Each of ``texts`` mapped to what :meth:`redact` makes of it (the same answers).
+
+        For many short texts that are mostly clean (a run's node ids): ASCII texts without a
+        line break are joined by newlines and the block is masked as one text; a block that
+        comes back unchanged proves every line in it clean (no rule matches across a line
+        break without changing the block, and a line break bounds names, words and tokens as
+        the end of a text does), so only the halves of a changed block are looked at again,
+        down to single texts.
+        """
+        generation = self._generation  # before looking: a value registered meanwhile counts
+        answers: dict[str, str] = {}
+        batch: list[str] = []
+        for text in dict.fromkeys(texts):
+            if (
+                not self.enabled
+                or len(text) < _MIN_SHAPE_LENGTH
+                or not text.isascii()
+                or "\n" in text
+                or text in self._exact
+                or text.strip() in self._exact
+            ):
+                answers[text] = self.redact(text)
+            else:
+                batch.append(text)
+        self._sweep(batch, answers)
+        # Remembered like redact's own answers; the cache makes room for all of them, so the
+        # texts asked for next (every phase's report repeats its node id) are all hits.
+        cache = self._cache
+        self._cache_limit = max(self._cache_limit, len(answers) + _CACHE_SIZE)
+        for text, answer in answers.items():
+            cache[text] = (generation, answer)
+        return answers
+
+    def _sweep(self, texts: list[str], answers: dict[str, str]) -> None:
+        if len(texts) <= _SWEEP_LEAF:
+            for text in texts:
+                answers[text] = self.redact(text)
+            return
+        block = "\n".join(texts)
+        if self._redact(block) == block:
+            answers.update(zip(texts, texts, strict=True))
+            return
+        half = len(texts) // 2
+        self._sweep(texts[:half], answers)
+        self._sweep(texts[half:], answers)
 
     def _redact(self, text: str) -> str:
         exact = self._exact.get(text) or self._exact.get(text.strip())
