@@ -134,13 +134,20 @@ def _install(
             settings, rootdir=settings.rootdir, python=python, progress=progress, verb="install"
         )
         return pipeline.install_requests(requests)
-    from pytest_kisys.install.installer import Installer
+    from pytest_kisys.install import uvcompile
 
-    installer = Installer(settings, python=python, progress=progress, verb="install")
+    # uv's resolver starts as soon as the probe answers, while the installer imports.
+    uvcompile.start(settings, python, [request.requirement for request in requests])
     try:
-        return installer.install(requests)
+        from pytest_kisys.install.installer import Installer
+
+        installer = Installer(settings, python=python, progress=progress, verb="install")
+        try:
+            return installer.install(requests)
+        finally:
+            installer.close()
     finally:
-        installer.close()
+        uvcompile.discard()
 
 
 def render(result: BatchResult) -> str:

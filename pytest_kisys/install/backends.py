@@ -9,7 +9,6 @@ from pytest_kisys.errors import InstallError
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOptions
 from pytest_kisys.install.interface import InstallBackend
-from pytest_kisys.install.pip_backend import PipBackend
 from pytest_kisys.install.uv_backend import find_uv
 from pytest_kisys.install.uv_backend import UvBackend
 from pytest_kisys.settings import Settings
@@ -38,4 +37,6 @@ def make_backend(settings: Settings, env: TargetEnv) -> InstallBackend:
             "has none to drive it with, and no uv binary was found -- install pip there, or "
             "pytest-kisys[uv]"
         )
+    from pytest_kisys.install.pip_backend import PipBackend  # not imported for uv
+
     return PipBackend(options, has_pip=env.has_pip)

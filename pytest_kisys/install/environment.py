@@ -132,8 +132,26 @@ def is_running_interpreter(python: str) -> bool:
     return os.path.abspath(python) == os.path.abspath(sys.executable)
 
 
-def describe_environment(python: str) -> TargetEnv:
-    """Probe the environment of ``python``; raises :class:`InstallError` when it cannot run."""
+_kept: dict[str, TargetEnv] = {}
+
+
+def describe_environment(python: str, *, keep: bool = False) -> TargetEnv:
+    """Probe the environment of ``python``; raises :class:`InstallError` when it cannot run.
+
+    ``keep``: the next call for ``python`` returns the same description instead of probing
+    again (the verb describes the target once to start its resolver early; the installer
+    checks for changes under the environment lock, as with any description).
+    """
+    kept = _kept.pop(os.path.abspath(python), None)
+    if kept is not None:
+        return kept
+    env = _describe(python)
+    if keep:
+        _kept[os.path.abspath(python)] = env
+    return env
+
+
+def _describe(python: str) -> TargetEnv:
     if is_running_interpreter(python):
         importlib.invalidate_caches()
         raw = envprobe.probe()

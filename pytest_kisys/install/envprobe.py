@@ -6,7 +6,6 @@ Standard library only, because it also runs as a script inside the *target* inte
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -36,6 +35,8 @@ def _externally_managed() -> str | None:
 
 def site_stamp(site_dirs: list[str]) -> str:
     """A digest of the ``*.dist-info`` names in ``site_dirs``: changes with every (un)install."""
+    import hashlib  # not before it is needed: the installer imports this module early
+
     digest = hashlib.sha256()
     for directory in site_dirs:
         try:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.settings import Settings
-from pytest_kisys.vet.interface import ProjectSignals
 from pytest_kisys.vet.release_age import cutoff
 from pytest_kisys.vet.release_age import exempt_names
 from pytest_kisys.vet.release_age import too_new
 
 
 if TYPE_CHECKING:
+    from pytest_kisys.vet.interface import ProjectSignals
     from pytest_kisys.vet.vetter import Vetter
 
 

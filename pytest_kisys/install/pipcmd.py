@@ -88,19 +88,42 @@ def run(
 
     The process dies with kisys (:func:`~pytest_kisys.install.signals.guarded`).
     """
-    from pytest_kisys.install.signals import guarded
-
     started = time.monotonic()
     # subprocess.run, with the launch announced as soon as the process exists.
-    with subprocess.Popen(
+    proc = launch(command, env=env, stdin=stdin_text is not None)
+    return collect(proc, command, started, timeout=timeout, stdin_text=stdin_text)
+
+
+def launch(
+    command: Sequence[str], *, env: dict[str, str] | None = None, stdin: bool = False
+) -> subprocess.Popen[str]:
+    """Start one installer process as :func:`run` does (guarded, output captured) and
+    announce it (:func:`announcing_launch`); :func:`collect` waits for it."""
+    from pytest_kisys.install.signals import guarded
+
+    proc = subprocess.Popen(
         guarded(command),
-        stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    ) as proc:
-        _announce_launch()
+    )
+    announce_launch()
+    return proc
+
+
+def collect(
+    proc: subprocess.Popen[str],
+    command: Sequence[str],
+    started: float,
+    *,
+    timeout: float | None = None,
+    stdin_text: str | None = None,
+) -> BackendOutcome:
+    """Wait for ``proc`` (started by :func:`launch` at monotonic time ``started``) and return
+    its outcome; it is killed on timeout and on any exception (Ctrl-C included)."""
+    with proc:
         try:
             stdout, stderr = proc.communicate(stdin_text, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -123,7 +146,9 @@ _launch_lock = threading.Lock()
 _launch_events: list[threading.Event] = []
 
 
-def _announce_launch() -> None:
+def announce_launch() -> None:
+    """Tell the :func:`announcing_launch` blocks a process was started (:func:`launch` does;
+    so does code adopting one started ahead of time)."""
     with _launch_lock:
         for event in _launch_events:
             event.set()

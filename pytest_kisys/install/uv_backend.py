@@ -29,7 +29,6 @@ from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import PlannedItem
 from pytest_kisys.install.interface import Resolver
 from pytest_kisys.install.interface import ResolverOptions
-from pytest_kisys.install.pip_backend import pinned_requirements
 from pytest_kisys.vet.pipconfig import index_config
 from pytest_kisys.vet.pipconfig import PipIndexConfig
 from pytest_kisys.vet.pipconfig import read_pip_config
@@ -100,6 +99,8 @@ class UvBackend:
         with tempfile.TemporaryDirectory(prefix="kisys-uv-") as tmp:
             requirements = Path(tmp) / "vetted-requirements.txt"
             # Online: the same bytes by hash from the index (uv's cache); offline: the copies.
+            from pytest_kisys.install.pip_backend import pinned_requirements
+
             pins = pinned_requirements(items, local=self.options.offline)
             requirements.write_text(pins, encoding="utf-8")
             command = [

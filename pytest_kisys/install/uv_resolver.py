@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import re
+import subprocess
 import tempfile
-import tomllib
 from typing import Any
 
 from pytest_kisys.errors import InstallError
 from pytest_kisys.install import pipcmd
+from pytest_kisys.install import uvcompile
 from pytest_kisys.install.environment import TargetEnv
 from pytest_kisys.install.interface import BackendOutcome
 from pytest_kisys.install.interface import change_of
@@ -31,7 +31,6 @@ from pytest_kisys.install.interface import ResolverOptions
 from pytest_kisys.pep503 import canonicalize_name
 from pytest_kisys.pep503 import is_valid_name
 from pytest_kisys.vet.pipconfig import PipIndexConfig
-from pytest_kisys.vet.release_age import iso
 
 
 _PIN_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*(?:#\s*via\s+(.*))?$")
@@ -88,55 +87,56 @@ class UvResolver:
     # -- one compile
 
     def _each(self, requirements: Sequence[str], *, constrained: bool) -> dict[str, _Compiled]:
+        from concurrent.futures import ThreadPoolExecutor  # only when resolving failed
+
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(requirements)))) as pool:
             futures = {
                 req: pool.submit(self._compile, [req], constrained=constrained) for req in requirements
             }
             return {req: future.result() for req, future in futures.items()}
 
+    def spec(self, requirements: Sequence[str], *, constrained: bool) -> uvcompile.CompileSpec:
+        """What one compile of ``requirements`` depends on (:mod:`.uvcompile` runs it)."""
+        return uvcompile.CompileSpec(
+            uv=self.uv,
+            python=self.env.python,
+            requirements=tuple(requirements),
+            constraints=tuple(self.env.constraints()) if constrained else None,
+            pins=self.options.exclusion_constraints(),
+            index_options=tuple(self.index.uv_options()),
+            offline=self.options.offline,
+            uploaded_before=self.options.uploaded_before,
+            exempt=self.options.exempt,
+            cert=self.index.cert,
+        )
+
     def _compile(
         self, requirements: Sequence[str], *, constrained: bool, lock: bool = True, via: bool = False
     ) -> _Compiled:
         """One resolver run for the lock, the ``# via`` listing, or both at the same time."""
+        spec = self.spec(requirements, constrained=constrained)
+        early = uvcompile.adopt(spec) if lock and not via else None
+        if early is not None:
+            # Started by the verb before the installer was imported: the same command, whose
+            # first run is the one already going (retried like any other on a network error).
+            pending: list[subprocess.Popen[str]] = [early.proc]
+
+            def attempt() -> BackendOutcome:
+                if pending:
+                    return pipcmd.collect(
+                        pending.pop(), early.command, early.started, timeout=self.options.timeout
+                    )
+                return pipcmd.run(early.command, env=uvcompile.child_env(spec), timeout=self.options.timeout)
+
+            try:
+                pipcmd.announce_launch()
+                return self._read(pipcmd.with_retries(attempt, self.options.retries), early.root, None)
+            finally:
+                early.stop()
         with tempfile.TemporaryDirectory(prefix="kisys-uv-resolve-") as tmp:
             root = Path(tmp)
-            (root / "requested.in").write_text("\n".join(requirements) + "\n", encoding="utf-8")
-            common = [
-                self.uv,
-                "pip",
-                "compile",
-                "--python",
-                self.env.python,
-                "--no-build",
-                "--quiet",
-                "--no-header",
-                *self.index.uv_options(),
-                *(["--offline"] if self.options.offline else []),
-                *self._cooldown_options(),
-            ]
-            if constrained:
-                (root / "installed.txt").write_text(
-                    "\n".join(self.env.constraints()) + "\n", encoding="utf-8"
-                )
-                common += ["--constraints", str(root / "installed.txt")]
-            pins = self.options.exclusion_constraints()
-            if pins:
-                # index_for: versions other indexes offer for a pinned name are never picked.
-                (root / "index-pins.txt").write_text(pins, encoding="utf-8")
-                common += ["--constraints", str(root / "index-pins.txt")]
-            env = pipcmd.child_env()
-            env["NO_COLOR"] = "1"
-            if self.index.cert:
-                env["SSL_CERT_FILE"] = self.index.cert
-            lock_cmd = [
-                *common,
-                "--format",
-                "pylock.toml",
-                "--output-file",
-                str(root / "pylock.toml"),
-                str(root / "requested.in"),
-            ]
-            via_cmd = [*common, "--annotation-style", "line", str(root / "requested.in")]
+            lock_cmd, via_cmd = uvcompile.commands(spec, root)
+            env = uvcompile.child_env(spec)
 
             def run(command: list[str]) -> BackendOutcome:
                 return pipcmd.with_retries(
@@ -147,30 +147,30 @@ class UvResolver:
             if not lock:
                 listing = run(via_cmd)
                 return _Compiled(listing, {} if listing.ok else None, listing.stdout)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                listed = pool.submit(run, via_cmd) if via else None
-                locked = run(lock_cmd)
-                annotations = listed.result() if listed is not None else None
-            if not locked.ok:
-                return _Compiled(locked, None, "")
-            if annotations is not None and not annotations.ok:
-                return _Compiled(annotations, None, "")
-            try:
-                data = tomllib.loads((root / "pylock.toml").read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise InstallError(f"uv wrote no readable pylock.toml: {exc}") from exc
-            return _Compiled(locked, data, annotations.stdout if annotations is not None else None)
+            if not via:
+                return self._read(run(lock_cmd), root, None)
+            from concurrent.futures import ThreadPoolExecutor  # extras: the listing alongside
 
-    def _cooldown_options(self) -> list[str]:
-        """``--exclude-newer`` with the absolute cutoff; exempt names get one years ahead (uv
-        rejects dates near the end of its calendar)."""
-        if self.options.uploaded_before is None:
-            return []
-        options = ["--exclude-newer", iso(self.options.uploaded_before)]
-        unlimited = iso(self.options.uploaded_before + 10 * 365 * 86400)
-        for name in sorted(self.options.exempt):
-            options += ["--exclude-newer-package", f"{name}={unlimited}"]
-        return options
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                listed = pool.submit(run, via_cmd)
+                locked = run(lock_cmd)
+                annotations = listed.result()
+            return self._read(locked, root, annotations)
+
+    @staticmethod
+    def _read(locked: BackendOutcome, root: Path, annotations: BackendOutcome | None) -> _Compiled:
+        """The compile's result from its outcomes and the ``pylock.toml`` it wrote in ``root``."""
+        if not locked.ok:
+            return _Compiled(locked, None, "")
+        if annotations is not None and not annotations.ok:
+            return _Compiled(annotations, None, "")
+        import tomllib
+
+        try:
+            data = tomllib.loads((root / "pylock.toml").read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InstallError(f"uv wrote no readable pylock.toml: {exc}") from exc
+        return _Compiled(locked, data, annotations.stdout if annotations is not None else None)
 
     # -- plan
 
