@@ -20,6 +20,7 @@ from opentelemetry.trace import TraceState
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.telemetry import records
 from pytest_kisys.telemetry.cost import CostLedger
+from pytest_kisys.telemetry.otlp_json import encode_test
 from pytest_kisys.telemetry.otlp_json import JsonLinesSpanExporter
 from pytest_kisys.telemetry.records import ExceptionInfo
 from pytest_kisys.telemetry.records import FixtureRecord
@@ -131,3 +132,60 @@ def test_cost_top_ten_is_the_head_of_the_full_ranking() -> None:
         module = nodeid.partition("::")[0]
         modules[module] = modules.get(module, 0.0) + seconds
     assert summary.top_modules == tuple(sorted(modules.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+
+
+def _without_span_ids(line: str) -> object:
+    """The request with each span id replaced by the span's place (new random ids on each path)."""
+    request = json.loads(line)
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    places = {span.pop("spanId"): n for n, span in enumerate(spans)}
+    for span in spans:
+        span["parentSpanId"] = places.get(span["parentSpanId"], span["parentSpanId"])
+    return request
+
+
+def test_a_passing_test_written_from_its_record_equals_the_span_data_path(tmp_path: Path) -> None:
+    builder, local, remote = _builder()
+    passed = [
+        _record(
+            f"sub/***.py::test_{n}",
+            (f"sub/{SECRET}.py", n if n % 3 else None, f"test_{n}"),
+            "pass",
+            "passed",
+            10 + n,
+            20 + n,
+            (0.1 * n, 0.2, 1e-7),
+            5 * n,
+            1024,
+            local,
+        )
+        for n in range(6)
+    ]
+    xpass = _record(
+        "m.py::test_x", ("m.py", 4, "test_x"), "xpass", "passed", 1, 2, (0.0, 0.5, 0.0), 9, 8, local
+    )
+    items = [*passed, xpass, *_records(local, remote)]
+    encoded, generic = tmp_path / "encoded.jsonl", tmp_path / "generic.jsonl"
+    exporter = JsonLinesSpanExporter(encoded)
+    exporter.export_encoded(exporter.encode_items(items, builder), builder.resource, builder.scope)
+    data = [span for item in items for span in builder.data(item)]
+    JsonLinesSpanExporter(generic).export_data(data, builder.resource, builder.scope)
+    assert _without_span_ids(encoded.read_text()) == _without_span_ids(generic.read_text())
+    assert SECRET not in encoded.read_text()  # the path is redacted on this path too
+    # Written from the record: the passing tests (test_ok among _records' too); the failed and
+    # skipped ones and the session fixture take the general path.
+    fast = [item for item in items if type(item) is tuple and encode_test(item, builder) is not None]
+    assert fast == [*passed, xpass, _records(local, remote)[0]]
+
+
+def test_only_a_passing_test_with_its_function_at_the_end_of_the_id_is_written_from_the_record() -> None:
+    builder, local, remote = _builder()
+    fields = ("m.py::test_p[a]", ("m.py", 1, "test_p[a]"), "pass", "passed", 1, 2, (0.0, 0.0, 0.0), 0, 0)
+    assert encode_test(_record(*fields, local), builder) is not None
+    assert encode_test(_record(*fields, remote), builder) is None  # a trace state
+    moved = ("m.py::test_p[***]", ("m.py", 1, f"test_p[{SECRET}]"), *fields[2:])
+    assert encode_test(_record(*moved, local), builder) is None  # the function needs redaction
+    reason = _record(*fields[:2], "skipped", "skipped", *fields[4:], local, None, "why")
+    assert encode_test(reason, builder) is None
+    phases = _record(*fields, local, None, None, (Phase("call", 1.0, 2.0, "passed"),))
+    assert encode_test(phases, builder) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+import enum
 import logging
 from pathlib import Path
 import sys
@@ -41,6 +42,14 @@ QUEUE_MAX = 10_000
 _THREAD_NAME = "kisys-span-export"
 
 
+class _Mode(enum.Enum):
+    """What the exporter is handed: encoded texts, :class:`SpanData`, or SDK spans."""
+
+    ENCODED = "encoded"
+    DATA = "data"
+    SDK = "sdk"
+
+
 @runtime_checkable
 class DataExporter(Protocol):
     """An exporter of kisys's own that encodes :class:`SpanData` directly (no SDK span objects)."""
@@ -49,6 +58,20 @@ class DataExporter(Protocol):
         self, spans: Sequence[SpanData], resource: Resource, scope: InstrumentationScope
     ) -> SpanExportResult:
         """Export spans that all share ``resource`` and ``scope``."""
+
+
+@runtime_checkable
+class EncodingExporter(Protocol):
+    """An exporter of kisys's own that encodes queued items itself (``file:``): a passing
+    test's span is written from its record, with no :class:`SpanData` in between."""
+
+    def encode_items(self, items: Sequence[Any], builder: SpanBuilder) -> list[str]:
+        """The encoded spans the queued ``items`` stand for."""
+
+    def export_encoded(
+        self, spans: Sequence[str], resource: Resource, scope: InstrumentationScope
+    ) -> SpanExportResult:
+        """Export spans :meth:`encode_items` encoded, all sharing ``resource`` and ``scope``."""
 
 
 @dataclass(frozen=True)
@@ -217,12 +240,16 @@ class ExportPipeline:
             with self._lock:
                 self._dropped += len(items)
             return
-        exporter = self.exporter
-        direct = isinstance(exporter, DataExporter)
-        convert = self._builder.data if direct else self._builder
+        exporter: object = self.exporter
         spans: list[Any] = []
-        for item in items:
-            spans.extend(convert(item))
+        if isinstance(exporter, EncodingExporter):
+            mode = _Mode.ENCODED
+            spans = exporter.encode_items(items, self._builder)
+        else:
+            mode = _Mode.DATA if isinstance(exporter, DataExporter) else _Mode.SDK
+            convert = self._builder.data if mode is _Mode.DATA else self._builder
+            for item in items:
+                spans.extend(convert(item))
         for start in range(0, len(spans), self._batch_size):
             batch = spans[start : start + self._batch_size]
             with self._lock:
@@ -231,7 +258,7 @@ class ExportPipeline:
                 with self._lock:
                     self._dropped += len(batch)
                 continue
-            error = self._export_batch(batch, direct)
+            error = self._export_batch(batch, mode)
             with self._lock:
                 if error is None:
                     self._exported += len(batch)
@@ -241,11 +268,14 @@ class ExportPipeline:
         with self._lock:
             self._in_flight = 0
 
-    def _export_batch(self, batch: Sequence[Any], direct: bool) -> str | None:
+    def _export_batch(self, batch: Sequence[Any], mode: _Mode) -> str | None:
         exporter = self.exporter
         assert exporter is not None  # noqa: S101  # nosec B101 - only the started thread exports
         try:
-            if direct:
+            if mode is _Mode.ENCODED:
+                assert isinstance(exporter, EncodingExporter)  # noqa: S101  # nosec B101 - checked by the caller
+                result = exporter.export_encoded(batch, self._builder.resource, self._builder.scope)
+            elif mode is _Mode.DATA:
                 assert isinstance(exporter, DataExporter)  # noqa: S101  # nosec B101 - checked by the caller
                 result = exporter.export_data(batch, self._builder.resource, self._builder.scope)
             else:

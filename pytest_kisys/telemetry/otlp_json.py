@@ -7,7 +7,9 @@ same shape a collector's file exporter writes and ``otelcol`` can replay. Every 
 
 The text is written directly (strings escaped by the ``json`` module's C escaper, keys
 encoded once) rather than built as dicts and serialised: on the export thread, which shares
-the GIL with the tests, that is several times cheaper per span.
+the GIL with the tests, that is several times cheaper per span. A passing test's span is
+written straight from its queued record (:func:`encode_test`: one f-string, no attribute dict
+or :class:`SpanData`), about 5.5 µs a span against 12 µs through :class:`SpanData`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from pytest_kisys.telemetry.records import data_of
+from pytest_kisys.telemetry.records import FAILED_STATUSES
+from pytest_kisys.telemetry.records import SpanBuilder
 from pytest_kisys.telemetry.records import SpanData
+from pytest_kisys.telemetry.records import suite_name
 
 
 # OTLP SpanFlags: HAS_IS_REMOTE, plus IS_REMOTE when the parent came from outside.
@@ -122,6 +127,61 @@ def encode_data(span: SpanData) -> str:
     return text + "}"
 
 
+# Per string, its quoted text (paths, suites, statuses: a few values repeated by every test).
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted(text: str) -> str:
+    hit = _QUOTED.get(text)
+    if hit is None:
+        hit = _quote(text)
+        if len(_QUOTED) < 4096:
+            _QUOTED[text] = hit
+    return hit
+
+
+def encode_test(item: tuple[Any, ...], builder: SpanBuilder) -> str | None:
+    """A queued test record of a test that passed as one OTLP/JSON ``Span``, written at once.
+
+    The same span as ``encode_data(builder.data(item)[0])`` (checked by the tests), without
+    the attribute dict and :class:`SpanData` in between. None for any other record (a
+    failure, a skip or xfail reason, phases, fixtures, a trace state, or a function name not
+    at the end of the node id): those take :meth:`SpanBuilder.data`.
+    """
+    nodeid, (path, lineno, function), status, outcome, start, end, durations, cpu_ns, peak, parent = item[:10]
+    exc, reason, phases, fixtures = item[10:]
+    if exc is not None or reason or phases or fixtures or status in FAILED_STATUSES:
+        return None
+    if not nodeid.endswith(function) or nodeid[-len(function) - 2 : -len(function)] != "::":
+        return None
+    ctx = builder.parent_of(parent)
+    if ctx.trace_state:
+        return None
+    setup, call, teardown = durations
+    name = _quote(nodeid)
+    line = ""
+    if lineno is not None:
+        line = f',{{"key":"code.line.number","value":{{"intValue":"{lineno + 1}"}}}}'
+
+    return (
+        f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{builder.ids.span_id():016x}","name":{name},'
+        f'"kind":1,"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":['
+        f'{{"key":"test.case.name","value":{{"stringValue":{name}}}}},'
+        f'{{"key":"test.suite.name","value":{{"stringValue":{_quoted(suite_name(nodeid))}}}}},'
+        f'{{"key":"test.case.result.status","value":{{"stringValue":{_quoted(status)}}}}},'
+        f'{{"key":"pytest.outcome","value":{{"stringValue":{_quoted(outcome)}}}}},'
+        f'{{"key":"code.file.path","value":{{"stringValue":{_quoted(builder.redactor.redact(path))}}}}},'
+        f'{{"key":"code.function.name","value":{{"stringValue":{_quote(function)}}}}},'
+        f'{{"key":"pytest.setup.duration","value":{{"doubleValue":{float.__repr__(setup)}}}}},'
+        f'{{"key":"pytest.call.duration","value":{{"doubleValue":{float.__repr__(call)}}}}},'
+        f'{{"key":"pytest.teardown.duration","value":{{"doubleValue":{float.__repr__(teardown)}}}}},'
+        f'{{"key":"kisys.cpu.time","value":{{"doubleValue":{float.__repr__(cpu_ns / 1e9)}}}}},'
+        f'{{"key":"kisys.memory.peak","value":{{"intValue":"{peak}"}}}}{line}],'
+        f'"status":{{"code":0}},"flags":{_FLAGS_REMOTE if ctx.is_remote else _FLAGS_LOCAL},'
+        f'"parentSpanId":"{ctx.span_id:016x}"}}'
+    )
+
+
 def _resource_spans(resource: Resource, scopes: Sequence[tuple[InstrumentationScope | None, str]]) -> str:
     scope_spans = []
     for scope, spans in scopes:
@@ -137,8 +197,12 @@ def _resource_spans(resource: Resource, scopes: Sequence[tuple[InstrumentationSc
 
 def encode_batch(spans: Sequence[SpanData], resource: Resource, scope: InstrumentationScope) -> str:
     """An OTLP/JSON ``ExportTraceServiceRequest`` of spans sharing ``resource`` and ``scope``."""
-    body = ",".join(map(encode_data, spans))
-    return '{"resourceSpans":[' + _resource_spans(resource, [(scope, body)]) + "]}"
+    return encode_texts(list(map(encode_data, spans)), resource, scope)
+
+
+def encode_texts(spans: Sequence[str], resource: Resource, scope: InstrumentationScope) -> str:
+    """The request of already encoded ``Span`` texts sharing ``resource`` and ``scope``."""
+    return '{"resourceSpans":[' + _resource_spans(resource, [(scope, ",".join(spans))]) + "]}"
 
 
 def encode_request(spans: Sequence[ReadableSpan]) -> str:
@@ -182,6 +246,23 @@ class JsonLinesSpanExporter(SpanExporter):
     ) -> SpanExportResult:
         """Write kisys's own spans (one resource and scope) as one line, no SDK objects."""
         return self._append(encode_batch(spans, resource, scope))
+
+    def encode_items(self, items: Sequence[Any], builder: SpanBuilder) -> list[str]:
+        """Each queued item's spans as OTLP/JSON ``Span`` texts (a passing test's at once)."""
+        texts: list[str] = []
+        for item in items:
+            text = encode_test(item, builder) if type(item) is tuple else None
+            if text is not None:
+                texts.append(text)
+            else:
+                texts.extend(map(encode_data, builder.data(item)))
+        return texts
+
+    def export_encoded(
+        self, spans: Sequence[str], resource: Resource, scope: InstrumentationScope
+    ) -> SpanExportResult:
+        """Write spans :meth:`encode_items` encoded (one resource and scope) as one line."""
+        return self._append(encode_texts(spans, resource, scope))
 
     def shutdown(self) -> None:
         """Nothing is held open between exports."""

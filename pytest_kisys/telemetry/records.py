@@ -184,6 +184,10 @@ class SpanBuilder:
             self._parents.append(ctx)
         return self._parents.index(ctx)
 
+    def parent_of(self, index: int) -> SpanContext:
+        """The context a queued test record's ``parent`` index stands for."""
+        return self._parents[index]
+
     def __call__(self, item: Any) -> list[ReadableSpan]:
         """The ``ReadableSpan`` objects one queued item stands for (SDK spans unchanged)."""
         if isinstance(item, ReadableSpan) and self.rebase is None:
@@ -294,7 +298,7 @@ class SpanBuilder:
                     "exception.stacktrace": redact(exc.stacktrace),
                 }
                 events = ((exc.time_ns, "exception", exception),)
-        parent = self._parents[record.parent]
+        parent = self.parent_of(record.parent)
         trace_id, state = parent.trace_id, parent.trace_state or None
         span_id = self.ids.span_id()
         spans = [
