@@ -50,23 +50,26 @@ def fill(store: object, runs: int) -> None:
         ))
 
 
+def fresh_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest, name: str) -> str:
+    """A new empty store: a SQLite file, or database ``name`` on the throwaway PostgreSQL."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'h.db'}"
+    pg: Postgres = request.getfixturevalue("postgres")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return pg.url(name)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_store_records_and_keeps_the_newest_runs(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'h.db'}"
-    else:
-        pg: Postgres = request.getfixturevalue("postgres")
-        url = pg.url()
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text("DROP DATABASE IF EXISTS keep_test"))
-            conn.execute(sa.text("CREATE DATABASE keep_test"))
-        engine.dispose()
-        url = pg.url("keep_test")
+    url = fresh_url(backend, tmp_path, request, "keep_test")
     store = open_store(url)
     try:
         fill(store, 5)
@@ -83,6 +86,58 @@ def test_store_records_and_keeps_the_newest_runs(
         assert conn.execute(sa.text("SELECT count(*) FROM tests")).scalar_one() == 3
         assert conn.execute(sa.text("SELECT count(*) FROM events")).scalar_one() == 3
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == schema.HEAD
+    engine.dispose()
+
+
+def a_test_row(name: str, start: float, outcome: str = "passed") -> tuple[str, str, str, float, float, str]:
+    return (f"t.py::{name}", "t.py", outcome, start, 0.5, "[]")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_feed_sends_each_tests_span_events_built_from_its_rows(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import sqlalchemy as sa
+
+    from pytest_kisys.dashboard.queries import Reader
+    from pytest_kisys.history.rows import span
+
+    url = fresh_url(backend, tmp_path, request, "feed_test")
+    mine, other = open_store(url), open_store(url)  # two runs at once: their rows interleave ids
+    try:
+        mine.start_run(run_row("a", 1.0))
+        other.start_run(run_row("b", 2.0))
+        started = Event("run.started", 1.0, {"run": {"id": "a"}})
+        first = (a_test_row("a1", 10.0), a_test_row("a2", 11.0, "failed"))
+        mine.write("a", Batch(tests=first, events=(started,)))
+        other.write("b", Batch(tests=(a_test_row("b1", 12.0),)))
+        mine.write("a", Batch(tests=(a_test_row("a3", 13.0),), run={"status": "finished"}))
+    finally:
+        mine.close()
+        other.close()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:  # one stored event per write of tests, none per test
+        types = [r[0] for r in conn.execute(sa.text("SELECT type FROM events ORDER BY seq"))]
+    assert types == ["tests.recorded", "run.started", "tests.recorded", "tests.recorded"]
+    reader = Reader(engine)
+    events = reader.events_after(0)
+    shown = [(e["run_id"], e["type"], e["data"].get("name")) for e in events]
+    assert shown == [
+        ("a", "trace.span.created", "t.py::a1"), ("a", "trace.span.ended", "t.py::a1"),
+        ("a", "trace.span.created", "t.py::a2"), ("a", "trace.span.ended", "t.py::a2"),
+        ("a", "run.started", None),
+        ("b", "trace.span.created", "t.py::b1"), ("b", "trace.span.ended", "t.py::b1"),
+        ("a", "trace.span.created", "t.py::a3"), ("a", "trace.span.ended", "t.py::a3"),
+    ]
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(set(seqs))
+    assert events[2]["data"] == {**span("t.py::a2", "test", 11.0), "status": ""}
+    assert events[3]["data"] == span("t.py::a2", "test", 11.0, 11.5, "failed")
+    assert (events[2]["ts"], events[3]["ts"]) == (11.0, 11.5)
+    # A client that saw the first span event resumes inside the batch; one run only; nothing new.
+    assert reader.events_after(seqs[0]) == events[1:]
+    assert [e["data"]["name"] for e in reader.events_after(0, "b")] == ["t.py::b1", "t.py::b1"]
+    assert reader.events_after(reader.last_seq()) == []
     engine.dispose()
 
 
@@ -135,6 +190,47 @@ def test_default_store_is_under_rootdir(pytester: pytest.Pytester) -> None:
     assert status == "finished"
     assert tests == 2
     assert json.loads(outcomes)["failed"] == 1
+
+
+def test_tests_are_written_while_the_run_goes_even_during_a_long_test(pytester: pytest.Pytester) -> None:
+    # The last test waits (up to 60 s) until the earlier tests' rows are in the store: the test
+    # loop flushed them at a teardown, or the recorder's thread did while this test runs.
+    pytester.makepyfile(
+        """
+        import sqlite3, time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(40))
+        def test_quick(n):
+            time.sleep(0.02)
+
+        def test_zz_waits_for_the_rows():
+            deadline = time.monotonic() + 60
+            while True:
+                with sqlite3.connect(".kisys/history.db") as db:
+                    (count,) = db.execute("SELECT count(*) FROM tests").fetchone()
+                if count == 40:
+                    break
+                assert time.monotonic() < deadline, count
+                time.sleep(0.05)
+        """
+    )
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none")
+    result.assert_outcomes(passed=41)
+    with sqlite3.connect(pytester.path / ".kisys" / "history.db") as db:
+        rows = db.execute("SELECT nodeid, outcome, markers FROM tests ORDER BY id").fetchall()
+        marks = [json.loads(d) for (d,) in db.execute(
+            "SELECT data FROM events WHERE type = 'tests.recorded' ORDER BY seq")]
+        spans = db.execute("SELECT count(*) FROM events WHERE data LIKE '%\"kind\": \"test\"%'").fetchone()
+    assert [r[0] for r in rows] == [*(f"test_tests_are_written_while_the_run_goes_even_during_a_long_test.py"
+                                      f"::test_quick[{n}]" for n in range(40)),
+                                    "test_tests_are_written_while_the_run_goes_even_during_a_long_test.py"
+                                    "::test_zz_waits_for_the_rows"]
+    assert {r[1] for r in rows} == {"passed"}
+    assert json.loads(rows[0][2]) == ["parametrize"]
+    assert len(marks) >= 2  # written in several flushes, not once at the end
+    assert sum(m["count"] for m in marks) == 41
+    assert spans == (0,)  # no span event per test in the store: the feed builds them
 
 
 def test_unwritable_store_is_one_warning_and_never_fails(pytester: pytest.Pytester) -> None:

@@ -117,19 +117,31 @@ def test_dashboard_verb_names_an_unusable_history(capsys: pytest.CaptureFixture[
     assert "hunter2" not in err
 
 
-def test_test_span_events_are_the_span_summary_as_json() -> None:
+def _report(
+    nodeid: str, when: str, outcome: str, duration: float, start: float, **extra: object
+) -> pytest.TestReport:
+    return pytest.TestReport(nodeid, ("a.py", 0, "t"), {}, outcome, None, when, (),  # type: ignore[arg-type]
+                             duration, start, start + duration, **extra)
+
+
+def test_a_test_row_from_its_reports_ends_with_its_teardown() -> None:
     nodeid = 'a.py::t[\u00e9"\\x]'
-    log = [
-        (nodeid, "setup", "passed", False, 0.5, 10.0, None),
-        (nodeid, "call", "skipped", True, 0.25, 10.5, None),
-        (nodeid, "teardown", "passed", False, 0.125, 10.75, None),
-        (nodeid, 11.0),
+    other = "b.py::u"
+    reports = [
+        _report(nodeid, "setup", "passed", 0.5, 10.0),
+        _report(other, "setup", "passed", 0.0, 10.1),
+        _report(nodeid, "call", "skipped", 0.25, 10.5, wasxfail="reason"),
+        _report(nodeid, "teardown", "passed", 0.125, 10.75),
     ]
-    rows, events = TestRows(MarkerNames(list, str)).build(log)
-    assert [(r["outcome"], r["started"], r["duration"]) for r in rows] == [("xfailed", 10.0, 0.875)]
-    created, ended = events
-    assert (created.type, created.ts) == ("trace.span.created", 10.0)
-    assert (ended.type, ended.ts) == ("trace.span.ended", 11.0)
-    assert json.loads(created.json()) == {**R.span(nodeid, "test", 10.0), "status": ""}
-    assert json.loads(ended.json()) == R.span(nodeid, "test", 10.0, 10.875, "xfailed")
+    build = TestRows(MarkerNames(list, str))
+    assert build.build(reports) == [(nodeid, "a.py", "xfailed", 10.0, 0.875, "[]")]
+    assert build.counts["xfailed"] == 1
+    # The other test's setup waits for its teardown in a later batch; a worker's markers count.
+    later = [_report(other, "call", "failed", 1.0, 10.2), _report(other, "teardown", "passed", 0.0, 11.2)]
+    later[0].kisys_markers = ["slow"]  # type: ignore[attr-defined]  # only a setup report's count
+    assert build.build(later) == [(other, "b.py", "failed", 10.1, 1.0, "[]")]
+    build.build([_report("a.py::v", "teardown", "passed", 0.125, 12.0)])
+    assert build.costs == [("a.py", 1.0, ()), ("b.py", 1.0, ())]  # one entry per module and markers
+    by = {(r["grp"], r["name"]): r["seconds"] for r in R.cost_rows(build.costs, None)}
+    assert by == {("module", "a.py"): 1.0, ("module", "b.py"): 1.0, ("marker", "(none)"): 2.0}
     assert Event("run.finished", 1.0, {"n": 1}).json() == '{"n": 1}'

@@ -15,6 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from pytest_kisys.history import views
+from pytest_kisys.history.interface import SEQ_SCALE
+from pytest_kisys.history.interface import TESTS_RECORDED
+from pytest_kisys.history.rows import span
 from pytest_kisys.history.sa_store import metadata
 
 
@@ -202,25 +205,53 @@ class Reader:
         return self._paged(stmt, f, view)
 
     def last_seq(self) -> int:
-        """The newest event's sequence number (0 when there is none)."""
+        """The feed's sequence number of the newest event (0 when there is none): the next
+        stored event's spans all come after it."""
         ev = self.t["events"]
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ev.c.seq), 0))).scalar_one())
+            newest = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(ev.c.seq), 0))).scalar_one())
+        return newest * SEQ_SCALE + SEQ_SCALE - 1 if newest else 0
 
     def events_after(self, seq: int, run: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-        """Events with a sequence number above ``seq``, oldest first."""
+        """Events with a feed sequence number above ``seq``, oldest first (``limit`` stored events).
+
+        A stored :data:`~pytest_kisys.history.interface.TESTS_RECORDED` event becomes the
+        ``trace.span.created`` and ``trace.span.ended`` events of its tests, in row order, with
+        the sequence numbers after its own (``events.seq * SEQ_SCALE + 0, 1, ...``).
+        """
         ev = self.t["events"]
-        stmt = sa.select(ev).where(ev.c.seq > seq)
+        stmt = sa.select(ev).where(ev.c.seq >= seq // SEQ_SCALE)
         if run:
             stmt = stmt.where(ev.c.run_id == run)
-        rows = self._rows(stmt.order_by(ev.c.seq).limit(limit))
-        return [
-            {
-                "seq": r["seq"],
-                "run_id": r["run_id"],
-                "ts": r["ts"],
-                "type": r["type"],
-                "data": json.loads(r["data"]),
-            }
-            for r in rows
-        ]
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(stmt.order_by(ev.c.seq).limit(limit)):
+                base = r.seq * SEQ_SCALE
+                head = {"seq": base, "run_id": r.run_id, "ts": r.ts, "type": r.type}
+                if r.type != TESTS_RECORDED:
+                    if base > seq:
+                        out.append({**head, "data": json.loads(r.data)})
+                    continue
+                for n, (ts, type_, data) in enumerate(self._test_spans(conn, r.run_id, json.loads(r.data))):
+                    if base + n > seq:
+                        out.append({**head, "seq": base + n, "ts": ts, "type": type_, "data": data})
+        return out
+
+    def _test_spans(
+        self, conn: sa.Connection, run_id: str, marker: Mapping[str, Any]
+    ) -> list[tuple[float, str, dict[str, Any]]]:
+        """``(ts, type, data)`` of the span events of the tests a ``TESTS_RECORDED`` event
+        (``marker`` its data) stands for, in row order."""
+        tests = self.t["tests"]
+        stmt = (
+            sa.select(tests.c.nodeid, tests.c.outcome, tests.c.started, tests.c.duration)
+            .where(tests.c.run_id == run_id, tests.c.id <= int(marker["upto"]))
+            .order_by(tests.c.id.desc())
+            .limit(int(marker["count"]))
+        )
+        out: list[tuple[float, str, dict[str, Any]]] = []
+        for t in reversed(list(conn.execute(stmt))):
+            end = t.started + t.duration
+            out.append((t.started, "trace.span.created", span(t.nodeid, "test", t.started)))
+            out.append((end, "trace.span.ended", span(t.nodeid, "test", t.started, end, t.outcome)))
+        return out

@@ -31,6 +31,18 @@ EventType = Literal[
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 Row = Mapping[str, Any]
+TestRow = tuple[str, str, str, float, float, str]
+"""A ``tests`` row as the run writes it: the values of :data:`TEST_COLUMNS`, in that order."""
+TEST_COLUMNS = ("nodeid", "module", "outcome", "started", "duration", "markers")
+TESTS_RECORDED = "tests.recorded"
+"""The type of the one stored event per flush that stands for its tests' span events: its data
+is ``{"upto": ID, "count": N}`` (the run's N ``tests`` rows with ``id <= ID``). It is never sent
+as such: the dashboard's feed sends each test's ``trace.span.created`` and ``trace.span.ended``
+in its place, built from those rows (:data:`SEQ_SCALE`)."""
+SEQ_SCALE = 1 << 20
+"""The feed's ``seq`` of a stored event is its ``events.seq`` times this; the span events a
+:data:`TESTS_RECORDED` event stands for take the next ``2 * count`` numbers (so ``count`` is at
+most ``SEQ_SCALE // 2`` per event, and the store splits bigger flushes)."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +52,10 @@ class Event:
     type: EventType
     ts: float
     data: Mapping[str, Any]
-    text: str = ""
-    """``data`` as JSON text, when its builder encoded it already (a test's span events: no
-    dict and no ``json.dumps`` per event); stores write it as is, and ``data`` is then empty."""
 
     def json(self) -> str:
         """The JSON text of ``data``, as the ``events`` table keeps it."""
-        return self.text or json.dumps(self.data)
+        return json.dumps(self.data)
 
 
 @dataclass(frozen=True)
@@ -55,12 +64,15 @@ class Batch:
 
     rows: Mapping[str, tuple[Row, ...]] = field(default_factory=dict)
     """Table name -> new rows (without ``id`` and ``run_id``, which the store fills in)."""
+    tests: tuple[TestRow, ...] = ()
+    """New ``tests`` rows as tuples (one ``executemany``); the store follows them with their
+    :data:`TESTS_RECORDED` event, before ``events``."""
     events: tuple[Event, ...] = ()
     run: Row = field(default_factory=dict)
     """Changed fields of this run's ``runs`` row."""
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.run or any(self.rows.values()))
+        return bool(self.tests or self.events or self.run or any(self.rows.values()))
 
 
 class HistoryStore(Protocol):

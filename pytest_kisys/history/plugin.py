@@ -1,12 +1,16 @@
 """The ``kisys-history`` plugin object: records the run as it goes, and writes ``--kisys-html``.
 
 On the xdist controller (or a plain run) its :class:`~pytest_kisys.history.testlog.TestLog`
-keeps each report (one append per report: the only history work while a test runs); the
-writer thread's poll turns them into ``tests`` rows and span events, and reads the
-:class:`~pytest_kisys.record.RunRecord` for decisions, installs, checks and stages; the
-:class:`~pytest_kisys.history.recorder.Recorder` writes them. On an xdist worker it only
-attaches each test's marker names to its reports (for cost by marker); workers never write.
-A store that cannot be written is one line in the terminal summary, never a failure.
+keeps each report (one append per report: the only history work while a test runs) and
+flushes, on the test loop's thread, at most every half second; the flush's poll turns the
+reports into ``tests`` rows and reads the :class:`~pytest_kisys.record.RunRecord` for
+decisions, installs, checks and stages; the :class:`~pytest_kisys.history.recorder.Recorder`
+writes them (its thread flushes when a long test holds the loop). The tests' span events are
+not stored one by one: the store keeps one event per flush that stands for them, and the
+dashboard's feed sends each test's two span events in its place
+(:data:`~pytest_kisys.history.interface.TESTS_RECORDED`). On an xdist worker it only attaches
+each test's marker names to its reports (for cost by marker); workers never write. A store
+that cannot be written is one line in the terminal summary, never a failure.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class HistoryPlugin:
         self.started = time.time()
         self._seen = dict.fromkeys(_SOURCES, 0)
         self._poll_lock = threading.Lock()
-        self._log = TestLog()
+        self._log = TestLog(self._flush)
         self._rows = TestRows(MarkerNames(list, self.redactor.redact))  # replaced at session start
         self._counted = 0
         self._findings = 0
@@ -108,6 +112,9 @@ class HistoryPlugin:
         self.recorder = Recorder(
             run, opener, poll=self._poll, keep=settings.history_keep, keep_rows=settings.html is not None
         )
+
+    def _flush(self) -> None:
+        self.recorder.flush()
 
     # -- per test: registered at session start, on the controller or on a worker -------------
 
@@ -146,14 +153,12 @@ class HistoryPlugin:
                 self.recorder.update_run(outcomes=R.dumps(counts), tests=tests)
 
     def _poll_tests(self) -> None:
-        """The rows and span events of the tests finished since the last poll."""
-        entries = self._log.take()
-        if not entries:
-            return
-        rows, events = self._rows.build(entries)
-        if rows:
-            self.recorder.add("tests", rows)
-            self.recorder.emit(events)
+        """The rows of the tests finished since the last poll."""
+        reports = self._log.take()
+        if reports:
+            rows = self._rows.build(reports)
+            if rows:
+                self.recorder.add_tests(rows)
 
     def _poll_record(self, record: Any) -> None:
         now = time.time()
@@ -184,7 +189,7 @@ class HistoryPlugin:
         if self.worker:
             return
         ended = time.time()
-        self._poll()  # every test's row and span events before the cost and the session's end
+        self._poll()  # every test's row before the cost and the session's end
         entries = self._rows.costs
         costs = R.cost_rows(entries, self.settings.cost_per_cpu_hour)
         self.recorder.add("costs", costs)
@@ -248,7 +253,7 @@ class HistoryPlugin:
             return  # checked in __init__: a writer comes with every --kisys-html
         target = target if target.is_absolute() else self.settings.rootdir / target
         try:
-            write_html(target, bundle(self.recorder.run, self.recorder.rows))
+            write_html(target, bundle(self.recorder.run, self.recorder.kept()))
         except OutputError as exc:
             self.html_error = f"kisys: the HTML report was not written: {exc}"
             return

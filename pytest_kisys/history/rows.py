@@ -191,7 +191,9 @@ def outcome_of(phases: Mapping[str, tuple[str, bool]]) -> str:
 def cost_rows(
     entries: Iterable[tuple[str, float, tuple[str, ...]]], rate_per_cpu_hour: float | None
 ) -> list[Row]:
-    """``costs`` rows (seconds and money by module and by marker) from per-test seconds.
+    """``costs`` rows (seconds and money by module and by marker) from ``(nodeid, seconds,
+    markers)`` entries: one per test, or one per module and marker set (a module's path is
+    its own module).
 
     Grouping is the telemetry cost ledger's (one copy of the rule): a test with two markers
     counts for both, a test without one counts for ``(none)``.

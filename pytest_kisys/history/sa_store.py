@@ -18,6 +18,10 @@ from pytest_kisys.errors import HistoryError
 from pytest_kisys.history import schema
 from pytest_kisys.history.interface import Batch
 from pytest_kisys.history.interface import Row
+from pytest_kisys.history.interface import SEQ_SCALE
+from pytest_kisys.history.interface import TEST_COLUMNS
+from pytest_kisys.history.interface import TestRow
+from pytest_kisys.history.interface import TESTS_RECORDED
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -153,6 +157,7 @@ class SAStore:
             for name, rows in batch.rows.items():
                 if rows:
                     conn.execute(sa.insert(self.tables[name]), [{**r, "run_id": run_id} for r in rows])
+            self._insert_tests(conn, run_id, batch.tests)
             if batch.events:
                 conn.execute(
                     sa.insert(self.tables["events"]),
@@ -163,6 +168,24 @@ class SAStore:
                 conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**batch.run))
 
         self._run(work)
+
+    def _insert_tests(self, conn: sa.Connection, run_id: str, tests: tuple[TestRow, ...]) -> None:
+        """``tests`` rows, each chunk followed by its ``TESTS_RECORDED`` event (the newest id of
+        the run's rows: other runs' rows may interleave ids, never this run's)."""
+        table = self.tables["tests"]
+        per = SEQ_SCALE // 2
+        for start in range(0, len(tests), per):
+            chunk = tests[start : start + per]
+            rows = [{"run_id": run_id, **dict(zip(TEST_COLUMNS, r, strict=True))} for r in chunk]
+            conn.execute(sa.insert(table), rows)
+            newest = sa.select(sa.func.max(table.c.id)).where(table.c.run_id == run_id)
+            upto = conn.execute(newest).scalar_one()
+            data = f'{{"upto": {int(upto)}, "count": {len(chunk)}}}'
+            when = chunk[-1][3] + chunk[-1][4]
+            conn.execute(
+                sa.insert(self.tables["events"]),
+                [{"run_id": run_id, "ts": when, "type": TESTS_RECORDED, "data": data}],
+            )
 
     def prune(self, keep: int) -> int:
         """Delete runs older than the newest ``keep`` and their rows."""

@@ -17,6 +17,10 @@ from pytest_kisys.errors import HistoryError
 from pytest_kisys.history import schema
 from pytest_kisys.history.interface import Batch
 from pytest_kisys.history.interface import Row
+from pytest_kisys.history.interface import SEQ_SCALE
+from pytest_kisys.history.interface import TEST_COLUMNS
+from pytest_kisys.history.interface import TestRow
+from pytest_kisys.history.interface import TESTS_RECORDED
 
 
 _TYPES = {
@@ -28,6 +32,9 @@ _TYPES = {
 }
 _MAX_VARIABLES = 999
 """Bound parameters per statement: SQLite's smallest compiled-in limit."""
+_TEST_MARKS = ", ".join("?" * (len(TEST_COLUMNS) + 1))
+_INSERT_TEST = f"INSERT INTO tests (run_id, {', '.join(TEST_COLUMNS)}) VALUES ({_TEST_MARKS})"  # noqa: S608  # nosec B608 - schema names only
+_INSERT_EVENT = "INSERT INTO events (run_id, ts, type, data) VALUES (?, ?, ?, ?)"
 
 
 def table_ddl(table: schema.Table) -> list[str]:
@@ -99,6 +106,7 @@ class SQLiteStore:
         def work() -> None:
             for name, rows in batch.rows.items():
                 self._insert(name, rows, run_id)
+            self._insert_tests(run_id, batch.tests)
             if batch.events:
                 values: list[Any] = []
                 for e in batch.events:
@@ -111,6 +119,18 @@ class SQLiteStore:
                 self._db.execute(sql, [*(batch.run[f] for f in fields), run_id])
 
         self._guarded(work)
+
+    def _insert_tests(self, run_id: str, tests: Sequence[TestRow]) -> None:
+        """``tests`` rows (one ``executemany`` of tuples), each chunk followed by its
+        :data:`~pytest_kisys.history.interface.TESTS_RECORDED` event."""
+        db = self._db
+        per = SEQ_SCALE // 2
+        for start in range(0, len(tests), per):
+            chunk = tests[start : start + per]
+            db.executemany(_INSERT_TEST, [(run_id, *row) for row in chunk])
+            (upto,) = db.execute("SELECT last_insert_rowid()").fetchone()
+            data = f'{{"upto": {upto}, "count": {len(chunk)}}}'
+            db.execute(_INSERT_EVENT, (run_id, chunk[-1][3] + chunk[-1][4], TESTS_RECORDED, data))
 
     def _insert(self, name: str, rows: Sequence[Row], run_id: str | None = None) -> None:
         """``rows`` into ``name`` (each with ``run_id`` when given)."""

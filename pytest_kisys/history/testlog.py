@@ -1,12 +1,14 @@
-"""The per-test hot path of the history: one list append per report, rows built later.
+"""The per-test hot path of the history: one list append per report, rows built at a flush.
 
 On the controller (or a plain run) :class:`TestLog` is the only history code pytest calls per
-test: ``pytest_runtest_logreport`` appends a small tuple of the report (not the report itself,
-so the heap stays small until the poll) and ``pytest_runtest_logfinish`` appends
-``(nodeid, time)``. :class:`TestRows` turns that log into ``tests`` rows, span events and cost
-entries when the recorder's writer thread polls (and once more at session end), so no row,
-dict or event is built while a test runs. On an xdist worker :class:`WorkerMarkers` attaches
-each test's marker names to its setup report instead (the controller has no items).
+test: ``pytest_runtest_logreport`` appends the report (the terminal reporter keeps every
+report anyway, so this costs one list slot) and, on a teardown report, reads the monotonic
+clock: at most every ``interval`` seconds it calls the history's flush, on the test loop's own
+thread (no writer thread competes with it). :class:`TestRows` turns the reports into ``tests``
+rows (tuples) and cost entries at that flush, so no row is built while a test runs. A test is
+finished with its teardown report (pytest-rerunfailures logs no teardown for a rerun attempt).
+On an xdist worker :class:`WorkerMarkers` attaches each test's marker names to its setup report
+instead (the controller has no items).
 """
 
 from __future__ import annotations
@@ -14,23 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Iterable
-import json
 import time
 from typing import Any
 
 import pytest
 
 from pytest_kisys.history import rows as R
-from pytest_kisys.history.interface import Event
-from pytest_kisys.history.interface import Row
+from pytest_kisys.history.interface import TestRow
 
 
 MARKERS_ATTR = "kisys_markers"
-_NO_DATA: dict[str, Any] = {}
-_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
-Phase = tuple[str, str, str, bool, float, Any, Any]
-"""One report as the log keeps it: nodeid, when, outcome, wasxfail, duration, start, and the
-marker names an xdist worker attached (``None`` otherwise)."""
+_monotonic = time.monotonic
 
 
 class TestLog:
@@ -38,34 +34,25 @@ class TestLog:
 
     __test__ = False  # not a test class, whatever pytest's python_classes say
 
-    def __init__(self) -> None:
-        self.entries: list[Phase | tuple[str, float]] = []
-        """Each item a :data:`Phase` of a report or ``(nodeid, finished)`` (the test is done)."""
+    def __init__(self, flush: Callable[[], None] = lambda: None, interval: float = 0.5) -> None:
+        self.reports: list[pytest.TestReport] = []
+        self._flush = flush
+        self._interval = interval
+        self._due = _monotonic() + interval
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep what the row needs of the report, not the report (a smaller heap until the poll)."""
-        self.entries.append(
-            (
-                report.nodeid,
-                report.when,
-                report.outcome,
-                getattr(report, "wasxfail", None) is not None,
-                report.duration,
-                getattr(report, "start", None),
-                getattr(report, MARKERS_ATTR, None),
-            )
-        )
+        """Keep the report; after a test's teardown, flush when the interval is up."""
+        self.reports.append(report)
+        if report.when == "teardown" and _monotonic() >= self._due:
+            self._flush()
+            self._due = _monotonic() + self._interval
 
-    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
-        """A test is done."""
-        self.entries.append((nodeid, time.time()))
-
-    def take(self) -> list[Phase | tuple[str, float]]:
+    def take(self) -> list[pytest.TestReport]:
         """Everything logged since the last call (safe against appends meanwhile)."""
-        entries = self.entries
-        count = len(entries)
-        taken = entries[:count]
-        del entries[:count]
+        reports = self.reports
+        count = len(reports)
+        taken = reports[:count]
+        del reports[:count]
         return taken
 
 
@@ -126,76 +113,73 @@ class MarkerNames:
         return hit
 
 
+def _stamp(report: pytest.TestReport, name: str) -> float | None:
+    """The report's ``start`` or ``stop`` epoch time, if it carries one."""
+    value = getattr(report, name, None)
+    return value if isinstance(value, float) and value > 0 else None
+
+
 class TestRows:
-    """Builds ``tests`` rows, span events and cost entries from a :class:`TestLog`."""
+    """Builds ``tests`` rows and cost entries from the reports of a :class:`TestLog`."""
 
     __test__ = False
 
     def __init__(self, markers: MarkerNames) -> None:
         self._markers = markers
-        self._open: dict[str, list[Phase]] = {}
+        self._open: dict[str, list[pytest.TestReport]] = {}
         self._marker_text: dict[tuple[str, ...], str] = {}
         self.counts: dict[str, int] = dict.fromkeys(R.OUTCOMES, 0)
-        self.costs: list[tuple[str, float, tuple[str, ...]]] = []
+        self._seconds: dict[tuple[str, tuple[str, ...]], float] = {}
 
-    def build(self, entries: Iterable[Phase | tuple[str, float]]) -> tuple[list[Row], list[Event]]:
-        """The rows and events of the tests that finished in ``entries`` (phases of tests
-        still running are kept for the next call)."""
-        rows: list[Row] = []
-        events: list[Event] = []
+    @property
+    def costs(self) -> list[tuple[str, float, tuple[str, ...]]]:
+        """``(module, seconds, markers)`` per distinct module and marker set, in first-seen
+        order: what :func:`~pytest_kisys.history.rows.cost_rows` groups (a module's path is
+        its own module), without one ledger entry per test."""
+        return [(module, seconds, markers) for (module, markers), seconds in self._seconds.items()]
+
+    def build(self, reports: Iterable[pytest.TestReport]) -> list[TestRow]:
+        """The rows of the tests whose teardown is in ``reports``, in that order (the earlier
+        phases of tests still running are kept for the next call)."""
+        rows: list[TestRow] = []
         open_ = self._open
-        for entry in entries:
-            if len(entry) == 2:
-                nodeid, finished = entry
-                self._finished(nodeid, finished, open_.pop(nodeid, []), rows, events)
-            else:
-                phases = open_.get(entry[0])
+        for report in reports:
+            nodeid = report.nodeid  # a property (pytest 9 keeps a NodeId): read it once
+            if report.when != "teardown":
+                phases = open_.get(nodeid)
                 if phases is None:
-                    open_[entry[0]] = [entry]
+                    open_[nodeid] = [report]
                 else:
-                    phases.append(entry)
-        return rows, events
+                    phases.append(report)
+                continue
+            rows.append(self._row(nodeid, report, open_.pop(nodeid, None)))
+        return rows
 
-    def _finished(
-        self,
-        nodeid: str,
-        finished: float,
-        reports: list[Phase],
-        rows: list[Row],
-        events: list[Event],
-    ) -> None:
+    def _row(
+        self, nodeid: str, teardown: pytest.TestReport, earlier: list[pytest.TestReport] | None
+    ) -> TestRow:
         phases: dict[str, tuple[str, bool]] = {}
         duration = 0.0
         markers: tuple[str, ...] | None = None
-        for _, when, outcome, wasxfail, took, _, sent in reports:
-            phases[when] = (outcome, wasxfail)
-            duration += took
-            if when == "setup" and sent is not None:  # from an xdist worker
+        for report in (*earlier, teardown) if earlier else (teardown,):
+            extra = report.__dict__  # a look-up that misses raises nothing here
+            phases[report.when] = (report.outcome, "wasxfail" in extra)
+            duration += report.duration
+            sent = extra.get(MARKERS_ATTR) if report.when == "setup" else None
+            if sent is not None:  # from an xdist worker
                 markers = tuple(sent)
-        started = reports[0][5] if reports else None
-        if not isinstance(started, float):
-            started = finished - duration
+        started = _stamp(earlier[0] if earlier else teardown, "start")
+        if started is None:  # a report without timestamps (an old xdist worker)
+            stopped = _stamp(teardown, "stop")
+            started = (time.time() if stopped is None else stopped) - duration
         outcome = R.outcome_of(phases)
         self.counts[outcome] += 1
         if markers is None:
             markers = self._markers.of(nodeid)
-        self.costs.append((nodeid, duration, markers))
-        rows.append(
-            {
-                "nodeid": nodeid,
-                "module": nodeid.partition("::")[0],
-                "outcome": outcome,
-                "started": started,
-                "duration": duration,
-                "markers": self._marker_json(markers),
-            }
-        )
-        # The two span events as JSON text (``R.span`` of the test), built without a dict or a
-        # json.dumps each: the name is the one value that needs escaping.
-        head = f'{{"name": {_string(nodeid)}, "kind": "test", "start": {started!r}, "end": '
-        events.append(Event("trace.span.created", started, _NO_DATA, f'{head}null, "status": ""}}'))
-        ended = f'{head}{started + duration!r}, "status": "{outcome}"}}'
-        events.append(Event("trace.span.ended", finished, _NO_DATA, ended))
+        module = nodeid.partition("::")[0]
+        key = (module, markers)
+        self._seconds[key] = self._seconds.get(key, 0.0) + duration
+        return (nodeid, module, outcome, started, duration, self._marker_json(markers))
 
     def _marker_json(self, markers: tuple[str, ...]) -> str:
         """The ``markers`` column: one ``json.dumps`` per distinct marker tuple."""
