@@ -76,6 +76,10 @@ class MaskingPlugin:
         self._mask_ids: bool | None = None  # known for sure from the first report on
         self._status: SecretErrorStatus | None = None
         self._taps: list[ReportTap] = []
+        # Node id -> location of the collected tests with nothing to mask in either, valid
+        # while the redactor's generation is the one they were answered in.
+        self._clean_names: dict[str, object] = {}
+        self._clean_generation = -1
 
     def on_raise(self, tap: ReportTap) -> None:
         """Have ``tap`` see each test report whose phase raised, after masking.
@@ -89,9 +93,19 @@ class MaskingPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Mask the collected tests' node ids in one pass: their reports find them done."""
         items = session.items
-        if self.redactor.enabled and items:
-            # Each report's location is its item's (pytest computes it once per item).
-            self.redactor.redact_many([item.nodeid for item in items] + [item.location[2] for item in items])
+        if not self.redactor.enabled or not items:
+            return
+        generation = self.redactor.generation
+        # Each report's location is its item's (pytest computes it once per item).
+        answers = self.redactor.redact_many([i.nodeid for i in items] + [i.location[2] for i in items])
+        # The tests whose id and name came back unchanged: their reports skip both lookups
+        # while no value is registered (a report whose location is another object is looked at).
+        self._clean_names = {
+            i.nodeid: i.location
+            for i in items
+            if answers[i.nodeid] == i.nodeid and answers[i.location[2]] == i.location[2]
+        }
+        self._clean_generation = generation
 
     def _secret_error_seen(self) -> None:
         # The teststatus hook is registered only now: no per-report call in a run without one.
@@ -156,7 +170,13 @@ class MaskingPlugin:
             return report
         redact = self.redactor.redact
         if self._masks_ids():
-            self._mask_names(report)
+            known = (
+                self._clean_names.get(report.nodeid)
+                if self._clean_generation == self.redactor.generation
+                else None
+            )
+            if known is None or known is not report.location:
+                self._mask_names(report)
         # A passing test has no sections, properties or failure text: nothing more to look at.
         if report.sections:
             report.sections = [(title, redact(content)) for title, content in report.sections]
