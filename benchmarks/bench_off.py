@@ -14,7 +14,13 @@ wall and CPU (user + system of the child) per variant, min-max, ratios against `
 (goal <= 1.01) and the same ratio round by round (min-max), and the load average before and
 after. The order of the variants rotates from round to round.
 
+``--instructions`` counts instead of timing: one run of each variant under ``valgrind
+--tool=callgrind`` (user-space instructions of the whole process, ``PYTHONHASHSEED=0``), which
+is deterministic and independent of the machine's load, so a 1 % difference can be resolved
+(``without`` and ``with kisys`` only).
+
     python benchmarks/bench_off.py [--tests 2000 5000] [--rounds 7] [--dont-write-bytecode]
+    python benchmarks/bench_off.py --instructions [--tests 1 2000] [--dont-write-bytecode]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+import re
 import statistics
 import subprocess
 import sys
@@ -78,6 +85,37 @@ def _env(dont_write_bytecode: bool) -> dict[str, str]:
     return env
 
 
+def _instructions(python: str, suite: Path, env: dict[str, str]) -> int:
+    """User-space instructions of one whole pytest process, counted by callgrind."""
+    if env.get("PYTHONDONTWRITEBYTECODE"):
+        # pytest reads a rewritten module's cached pyc even where it may not write one: a
+        # run with bytecode written before (another mode) would leave them behind.
+        for where in (Path(python).parent.parent, suite):
+            for cached in where.rglob("*-pytest-*.pyc"):
+                cached.unlink()
+    counted = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=suite, env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", counted.stderr)
+    if found is None:
+        raise SystemExit(f"callgrind gave no count: {counted.stderr[-1000:]}")
+    return int(found.group(1))
+
+
+def _count_instructions(pythons: dict[str, str], suite: Path, env: dict[str, str], count: int) -> None:
+    # The old dependency set is a timing reference only: not worth its callgrind minutes.
+    counted = {name: python for name, python in pythons.items() if name != "with kisys, old deps"}
+    for python in counted.values():  # warm-up: bytecode, page cache
+        _run(python, suite, env)
+    counts = {name: _instructions(python, suite, env) for name, python in counted.items()}
+    base = counts["without"]
+    print(f"\n{count} trivial tests, instructions (callgrind, one run each)")
+    for name, value in counts.items():
+        print(f"  {name:<22} {value / 1e6:10.1f} M  {(value - base) / 1e6:+8.1f} M  {value / base:.4f}x")
+
+
 def _plugins(python: str) -> str:
     code = (
         "import importlib.metadata as m; print(','.join(sorted(e.name for d in m.distributions()"
@@ -95,6 +133,9 @@ def main() -> int:
     parser.add_argument(
         "--dont-write-bytecode", action="store_true", help="run pytest with PYTHONDONTWRITEBYTECODE=1"
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions with callgrind instead of timing"
+    )
     args = parser.parse_args()
     env = _env(args.dont_write_bytecode)
     print(f"PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
@@ -107,6 +148,9 @@ def main() -> int:
         for count in args.tests:
             suite = base / f"suite{count}"
             _make_suite(suite, count)
+            if args.instructions:
+                _count_instructions(pythons, suite, env, count)
+                continue
             for python in pythons.values():  # warm-up: bytecode, page cache
                 _run(python, suite, env)
             wall: dict[str, list[float]] = {name: [] for name in pythons}
@@ -136,9 +180,7 @@ def main() -> int:
                     f"  {spread(paired, digits=3)}"
                 )
     load_after = load_average()
-    print(
-        f"\nload average before {load_before}, after {load_after} (2 cores, shared)"
-    )
+    print(f"\nload average before {load_before}, after {load_after} (2 cores, shared)")
     print("goal: 'with kisys' <= 1.01x 'without'")
     return 0
 

@@ -1,6 +1,6 @@
 """Hooks that pytest-kisys publishes for other plugins and conftests to implement.
 
-Registered through ``pytest_addhooks`` in :mod:`pytest_kisys.plugin`. Callers always pass
+Registered through ``pytest_addhooks`` in :mod:`pytest_kisys.switch`. Callers always pass
 keyword arguments. Hooks are only called while ``--kisys`` is on.
 """
 

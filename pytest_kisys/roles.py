@@ -1,6 +1,6 @@
 """Registers the role-specific plugin objects of an enabled run, and nothing else.
 
-``plugin.py`` calls :func:`register_roles` once settings say ``--kisys`` is on. Each subsystem
+``switch.py`` calls :func:`register_roles` once settings say ``--kisys`` is on. Each subsystem
 contributes one plugin object registered under its own name (so ``config.pluginmanager``
 can find, and tests can replace, each role); none of this module's imports happen when off.
 The work starts in the roles' own hooks, not here.

@@ -150,7 +150,7 @@ class KisysCollect:
         """Read, plan, vet and install in one batch, before any conftest is imported.
 
         A role registered while this hook is running misses the call (pluggy fixes a hook's
-        implementations when the call starts), so the switch in :mod:`pytest_kisys.plugin`
+        implementations when the call starts), so the switch in :mod:`pytest_kisys.switch`
         hands the call on; it runs once either way. pytest plugins the batch installed are
         registered for this run (:mod:`pytest_kisys.resolve.activate`).
         """
