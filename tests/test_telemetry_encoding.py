@@ -189,3 +189,6 @@ def test_only_a_passing_test_with_its_function_at_the_end_of_the_id_is_written_f
     assert encode_test(reason, builder) is None
     phases = _record(*fields, local, None, None, (Phase("call", 1.0, 2.0, "passed"),))
     assert encode_test(phases, builder) is None
+    for durations in ((0, 0.0, 0.0), (float("inf"), 0.0, 0.0)):  # written as key_values writes them
+        odd = _record(*fields[:6], durations, *fields[7:], local)
+        assert encode_test(odd, builder) is None

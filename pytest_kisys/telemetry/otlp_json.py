@@ -55,7 +55,11 @@ def any_value(value: Any) -> str:
     if kind is int:
         return f'{{"intValue":"{value}"}}'
     if kind is float:
-        return f'{{"doubleValue":{float.__repr__(value) if math.isfinite(value) else json.dumps(value)}}}'
+        return (
+            f'{{"doubleValue":{value!r}}}'
+            if math.isfinite(value)
+            else f'{{"doubleValue":{json.dumps(value)}}}'
+        )
     if isinstance(value, list | tuple):
         return '{"arrayValue":{"values":[' + ",".join(map(any_value, value)) + "]}}"
     # Subclasses (an IntEnum, a str subclass) as their base type.
@@ -78,7 +82,7 @@ def key_values(attributes: Mapping[str, Any] | None) -> str:
             prefix = keys.get(key)
             if prefix is None:
                 prefix = _key_prefix(key)
-            out.append(f'{prefix}{{"doubleValue":{float.__repr__(value)}}}}}')
+            out.append(f'{prefix}{{"doubleValue":{value!r}}}}}')  # !r: float's repr, no call
             continue
         # The same value as this key's previous one (a module's path, "passed", the peak
         # memory): its text again, not encoded again.
@@ -158,6 +162,9 @@ def encode_test(item: tuple[Any, ...], builder: SpanBuilder) -> str | None:
     if ctx.trace_state:
         return None
     setup, call, teardown = durations
+    # Written with !r below, as key_values writes a finite float (never an int, inf or NaN).
+    if not (type(setup) is type(call) is type(teardown) is float and math.isfinite(setup + call + teardown)):
+        return None
     name = _quote(nodeid)
     line = ""
     if lineno is not None:
@@ -172,10 +179,10 @@ def encode_test(item: tuple[Any, ...], builder: SpanBuilder) -> str | None:
         f'{{"key":"pytest.outcome","value":{{"stringValue":{_quoted(outcome)}}}}},'
         f'{{"key":"code.file.path","value":{{"stringValue":{_quoted(builder.redactor.redact(path))}}}}},'
         f'{{"key":"code.function.name","value":{{"stringValue":{_quote(function)}}}}},'
-        f'{{"key":"pytest.setup.duration","value":{{"doubleValue":{float.__repr__(setup)}}}}},'
-        f'{{"key":"pytest.call.duration","value":{{"doubleValue":{float.__repr__(call)}}}}},'
-        f'{{"key":"pytest.teardown.duration","value":{{"doubleValue":{float.__repr__(teardown)}}}}},'
-        f'{{"key":"kisys.cpu.time","value":{{"doubleValue":{float.__repr__(cpu_ns / 1e9)}}}}},'
+        f'{{"key":"pytest.setup.duration","value":{{"doubleValue":{setup!r}}}}},'
+        f'{{"key":"pytest.call.duration","value":{{"doubleValue":{call!r}}}}},'
+        f'{{"key":"pytest.teardown.duration","value":{{"doubleValue":{teardown!r}}}}},'
+        f'{{"key":"kisys.cpu.time","value":{{"doubleValue":{cpu_ns / 1e9!r}}}}},'
         f'{{"key":"kisys.memory.peak","value":{{"intValue":"{peak}"}}}}{line}],'
         f'"status":{{"code":0}},"flags":{_FLAGS_REMOTE if ctx.is_remote else _FLAGS_LOCAL},'
         f'"parentSpanId":"{ctx.span_id:016x}"}}'
