@@ -36,10 +36,12 @@ class CutTheIndexThenYes:
     def __init__(self, index: PackageIndex) -> None:
         self.index = index
         self.asked = 0
+        self.cut_at = 0
 
     def ask(self, request: ConsentRequest) -> ConsentAnswer:
         """Break the file URLs, then say yes."""
         self.asked += 1
+        self.cut_at = len(self.index.requests)
         for _method, path in list(self.index.requests):
             if path.startswith("/files/") and "kisys_inspected_once" in path:
                 self.index.set_fault("not_found", path=path)
@@ -64,6 +66,8 @@ def test_the_inspected_file_is_installed_and_not_downloaded_again(
     )
     assert consent.asked == 1
     assert result.error is None, result.error
+    # Nothing was asked of the index after inspection.
+    assert [path for _, path in pkgindex.requests[consent.cut_at :] if "inspected" in path] == []
     assert [(i.name, i.version, i.sha256) for i in result.installed] == [(NAME, "1.0", wheel.sha256)]
     assert (throwaway_venv.site_packages / "kisys_inspected_once" / "__init__.py").exists()
     # A plain name==version install: no direct-URL record pointing at a temporary file.
