@@ -268,14 +268,15 @@ class Vetter:
     # -- public
 
     def warm_up(self) -> None:
-        """Pay the first-use costs now (typosquat tables; the HTTP stack unless offline).
+        """Pay the first-use costs now (the typosquat tables).
 
         Meant for a background thread while something else waits on a subprocess; no request
         is sent and no client is created, so a batch answered from the cache stays offline.
+        The HTTP stack (urllib3, ~40 ms of imports) is left to the first lookup that needs it
+        (:meth:`prefetch`, on the same thread right after): a batch the cache answers never
+        imports it, and does not take that CPU from the resolver it runs alongside.
         """
         popular_checker().match("kisys-warm-up")
-        if not self.settings.offline:
-            import pytest_kisys.vet.indexclient  # noqa: F401  (imports urllib3)
 
     def vet(self, requests: Sequence[VetRequest]) -> list[Decision]:
         """Decisions for ``requests``, in order; logged, recorded and echoed."""
