@@ -113,6 +113,11 @@ class MarkerNames:
         return hit
 
 
+def _phases(reports: Iterable[pytest.TestReport]) -> dict[str, tuple[str, bool]]:
+    """``when -> (outcome, wasxfail)`` of a test's reports (a later one of a phase wins)."""
+    return {r.when: (r.outcome, "wasxfail" in r.__dict__) for r in reports}
+
+
 def _stamp(report: pytest.TestReport, name: str) -> float | None:
     """The report's ``start`` or ``stop`` epoch time, if it carries one."""
     value = getattr(report, name, None)
@@ -158,24 +163,23 @@ class TestRows:
     def _row(
         self, nodeid: str, teardown: pytest.TestReport, earlier: list[pytest.TestReport] | None
     ) -> TestRow:
-        phases: dict[str, tuple[str, bool]] = {}
+        reports = (*earlier, teardown) if earlier else (teardown,)
         duration = 0.0
-        markers: tuple[str, ...] | None = None
-        for report in (*earlier, teardown) if earlier else (teardown,):
-            extra = report.__dict__  # a look-up that misses raises nothing here
-            phases[report.when] = (report.outcome, "wasxfail" in extra)
+        passed = True
+        for report in reports:
             duration += report.duration
-            sent = extra.get(MARKERS_ATTR) if report.when == "setup" else None
-            if sent is not None:  # from an xdist worker
-                markers = tuple(sent)
-        started = _stamp(earlier[0] if earlier else teardown, "start")
+            if passed and (report.outcome != "passed" or "wasxfail" in report.__dict__):
+                passed = False
+        # Every phase passed (most tests): no phase table to build.
+        outcome = "passed" if passed else R.outcome_of(_phases(reports))
+        first = reports[0]
+        started = _stamp(first, "start")
         if started is None:  # a report without timestamps (an old xdist worker)
             stopped = _stamp(teardown, "stop")
             started = (time.time() if stopped is None else stopped) - duration
-        outcome = R.outcome_of(phases)
         self.counts[outcome] += 1
-        if markers is None:
-            markers = self._markers.of(nodeid)
+        sent = first.__dict__.get(MARKERS_ATTR) if first.when == "setup" else None
+        markers = self._markers.of(nodeid) if sent is None else tuple(sent)  # sent: xdist worker
         module = nodeid.partition("::")[0]
         key = (module, markers)
         self._seconds[key] = self._seconds.get(key, 0.0) + duration
