@@ -55,21 +55,26 @@ def make_settings(tmp_path: Path, index: PackageIndex, **kw: object) -> Settings
     )
 
 
+def probe_environment(tmp_path: Path, index: PackageIndex, **kw: object) -> tuple[Settings, ToolEnvironment]:
+    """Settings for the loopback index and a tool environment locked to the probe tool it serves."""
+    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(index)))
+    settings = make_settings(tmp_path, index, **kw)
+    return settings, ToolEnvironment(settings.resolved_cache_dir(), lock)
+
+
 def test_first_use_builds_from_the_index_with_the_pinned_hashes(
     tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
 ) -> None:
-    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(pkgindex)))
-    settings = make_settings(tmp_path, pkgindex)
-    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    settings, env = probe_environment(tmp_path, pkgindex)
     assert not env.ready()
     before = len(pkgindex.requests)
     status = env.create(settings, uv=UV)
     assert status.ready
     assert status.installer == "uv"
     assert env.path.parent == tmp_path / "cache" / "tools"
-    assert lock.digest[:16] in env.path.name
+    assert env.lock.digest[:16] in env.path.name
     manifest = json.loads((env.path / "kisys-tools.json").read_text())
-    assert manifest["lock"] == lock.digest
+    assert manifest["lock"] == env.lock.digest
     # Vetted first (the index was asked about the name), then the wheel was downloaded.
     paths = [p for _, p in pkgindex.requests[before:]]
     assert f"/simple/{PROBE}/" in paths
@@ -103,9 +108,7 @@ def test_a_file_that_does_not_match_the_locked_hash_is_refused(
 def test_a_blocked_lock_name_stops_the_build_before_any_download(
     tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
 ) -> None:
-    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(pkgindex)))
-    settings = make_settings(tmp_path, pkgindex, deny=(PROBE,))
-    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    settings, env = probe_environment(tmp_path, pkgindex, deny=(PROBE,))
     before = len(pkgindex.requests)
     with pytest.raises(ToolError, match=f"not built: {PROBE}: "):
         env.create(settings, uv=UV)
@@ -118,9 +121,7 @@ def test_a_build_waits_for_the_projects_own_lock_and_says_which_one_when_it_give
 ) -> None:
     from pytest_kisys.install.lock import environment_lock
 
-    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(pkgindex)))
-    settings = make_settings(tmp_path, pkgindex)
-    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    settings, env = probe_environment(tmp_path, pkgindex)
     env.root.mkdir(parents=True)
     lock_file = Path(str(env.path) + ".lock")
     vetted: list[str] = []
@@ -179,9 +180,7 @@ def test_the_shipped_lock_pins_every_scanner_with_hashes() -> None:
 def test_a_scan_worker_starts_in_a_tool_environment_without_pytest(
     tmp_path: Path, pkgindex: PackageIndex, isolated_pip: dict[str, str]
 ) -> None:
-    lock = parse_lock(write_lock(tmp_path / "lock.txt", serve_probe(pkgindex)))
-    settings = make_settings(tmp_path, pkgindex)
-    env = ToolEnvironment(settings.resolved_cache_dir(), lock)
+    settings, env = probe_environment(tmp_path, pkgindex)
     env.create(settings, uv=UV)
     command = ToolCommand(
         "bandit", env.python, ToolSource.TOOL_ENVIRONMENT, "0", plugin_path(settings.resolved_cache_dir())
