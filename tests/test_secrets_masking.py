@@ -72,6 +72,21 @@ def test_b_after(w):
 """
 
 
+def run_planted(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, suite: str, *args: str
+) -> tuple[pytest.RunResult, str, str]:
+    """``suite`` run with the planted environment value, -rA and JUnit XML: result, output, XML."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", NAMED)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makepyfile(test_ids=suite)
+    result = pytester.runpytest(
+        "--kisys", "--kisys-scan", "none", "-rA", "-p", "no:randomly", "--junitxml=j.xml", *args
+    )
+    out = result.stdout.str() + result.stderr.str()
+    return result, out, (pytester.path / "j.xml").read_text()
+
+
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_explicit_ids_among_many_clean_ones_are_masked_everywhere(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
@@ -79,17 +94,9 @@ def test_explicit_ids_among_many_clean_ones_are_masked_everywhere(
     # The ids are masked in one pass at collection finish (clean ones in one block); the
     # planted ones, and one a test registers while the run goes on, must still never show.
     # On xdist a failed report with such an id crashed the worker (its node id was masked
-    # with the failure text). Not -v: pytest writes the item's own id when a test starts.
-    monkeypatch.setenv("MY_SERVICE_TOKEN", NAMED)
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
-    pytester.makepyfile(test_ids=IDS_SUITE)
-    result = pytester.runpytest(
-        "--kisys", "--kisys-scan", "none", "-rA", "-p", "no:randomly", *workers, "--junitxml=j.xml"
-    )
+    # with the failure text). The -v start line: test_the_line_a_test_starts_with_...
+    result, out, junit = run_planted(pytester, monkeypatch, IDS_SUITE, *workers)
     result.assert_outcomes(passed=403, failed=2)
-    out = result.stdout.str() + result.stderr.str()
-    junit = (pytester.path / "j.xml").read_text()
     # A value a test masks on an xdist worker is known to that worker only, and only the
     # controller masks node ids: that case is checked without xdist.
     for value in (KEY_ID, NAMED, NAMED[:8], *([] if workers else [LATER])):
@@ -101,3 +108,110 @@ def test_explicit_ids_among_many_clean_ones_are_masked_everywhere(
     if not workers:
         assert "test_b_after[***]" in out
     assert "printed ***" in out
+
+
+VERBOSE_SUITE = f"""
+import os
+import pytest
+
+@pytest.mark.parametrize("v", [1, 2], ids=[os.environ["MY_SERVICE_TOKEN"], "clean"])
+def test_explicit(v):
+    assert v == 2
+
+@pytest.mark.parametrize("v", [pytest.param(1, id="key-{KEY_ID}")])
+def test_param_id(v):
+    pass
+
+@pytest.mark.parametrize("v", [1], ids=lambda v: "{NAMED}")
+def test_callable_id(v):
+    pass
+
+def test_a_registers(kisys_secrets):
+    kisys_secrets.mask("{LATER}")
+
+@pytest.mark.parametrize("w", [1], ids=["{LATER}"])
+def test_b_after(w):
+    assert w == 2
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-v"], ["-vv"], ["-v", "-n", "2"], ["-vv", "-n", "2"]],
+    ids=["v", "vv", "v-xdist", "vv-xdist"],
+)
+def test_the_line_a_test_starts_with_never_shows_a_value_in_its_id(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    # With -v pytest writes the item's own node id when a test starts (no report holds it, and
+    # an item cannot be renamed): the terminal's writer masks it, as every other line.
+    result, out, junit = run_planted(pytester, monkeypatch, VERBOSE_SUITE, *args)
+    result.assert_outcomes(passed=4, failed=2)
+    xdist = "-n" in args
+    # On xdist a value a test registers is known to its worker only, which sends its reports
+    # masked; the start line is the controller's, written before that (checked with -n 1 below).
+    for value in (KEY_ID, NAMED, *([] if xdist else [LATER])):
+        assert value not in out, value
+        assert value not in junit, value
+    assert "test_explicit[***]" in out
+    assert "test_explicit[clean]" in out
+    assert "test_param_id[key-***]" in out
+    assert "test_callable_id[***]" in out
+    if not xdist:
+        assert "test_b_after[***]" in out
+
+
+def test_a_value_a_test_masks_on_a_worker_is_masked_in_the_later_ids_it_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the worker knows the value: its report carries the masked node id to the controller.
+    result, out, junit = run_planted(pytester, monkeypatch, VERBOSE_SUITE, "-n", "1")
+    result.assert_outcomes(passed=4, failed=2)
+    assert LATER not in out
+    assert LATER not in junit
+    assert "FAILED test_ids.py::test_b_after[***]" in out
+    assert 'name="test_b_after[***]"' in junit
+
+
+@pytest.mark.parametrize("args", [["--collect-only"], ["--collect-only", "-q"]], ids=["tree", "quiet"])
+def test_collect_only_lists_masked_ids(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", NAMED)
+    pytester.makepyfile(test_verbose=VERBOSE_SUITE)
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none", *args)
+    out = result.stdout.str() + result.stderr.str()
+    assert NAMED not in out
+    assert KEY_ID not in out
+    assert "test_explicit[***]" in out
+
+
+@pytest.mark.parametrize(
+    ("ids", "wrapped"),
+    [("['a', 'b']", "[]"), ("['a', os.environ['MY_SERVICE_TOKEN']]", "['write_raw']")],
+    ids=["clean", "valued"],
+)
+def test_only_a_run_with_a_value_in_an_id_masks_the_terminal_writer(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ids: str, wrapped: str
+) -> None:
+    # A run without a value in an id leaves the writer alone: a passing test costs nothing more.
+    monkeypatch.setenv("MY_SERVICE_TOKEN", NAMED)
+    pytester.makeconftest(
+        """
+        def pytest_sessionfinish(session):
+            writer = session.config.get_terminal_writer()
+            print("writer-wrapped", sorted(set(vars(writer)) & {"write", "write_raw"}))
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        import os, pytest
+
+        @pytest.mark.parametrize("v", [1, 2], ids={ids})
+        def test_ids(v):
+            pass
+        """
+    )
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none", "-v", "-s")
+    result.assert_outcomes(passed=2)
+    assert f"writer-wrapped {wrapped}" in result.stdout.str()

@@ -7,7 +7,9 @@ every report where it is made (``pytest_runtest_makereport``, ``pytest_make_coll
 before any other plugin sees it, so the terminal, ``-rA`` sections, JUnit XML, xdist's
 transport and kisys's own writers all receive masked text. Parametrize ids are masked where
 pytest makes them (``pytest_make_parametrize_id``), so node ids, span names and the cost
-section never hold a value either.
+section never hold a value either. An explicit id is masked in every report; what pytest
+writes from the item itself (the ``-v`` line a test starts with, ``--collect-only``) is masked
+by the terminal writer, guarded only once an id is found to hold a value.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from pytest_kisys.workers import is_xdist_worker
 REDACTOR_KEY: pytest.StashKey[Redactor] = pytest.StashKey()
 # Set on a call-phase report whose exception was a SecretError: the test errors, not fails.
 UNAVAILABLE_ATTR = "kisys_secret_error"
+# Set by an xdist worker on a report whose node id holds a value only that worker knows (one a
+# test registered there): the masked id, which the controller puts in the report's place.
+MASKED_NODEID_ATTR = "kisys_masked_nodeid"
 
 ReportTap = Callable[[pytest.Item, pytest.CallInfo[None], pytest.TestReport], None]
 """Sees a test report whose phase raised, once masked (see :meth:`MaskingPlugin.on_raise`)."""
@@ -80,6 +85,8 @@ class MaskingPlugin:
         # while the redactor's generation is the one they were answered in.
         self._clean_names: dict[str, object] = {}
         self._clean_generation = -1
+        self._items: list[pytest.Item] = []
+        self._terminal_guarded = False
 
     def on_raise(self, tap: ReportTap) -> None:
         """Have ``tap`` see each test report whose phase raised, after masking.
@@ -90,11 +97,20 @@ class MaskingPlugin:
         """
         self._taps.append(tap)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Mask the collected tests' node ids in one pass: their reports find them done."""
-        items = session.items
-        if not self.redactor.enabled or not items:
-            return
+        """Mask the collected tests' node ids in one pass: their reports find them done.
+
+        Before the terminal's own (``--collect-only`` lists the items there): when an id holds
+        a value, the terminal is guarded (:meth:`guard_terminal`).
+        """
+        self._items = session.items
+        if self.redactor.enabled and self._items:
+            self._answer_ids()
+
+    def _answer_ids(self) -> None:
+        # Again after a value is registered while tests run: once per value, not per report.
+        items = self._items
         generation = self.redactor.generation
         # Each report's location is its item's (pytest computes it once per item).
         answers = self.redactor.redact_many([i.nodeid for i in items] + [i.location[2] for i in items])
@@ -106,6 +122,42 @@ class MaskingPlugin:
             if answers[i.nodeid] == i.nodeid and answers[i.location[2]] == i.location[2]
         }
         self._clean_generation = generation
+        if len(self._clean_names) < len(items):
+            self.guard_terminal()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        """xdist controller: a worker's collected ids, looked at once (the controller collects none)."""
+        if not self._terminal_guarded and self.redactor.enabled:
+            answers = self.redactor.redact_many(ids)
+            if any(answers[i] != i for i in ids):
+                self.guard_terminal()
+
+    def guard_terminal(self) -> None:
+        """Mask everything the terminal reporter writes from now on (once per run).
+
+        pytest writes an item's own node id where no report can reach it: the ``-v`` line
+        when a test starts (``pytest_runtest_logstart``), ``--collect-only``. An item cannot be
+        renamed, so the text is masked on its way out, through the writer
+        :meth:`pytest.Config.get_terminal_writer` hands out. Only a run that has a value in a
+        node id (found at collection finish, or registered while tests run) pays for it.
+        """
+        if self._terminal_guarded:
+            return
+        self._terminal_guarded = True
+        # An xdist worker's output is not the terminal; without the reporter there is none.
+        if is_xdist_worker(self.config) or not self.config.pluginmanager.has_plugin("terminalreporter"):
+            return
+        writer = self.config.get_terminal_writer()
+        # pytest >= 8.3 sends every write through write_raw; before that through write.
+        name = "write_raw" if hasattr(writer, "write_raw") else "write"
+        original: Callable[..., None] = getattr(writer, name)
+        redact = self.redactor.redact
+
+        def masked(msg: str, **kwargs: bool) -> None:
+            original(redact(msg), **kwargs)
+
+        setattr(writer, name, masked)  # noqa: B010 - an instance attribute, not a private one
 
     def _secret_error_seen(self) -> None:
         # The teststatus hook is registered only now: no per-report call in a run without one.
@@ -164,19 +216,34 @@ class MaskingPlugin:
             if masked != domain:
                 report.location = (location[0], location[1], masked)
 
+    def _mask_for_controller(self, report: Any) -> None:
+        # An xdist worker sends its item's own node id (xdist checks it): a value only this
+        # worker knows travels masked beside it, and the test's name is masked in place.
+        redact = self.redactor.redact
+        nodeid = report.nodeid
+        masked = redact(nodeid)
+        if masked != nodeid:
+            setattr(report, MASKED_NODEID_ATTR, masked)
+        location = getattr(report, "location", None)
+        if location is not None and isinstance(location[2], str):
+            domain = redact(location[2])
+            if domain != location[2]:
+                report.location = (location[0], location[1], domain)
+
     def clean(self, report: Any) -> Any:
         """``report`` masked: in place where pytest allows it, rebuilt when its failure text changes."""
         if not self.redactor.enabled:
             return report
         redact = self.redactor.redact
-        if self._masks_ids():
-            known = (
-                self._clean_names.get(report.nodeid)
-                if self._clean_generation == self.redactor.generation
-                else None
-            )
-            if known is None or known is not report.location:
+        generation = self.redactor.generation
+        if self._clean_generation != generation and self._items:
+            self._answer_ids()  # a value was registered: the ids answered again, once
+        known = self._clean_names.get(report.nodeid) if self._clean_generation == generation else None
+        if known is None or known is not report.location:
+            if self._masks_ids():
                 self._mask_names(report)
+            else:
+                self._mask_for_controller(report)
         # A passing test has no sections, properties or failure text: nothing more to look at.
         if report.sections:
             report.sections = [(title, redact(content)) for title, content in report.sections]
@@ -225,6 +292,10 @@ class MaskingPlugin:
         nodeid = getattr(report, "nodeid", None)
         # A worker rebuilding a failed report of its own (_rebuilt) keeps the item's id.
         if report is not None and isinstance(nodeid, str) and self._masks_ids():
+            masked = getattr(report, MASKED_NODEID_ATTR, None)
+            if isinstance(masked, str):
+                report.nodeid = masked
+                delattr(report, MASKED_NODEID_ATTR)
             self._mask_names(report)
         if getattr(report, UNAVAILABLE_ATTR, False):
             self._secret_error_seen()
