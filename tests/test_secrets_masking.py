@@ -148,8 +148,8 @@ def test_the_line_a_test_starts_with_never_shows_a_value_in_its_id(
     result, out, junit = run_planted(pytester, monkeypatch, VERBOSE_SUITE, *args)
     result.assert_outcomes(passed=4, failed=2)
     xdist = "-n" in args
-    # On xdist a value a test registers is known to its worker only, which sends its reports
-    # masked; the start line is the controller's, written before that (checked with -n 1 below).
+    # On xdist a value a test registers is known to its worker only: whether another worker's
+    # test starts before the controller hears of it is a race (one worker: checked below).
     for value in (KEY_ID, NAMED, *([] if xdist else [LATER])):
         assert value not in out, value
         assert value not in junit, value
@@ -164,8 +164,9 @@ def test_the_line_a_test_starts_with_never_shows_a_value_in_its_id(
 def test_a_value_a_test_masks_on_a_worker_is_masked_in_the_later_ids_it_reports(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Only the worker knows the value: its report carries the masked node id to the controller.
-    result, out, junit = run_planted(pytester, monkeypatch, VERBOSE_SUITE, "-n", "1")
+    # Only the worker knows the value: the report of the test that registered it tells the
+    # controller which later ids hold it, masked, before those tests start (-vv start line).
+    result, out, junit = run_planted(pytester, monkeypatch, VERBOSE_SUITE, "-vv", "-n", "1")
     result.assert_outcomes(passed=4, failed=2)
     assert LATER not in out
     assert LATER not in junit

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Mapping
+import os
 from typing import Any
 from urllib.parse import urlsplit
 import warnings
@@ -35,6 +36,10 @@ UNAVAILABLE_ATTR = "kisys_secret_error"
 # Set by an xdist worker on a report whose node id holds a value only that worker knows (one a
 # test registered there): the masked id, which the controller puts in the report's place.
 MASKED_NODEID_ATTR = "kisys_masked_nodeid"
+# Set by an xdist worker on the report made when its ids were answered again after such a
+# value was registered: (index in the collection, masked id) of each id the value is in, so the
+# controller masks them before their tests start (the -v start line is written from the id).
+NEWLY_MASKED_ATTR = "kisys_newly_masked_ids"
 
 ReportTap = Callable[[pytest.Item, pytest.CallInfo[None], pytest.TestReport], None]
 """Sees a test report whose phase raised, once masked (see :meth:`MaskingPlugin.on_raise`)."""
@@ -86,6 +91,8 @@ class MaskingPlugin:
         self._clean_names: dict[str, object] = {}
         self._clean_generation = -1
         self._items: list[pytest.Item] = []
+        self._newly_masked: list[tuple[int, str]] = []  # worker: sent with the next report
+        self._worker_ids: list[str] = []  # xdist controller: the workers' collection
         self._terminal_guarded = False
 
     def on_raise(self, tap: ReportTap) -> None:
@@ -112,6 +119,7 @@ class MaskingPlugin:
         # Again after a value is registered while tests run: once per value, not per report.
         items = self._items
         generation = self.redactor.generation
+        before = self._clean_names if self._clean_generation >= 0 else None
         # Each report's location is its item's (pytest computes it once per item).
         answers = self.redactor.redact_many([i.nodeid for i in items] + [i.location[2] for i in items])
         # The tests whose id and name came back unchanged: their reports skip both lookups
@@ -122,12 +130,19 @@ class MaskingPlugin:
             if answers[i.nodeid] == i.nodeid and answers[i.location[2]] == i.location[2]
         }
         self._clean_generation = generation
+        if before is not None and not self._masks_ids():
+            self._newly_masked += [
+                (index, answers[item.nodeid])
+                for index, item in enumerate(items)
+                if item.nodeid in before and item.nodeid not in self._clean_names
+            ]
         if len(self._clean_names) < len(items):
             self.guard_terminal()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         """xdist controller: a worker's collected ids, looked at once (the controller collects none)."""
+        self._worker_ids = ids
         if not self._terminal_guarded and self.redactor.enabled:
             answers = self.redactor.redact_many(ids)
             if any(answers[i] != i for i in ids):
@@ -238,6 +253,9 @@ class MaskingPlugin:
         generation = self.redactor.generation
         if self._clean_generation != generation and self._items:
             self._answer_ids()  # a value was registered: the ids answered again, once
+            if self._newly_masked:
+                setattr(report, NEWLY_MASKED_ATTR, self._newly_masked)
+                self._newly_masked = []
         known = self._clean_names.get(report.nodeid) if self._clean_generation == generation else None
         if known is None or known is not report.location:
             if self._masks_ids():
@@ -292,6 +310,10 @@ class MaskingPlugin:
         nodeid = getattr(report, "nodeid", None)
         # A worker rebuilding a failed report of its own (_rebuilt) keeps the item's id.
         if report is not None and isinstance(nodeid, str) and self._masks_ids():
+            newly = getattr(report, NEWLY_MASKED_ATTR, None)
+            if newly is not None:
+                delattr(report, NEWLY_MASKED_ATTR)
+                self._learn_worker_values(newly)
             masked = getattr(report, MASKED_NODEID_ATTR, None)
             if isinstance(masked, str):
                 report.nodeid = masked
@@ -300,6 +322,15 @@ class MaskingPlugin:
         if getattr(report, UNAVAILABLE_ATTR, False):
             self._secret_error_seen()
         return report
+
+    def _learn_worker_values(self, newly: list[tuple[int, str]]) -> None:
+        # A worker masked these ids with a value the controller does not know: the text the
+        # masked id hides is that value (or a span around it), masked here from now on.
+        ids = self._worker_ids
+        for index, masked in newly:
+            if 0 <= index < len(ids):
+                self.redactor.register(hidden_span(ids[index], masked))
+        self.guard_terminal()
 
     def pytest_make_parametrize_id(self, config: pytest.Config, val: object, argname: str) -> str | None:
         """A masked id for a parametrize value that holds a secret (None: pytest's own id)."""
@@ -329,3 +360,10 @@ class MaskingPlugin:
             warning_message.message = category(masked)
         except TypeError:  # a warning class with its own constructor
             warning_message.message = UserWarning(masked)
+
+
+def hidden_span(text: str, masked: str) -> str:
+    """The part of ``text`` that ``masked`` (``text`` with values masked) replaced."""
+    head = len(os.path.commonprefix([text, masked]))
+    tail = len(os.path.commonprefix([text[head:][::-1], masked[head:][::-1]]))
+    return text[head : len(text) - tail]
