@@ -70,6 +70,21 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _forget_interrupt() -> None:
+    """Clear CPython's "a Ctrl-C went unhandled" flag once the verb's Ctrl-C is handled here.
+
+    CPython sets that process-wide flag whenever a :class:`KeyboardInterrupt` leaves code run
+    by ``exec()`` or ``eval()`` of a string, even when a caller catches it; dataclasses and
+    namedtuples build their methods that way, so a Ctrl-C during an import (the installer's,
+    while the early ``uv pip compile`` runs) lands there now and then. After
+    ``python -m pytest_kisys`` the interpreter then kills itself with SIGINT (Modules/main.c
+    ``exit_sigint``) and the exit 130 is lost (the console script exits through ``Py_Exit``,
+    which never looks). Every ``exec()`` of a string clears the flag before it runs: CPython
+    3.9 to 3.13.
+    """
+    exec("")  # noqa: S102 - an empty constant program, for its side effect above
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kisys`` console script; returns the process exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
@@ -89,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = importlib.import_module(verb.module).run(args)
         sys.stdout.flush()
     except KeyboardInterrupt:
+        _forget_interrupt()
         print(f"kisys {args.verb}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

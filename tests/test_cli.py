@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 import shutil
 import subprocess
@@ -42,9 +43,7 @@ def test_unknown_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
 
 
-def test_verb_not_landed_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verb_not_landed_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(cli.VERBS, "later", cli.Verb(None, "something for a later release"))
     assert cli.main(["later", "x", "--y"]) == 2
     err = capsys.readouterr().err
@@ -68,7 +67,6 @@ print(json.dumps([code, sorted(m for m in sys.modules if m in heavy or m.startsw
 
 def _modules_after(*argv: str, cwd: str) -> tuple[object, list[str]]:
     import json
-    import os
 
     env = {**os.environ, "KISYS_CACHE_DIR": str(Path(cwd) / "cache")}
     done = subprocess.run(
@@ -88,9 +86,7 @@ def test_help_imports_no_verb_module(tmp_path: Path) -> None:
 def test_vet_start_up_imports_neither_pytest_nor_other_verbs(tmp_path: Path) -> None:
     """``kisys vet`` answered from bundled data (offline, a whitelisted name) loads its own verb
     and the vetting engine only: no pytest, no HTTP stack, no other verb, no import mapping."""
-    code, modules = _modules_after(
-        "vet", "--offline", "numpyy", cwd=str(tmp_path)
-    )
+    code, modules = _modules_after("vet", "--offline", "numpyy", cwd=str(tmp_path))
     assert code in (1, 2)  # a typosquat: confirm (or block offline), never an import error
     verb = ["pytest_kisys.commands", "pytest_kisys.commands._vetargs", "pytest_kisys.commands.vet"]
     assert modules == verb
@@ -110,3 +106,26 @@ def test_console_script_verbs_do_not_import_pytest(tmp_path: Path, argv: tuple[s
     got, modules = _modules_after(*argv, cwd=str(tmp_path))
     assert got == code
     assert not [m for m in modules if m.split(".")[0] in ("pytest", "_pytest")]
+
+
+def test_ctrl_c_inside_exec_code_still_exits_130_under_python_m(tmp_path: Path) -> None:
+    """A Ctrl-C that lands in code run by ``exec()`` of a string (dataclasses and namedtuples
+    build their methods that way, so it happens during an import) is handled like any other:
+    ``python -m`` would otherwise end by SIGINT after printing "interrupted"."""
+    (tmp_path / "interrupted_verb.py").write_text(
+        "def configure(parser):\n    pass\n\ndef run(args):\n    exec('raise KeyboardInterrupt')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "kisys_with_verb.py").write_text(
+        "from pytest_kisys import cli\n"
+        "cli.VERBS['interrupted'] = cli.Verb('interrupted_verb', 'interrupted in exec code')\n"
+        "raise SystemExit(cli.main(['interrupted']))\n",
+        encoding="utf-8",
+    )
+    path = os.pathsep.join([str(tmp_path), str(Path.cwd())])
+    done = subprocess.run(
+        [sys.executable, "-m", "kisys_with_verb"], capture_output=True, text=True, check=False,
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": path},
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "kisys interrupted: interrupted\n"
