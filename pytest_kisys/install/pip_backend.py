@@ -24,20 +24,19 @@ if TYPE_CHECKING:
     from pytest_kisys.install.environment import TargetEnv
 
 
-def pinned_requirements(items: Sequence[PlannedItem], *, local: bool = True) -> str:
+def pinned_requirements(items: Sequence[PlannedItem]) -> str:
     """A requirements file naming each vetted artifact by version and sha256.
 
     With a hash on every line pip (and uv) install exactly these files or fail. When every
-    item has its inspected local copy (``wheel_file``) and ``local`` is true, the file also
-    says ``--no-index`` and ``--find-links`` to those copies' directory: nothing is downloaded
-    again, and the install is still a plain ``name==version`` one (no direct-URL record
-    pointing at a temporary file). ``local=False``: from the index, by the same hashes.
+    item has its inspected local copy (``wheel_file``), the file also says ``--no-index`` and
+    ``--find-links`` to those copies' directory: nothing is downloaded again, and the install
+    is still a plain ``name==version`` one (no direct-URL record pointing at a temporary file).
     """
     ordered = sorted(items, key=lambda item: item.name)
     lines = [f"{item.name}=={item.version} --hash=sha256:{item.sha256}" for item in ordered]
-    copies = [item.wheel_file for item in ordered]
-    if local and ordered and all(copies):
-        dirs = sorted({str(Path(path).parent) for path in copies if path})
+    local = [item.wheel_file for item in ordered]
+    if ordered and all(local):
+        dirs = sorted({str(Path(path).parent) for path in local if path})
         lines = ["--no-index", *(f"--find-links {d}" for d in dirs), *lines]
     return "\n".join(lines) + "\n"
 

@@ -5,18 +5,15 @@ uv reads neither ``pip.conf`` nor ``PIP_*`` variables, so pip's effective index 
 Every artifact is pinned by sha256, so uv's ``unsafe-best-match`` index strategy (pip's
 behaviour of merging all indexes) cannot substitute a different file.
 
-Online, uv installs the vetted files from the index by those hashes (``name==version
---hash=sha256:...`` with ``--require-hashes``), not the inspected copies: the hash pinned is
-the one the inspected bytes were checked against (:func:`~.artifacts.fetch`), so uv installs
-the same bytes, from its warm cache when it has them (the copies would be unpacked again on
-every run), and refuses anything else the index serves by then (:func:`explain_failure`).
-Offline it installs the inspected copies.
+uv installs the inspected copies (``--no-index --find-links``), never the index's files by
+hash: a release with several wheels can make uv pick another file of the same version than
+the one kisys inspected, and ``--require-hashes`` then fails the whole batch (seen with
+``cryptography`` on a real suite).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-import dataclasses
 import os
 from pathlib import Path
 import shutil
@@ -98,11 +95,9 @@ class UvBackend:
             env["SSL_CERT_FILE"] = config.cert
         with tempfile.TemporaryDirectory(prefix="kisys-uv-") as tmp:
             requirements = Path(tmp) / "vetted-requirements.txt"
-            # Online: the same bytes by hash from the index (uv's cache); offline: the copies.
             from pytest_kisys.install.pip_backend import pinned_requirements
 
-            pins = pinned_requirements(items, local=self.options.offline)
-            requirements.write_text(pins, encoding="utf-8")
+            requirements.write_text(pinned_requirements(items), encoding="utf-8")
             command = [
                 self.uv,
                 "pip",
@@ -119,22 +114,6 @@ class UvBackend:
             ]
             if os.environ.get("NO_COLOR") is None:
                 env["NO_COLOR"] = "1"
-            outcome = pipcmd.with_retries(
+            return pipcmd.with_retries(
                 lambda: pipcmd.run(command, env=env, timeout=self.options.timeout), self.options.retries
             )
-        return outcome if outcome.ok else explain_failure(outcome, items)
-
-
-def explain_failure(outcome: BackendOutcome, items: Sequence[PlannedItem]) -> BackendOutcome:
-    """``outcome`` with a last line naming each file whose vetted sha256 uv reports it could
-    not get: the index served other bytes than the ones inspected (uv names only
-    ``name==version``), so nothing of the batch was installed."""
-    lines = [
-        f"kisys: the index no longer serves the inspected {item.filename} (sha256 {item.sha256}); "
-        "uv refused the bytes it got instead"
-        for item in items
-        if item.sha256 in outcome.stderr
-    ]
-    if not lines:
-        return outcome
-    return dataclasses.replace(outcome, stderr=outcome.stderr.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
