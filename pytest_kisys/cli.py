@@ -82,7 +82,7 @@ def _forget_interrupt() -> None:
     which never looks). Every ``exec()`` of a string clears the flag before it runs: CPython
     3.9 to 3.13.
     """
-    exec("")  # noqa: S102 - an empty constant program, for its side effect above
+    exec("")  # noqa: S102  # nosec B102 - an empty constant program, for its side effect above
 
 
 def main(argv: Sequence[str] | None = None) -> int:
