@@ -218,30 +218,26 @@ class MaskingPlugin:
         # The redactor remembers its answer for an id (every phase repeats it; the ids of the
         # collected tests are all answered at collection finish); the setter parses the id
         # again: assigned only when masking changed it.
-        redact = self.redactor.redact
         nodeid = report.nodeid
-        masked = redact(nodeid)
+        masked = self.redactor.redact(nodeid)
         if masked != nodeid:
             report.nodeid = masked
-        # The test's name in its location heads its -rA section and JUnit's testcase.
-        location = getattr(report, "location", None)
-        if location is not None and isinstance(location[2], str):
-            domain = location[2]
-            masked = redact(domain)
-            if masked != domain:
-                report.location = (location[0], location[1], masked)
+        self._mask_location(report)
 
     def _mask_for_controller(self, report: Any) -> None:
         # An xdist worker sends its item's own node id (xdist checks it): a value only this
         # worker knows travels masked beside it, and the test's name is masked in place.
-        redact = self.redactor.redact
         nodeid = report.nodeid
-        masked = redact(nodeid)
+        masked = self.redactor.redact(nodeid)
         if masked != nodeid:
             setattr(report, MASKED_NODEID_ATTR, masked)
+        self._mask_location(report)
+
+    def _mask_location(self, report: Any) -> None:
+        # The test's name in its location heads its -rA section and JUnit's testcase.
         location = getattr(report, "location", None)
         if location is not None and isinstance(location[2], str):
-            domain = redact(location[2])
+            domain = self.redactor.redact(location[2])
             if domain != location[2]:
                 report.location = (location[0], location[1], domain)
 
