@@ -177,15 +177,15 @@ def audit_command(
     return command
 
 
-def _no_batch_key(osv_url: str | None) -> str:
-    return digest(["osv-no-querybatch", osv.osv_base_url(osv_url)])
+def _no_batch_key(base: str) -> str:
+    return digest(["osv-no-querybatch", base])
 
 
 def batch_unsupported(cache: EnvResultCache, osv_url: str | None) -> bool:
     """Whether the OSV service at ``osv_url`` answered, within ``cache_ttl``, that it has no
     ``/v1/querybatch`` (see :func:`remember_batch_unsupported`)."""
     base = osv.osv_base_url(osv_url)
-    entry = cache.get(_no_batch_key(osv_url), binding=base)
+    entry = cache.get(_no_batch_key(base), binding=base)
     return entry is not None and entry.get("querybatch") is False
 
 
@@ -193,7 +193,7 @@ def remember_batch_unsupported(cache: EnvResultCache, osv_url: str | None) -> No
     """Note in the cache, with the service's URL, that it has no batch endpoint: later audits
     go to pip-audit without one failed batch request each (asked again after ``cache_ttl``)."""
     base = osv.osv_base_url(osv_url)
-    cache.put(_no_batch_key(osv_url), {"osv_url": base, "querybatch": False}, binding=base)
+    cache.put(_no_batch_key(base), {"osv_url": base, "querybatch": False}, binding=base)
 
 
 def osv_query_url(url: str) -> str:
