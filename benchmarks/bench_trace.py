@@ -25,7 +25,16 @@ Each kind of environment is its own venv, built once and cached under ``--work``
 
 The load average is printed before and after (the machine may be shared: say so with figures).
 
+``--instructions`` counts instead of timing, for the goal of ``--kisys`` without tracing
+(15 µs a test, below what whole-process CPU resolves on a shared machine): ``plain``,
+``kisys-notrace`` and ``kisys-nohistory`` once each at 1 and N tests under ``valgrind
+--tool=callgrind`` (user-space instructions of the whole process, every thread,
+``PYTHONHASHSEED=0``, warm bytecode: the counter of ``bench_off.py``), printed as instructions
+per test over plain pytest, ``((mode_N - plain_N) - (mode_1 - plain_1)) / (N - 1)``, and the
+history's share (``kisys-notrace`` minus ``kisys-nohistory``, per test the same way).
+
     python benchmarks/bench_trace.py [--tests 5000] [--rounds 5] [--no-peers] [--json out.json]
+    python benchmarks/bench_trace.py --instructions [--tests 5000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_off import _instructions as callgrind_instructions  # noqa: E402
 from benchmarks.timing import load_average  # noqa: E402
 from benchmarks.timing import spread  # noqa: E402
 from tests.support.pkgindex import isolated_pip_env  # noqa: E402
@@ -355,6 +365,37 @@ def ratios(modes: list[Mode], tests: int) -> dict[str, list[float]]:
     return out
 
 
+INSTRUCTION_MODES = ("plain", "kisys-notrace", "kisys-nohistory")
+
+
+def count_instructions(
+    modes: list[Mode], suites: dict[int, Path], tests: int, sink: Sink
+) -> dict[str, Any]:
+    """Instructions of :data:`INSTRUCTION_MODES` at 1 and ``tests`` tests; prints per test."""
+    counted = [m for m in modes if m.name in INSTRUCTION_MODES]
+    counts: dict[str, dict[int, int]] = {}
+    for mode in counted:
+        env = {**clean_env(), **mode.env}
+        if mode.args:  # the counter runs ``python -m pytest -q -p no:cacheprovider``: the rest here
+            env["PYTEST_ADDOPTS"] = " ".join(mode.args)
+        for size, suite in suites.items():
+            run_once(mode, suite, size, sink)  # warm-up: bytecode, page cache; checks it passes
+            counts.setdefault(mode.name, {})[size] = callgrind_instructions(str(mode.python), suite, env)
+    plain = counts["plain"]
+    per_plain = (plain[tests] - plain[1]) / (tests - 1)
+    print(f"{tests} trivial tests and 1 test, instructions (valgrind --tool=callgrind, one run each)")
+    print(f"{'mode':<17} {'1 test':>14} {f'{tests} tests':>16} {'per test':>12} {'over plain':>12}")
+    over: dict[str, float] = {}
+    for name, sized in counts.items():
+        per = (sized[tests] - sized[1]) / (tests - 1)
+        over[name] = per - per_plain
+        print(f"{name:<17} {sized[1]:>14,} {sized[tests]:>16,} {per:>12,.0f} {over[name]:>+12,.0f}")
+    history = over["kisys-notrace"] - over["kisys-nohistory"]
+    print(f"history share (kisys-notrace - kisys-nohistory): {history:+,.0f} instructions a test")
+    print(f"plain pytest: {per_plain:,.0f} instructions a test; goal: kisys-notrace <= 75k over plain")
+    return {"counts": counts, "per_test_plain": per_plain, "over_plain": over, "history_share": history}
+
+
 def main() -> int:
     """Build or reuse the venvs, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -367,13 +408,25 @@ def main() -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip the peer plugins")
     parser.add_argument("--only", nargs="+", help="run only these modes (and their baselines)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="count instructions (callgrind) of plain, kisys-notrace and kisys-nohistory instead of timing",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     big, small = args.work / f"suite-{args.tests}", args.work / "suite-1"
     write_suite(big, args.tests)
     write_suite(small, 1)
     sink = Sink()
-    modes, versions = build_modes(args.work, sink, peers=not args.no_peers)
+    modes, versions = build_modes(args.work, sink, peers=not args.no_peers and not args.instructions)
+    if args.instructions:
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        print(f"started {started}; versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        figures = count_instructions(modes, {1: small, args.tests: big}, args.tests, sink)
+        if args.json:
+            figures = {"tests": args.tests, "started": started, "versions": versions, **figures}
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
     if args.only:
         keep = set(args.only)
         keep |= {m.baseline for m in modes if m.name in keep}
