@@ -54,7 +54,8 @@ def register_roles(config: pytest.Config, settings: Settings) -> None:
         from pytest_kisys.dashboard.html import write_html
         from pytest_kisys.history.plugin import HistoryPlugin
 
-        pm.register(HistoryPlugin(config, settings, html_writer=write_html), "kisys-history")
+        history = HistoryPlugin(config, settings, html_writer=write_html, report_tap=masking.on_report)
+        pm.register(history, "kisys-history")
     # Subsystem roles are registered below, one line each, only when their feature is on.
     # Telemetry first, so the stages of every other role can open spans from the start.
     from pytest_kisys import telemetry

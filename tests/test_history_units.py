@@ -145,3 +145,29 @@ def test_a_test_row_from_its_reports_ends_with_its_teardown() -> None:
     by = {(r["grp"], r["name"]): r["seconds"] for r in R.cost_rows(build.costs, None)}
     assert by == {("module", "a.py"): 1.0, ("module", "b.py"): 1.0, ("marker", "(none)"): 2.0}
     assert Event("run.finished", 1.0, {"n": 1}).json() == '{"n": 1}'
+
+
+def test_a_rerun_attempt_is_one_row_with_its_final_attempt_and_a_last_teardown_waits() -> None:
+    # In a plain run the log sees each report when it is made: pytest-rerunfailures then
+    # marks a failed attempt "rerun" and logs no teardown of it. The rows must be the ones
+    # the logged reports give: one row for the test, the attempt's teardown not counted.
+    nodeid = "a.py::flaky"
+    attempt = [
+        _report(nodeid, "setup", "passed", 0.5, 10.0),
+        _report(nodeid, "call", "failed", 1.0, 10.5),
+        _report(nodeid, "teardown", "passed", 8.0, 11.5),
+    ]
+    build = TestRows(MarkerNames(list, str))
+    # Not final: the teardown that ends the batch may still see its test's reports change.
+    assert build.build(attempt, final=False) == []
+    attempt[1].outcome = "rerun"  # type: ignore[assignment]  # what the plugin does next
+    again = [
+        _report(nodeid, "setup", "passed", 0.5, 20.0),
+        _report(nodeid, "call", "passed", 1.0, 20.5),
+        _report(nodeid, "teardown", "passed", 0.25, 21.5),
+    ]
+    assert build.build(again[:2], final=False) == []
+    assert build.build(again[2:], final=False) == []
+    assert build.build([], final=True) == [(nodeid, "a.py", "passed", 10.0, 3.25, "[]")]
+    assert build.counts["passed"] == 1
+    assert sum(build.counts.values()) == 1

@@ -1,8 +1,9 @@
 """The ``kisys-history`` plugin object: records the run as it goes, and writes ``--kisys-html``.
 
 On the xdist controller (or a plain run) its :class:`~pytest_kisys.history.testlog.TestLog`
-keeps each report (one append per report: the only history work while a test runs) and
-flushes, on the test loop's thread, at most every half second; the flush's poll turns the
+keeps each report (one append per report, from the masking role's report wrapper in a plain
+run, from ``pytest_runtest_logreport`` on an xdist controller: the only history work while a
+test runs) and flushes, on the test loop's thread, at most every half second; the flush's poll turns the
 reports into ``tests`` rows and reads the :class:`~pytest_kisys.record.RunRecord` for
 decisions, installs, checks and stages; the :class:`~pytest_kisys.history.recorder.Recorder`
 writes them (its thread flushes when a long test holds the loop). The tests' span events are
@@ -40,6 +41,7 @@ from pytest_kisys.history.testlog import WorkerMarkers
 from pytest_kisys.outputs import OutputError
 from pytest_kisys.record import RUN_KEY
 from pytest_kisys.secrets.masking import redactor_of
+from pytest_kisys.secrets.masking import ReportLog
 from pytest_kisys.secrets.redact import Redactor
 from pytest_kisys.settings import Settings
 from pytest_kisys.workers import early_worker_id
@@ -62,8 +64,12 @@ class HistoryPlugin:
         config: pytest.Config,
         settings: Settings,
         html_writer: Callable[[Path, Mapping[str, Any]], None] | None = None,
+        report_tap: Callable[[ReportLog], None] | None = None,
     ) -> None:
         self.config = config
+        # Where every report of this process passes once masked (MaskingPlugin.on_report):
+        # the test log taps it instead of adding a per-report hookimpl.
+        self.report_tap = report_tap
         # The dashboard's page writer, handed in by the wiring: history never imports dashboard.
         if settings.html is not None and html_writer is None:
             raise ValueError("HistoryPlugin: --kisys-html is set but no html_writer was given")
@@ -125,7 +131,10 @@ class HistoryPlugin:
             pm.register(WorkerMarkers(), "kisys-history-markers")
             return
         self._rows = TestRows(MarkerNames(lambda: session.items, self.redactor.redact))
-        pm.register(self._log, "kisys-history-tests")
+        if self.report_tap is None or pm.hasplugin("dsession"):
+            pm.register(self._log, "kisys-history-tests")  # an xdist controller makes no reports
+        else:
+            self.report_tap(self._log.log)
         self.recorder.emit(
             [
                 Event(
@@ -138,11 +147,11 @@ class HistoryPlugin:
         )
         self.recorder.start()
 
-    def _poll(self) -> None:
+    def _poll(self, final: bool = False) -> None:
         """Record what the run gained since the last poll (writer thread, and at the end)."""
         record = self.config.stash.get(RUN_KEY, None)
         with self._poll_lock:
-            self._poll_tests()
+            self._poll_tests(final)
             if record is not None:
                 self._poll_record(record)
             counts = self._rows.counts
@@ -152,11 +161,11 @@ class HistoryPlugin:
                 self._counted = tests
                 self.recorder.update_run(outcomes=R.dumps(counts), tests=tests)
 
-    def _poll_tests(self) -> None:
+    def _poll_tests(self, final: bool) -> None:
         """The rows of the tests finished since the last poll."""
         reports = self._log.take()
-        if reports:
-            rows = self._rows.build(reports)
+        if reports or final:
+            rows = self._rows.build(reports, final=final)
             if rows:
                 self.recorder.add_tests(rows)
 
@@ -189,7 +198,7 @@ class HistoryPlugin:
         if self.worker:
             return
         ended = time.time()
-        self._poll()  # every test's row before the cost and the session's end
+        self._poll(final=True)  # every test's row before the cost and the session's end
         entries = self._rows.costs
         costs = R.cost_rows(entries, self.settings.cost_per_cpu_hour)
         self.recorder.add("costs", costs)

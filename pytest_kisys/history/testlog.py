@@ -1,14 +1,18 @@
 """The per-test hot path of the history: one list append per report, rows built at a flush.
 
-On the controller (or a plain run) :class:`TestLog` is the only history code pytest calls per
-test: ``pytest_runtest_logreport`` appends the report (the terminal reporter keeps every
-report anyway, so this costs one list slot) and, on a teardown report, reads the monotonic
-clock: at most every ``interval`` seconds it calls the history's flush, on the test loop's own
-thread (no writer thread competes with it). :class:`TestRows` turns the reports into ``tests``
-rows (tuples) and cost entries at that flush, so no row is built while a test runs. A test is
-finished with its teardown report (pytest-rerunfailures logs no teardown for a rerun attempt).
-On an xdist worker :class:`WorkerMarkers` attaches each test's marker names to its setup report
-instead (the controller has no items).
+In a plain run :class:`TestLog` sees each report through the masking role's report wrapper
+(:meth:`~pytest_kisys.secrets.masking.MaskingPlugin.on_report`, the run's one per-report
+wrapper): one call and one list append per report, no hookimpl of its own. On an xdist
+controller, which makes no reports, it is a ``pytest_runtest_logreport`` hookimpl instead. At
+most every ``interval`` seconds it calls the history's flush on the test loop's own thread (no
+writer thread competes with it): when a test's setup report is made (a plain run; the tests
+before it are final by then, also where a plugin such as pytest-rerunfailures changes a
+report between making and logging it) or logged (xdist). :class:`TestRows` turns the reports
+into ``tests`` rows (tuples) and cost entries at that flush, so no row is built while a test
+runs. A test is finished with its teardown report; the teardown of an attempt that
+pytest-rerunfailures reruns (a phase of it reported ``rerun``) is not logged, and its rows do
+not count it. On an xdist worker :class:`WorkerMarkers` attaches each test's marker names to
+its setup report instead (the controller has no items).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Iterable
+from collections.abc import Sequence
 import time
 from typing import Any
 
@@ -26,11 +31,12 @@ from pytest_kisys.history.interface import TestRow
 
 
 MARKERS_ATTR = "kisys_markers"
+_RERUN = "rerun"  # pytest-rerunfailures' outcome of an attempt it runs again
 _monotonic = time.monotonic
 
 
 class TestLog:
-    """Controller: what pytest reported, in order, for :class:`TestRows` to read."""
+    """What pytest reported, in order, for :class:`TestRows` to read."""
 
     __test__ = False  # not a test class, whatever pytest's python_classes say
 
@@ -40,8 +46,16 @@ class TestLog:
         self._interval = interval
         self._due = _monotonic() + interval
 
+    def log(self, report: pytest.TestReport) -> None:
+        """The masking wrapper's tap: keep the report; at a test's setup, flush when the
+        interval is up."""
+        self.reports.append(report)
+        if report.when == "setup" and _monotonic() >= self._due:
+            self._flush()
+            self._due = _monotonic() + self._interval
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep the report; after a test's teardown, flush when the interval is up."""
+        """xdist controller: keep the report; after a test's teardown, flush when the interval is up."""
         self.reports.append(report)
         if report.when == "teardown" and _monotonic() >= self._due:
             self._flush()
@@ -135,6 +149,7 @@ class TestRows:
         self._marker_text: dict[tuple[str, ...], str] = {}
         self.counts: dict[str, int] = dict.fromkeys(R.OUTCOMES, 0)
         self._seconds: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._held: pytest.TestReport | None = None
 
     @property
     def costs(self) -> list[tuple[str, float, tuple[str, ...]]]:
@@ -143,9 +158,21 @@ class TestRows:
         its own module), without one ledger entry per test."""
         return [(module, seconds, markers) for (module, markers), seconds in self._seconds.items()]
 
-    def build(self, reports: Iterable[pytest.TestReport]) -> list[TestRow]:
+    def build(self, reports: Sequence[pytest.TestReport], *, final: bool = True) -> list[TestRow]:
         """The rows of the tests whose teardown is in ``reports``, in that order (the earlier
-        phases of tests still running are kept for the next call)."""
+        phases of tests still running are kept for the next call).
+
+        Unless ``final``, a teardown that is the last report is kept for the next call too:
+        a plugin may still change the reports of its test (pytest-rerunfailures marks an
+        attempt ``rerun`` once its teardown is made).
+        """
+        held = self._held
+        if held is not None:
+            reports = [held, *reports]
+            self._held = None
+        if not final and reports and reports[-1].when == "teardown":
+            self._held = reports[-1]
+            reports = reports[:-1]
         rows: list[TestRow] = []
         open_ = self._open
         for report in reports:
@@ -157,12 +184,17 @@ class TestRows:
                 else:
                     phases.append(report)
                 continue
-            rows.append(self._row(nodeid, report, open_.pop(nodeid, None)))
+            earlier = open_.pop(nodeid, None)
+            row = self._row(nodeid, report, earlier)
+            if row is not None:
+                rows.append(row)
+            elif earlier is not None:
+                open_[nodeid] = earlier  # an attempt run again: its test goes on
         return rows
 
     def _row(
         self, nodeid: str, teardown: pytest.TestReport, earlier: list[pytest.TestReport] | None
-    ) -> TestRow:
+    ) -> TestRow | None:
         reports = (*earlier, teardown) if earlier else (teardown,)
         duration = 0.0
         passed = True
@@ -170,20 +202,29 @@ class TestRows:
             duration += report.duration
             if passed and (report.outcome != "passed" or "wasxfail" in report.__dict__):
                 passed = False
-        # Every phase passed (most tests): no phase table to build.
-        outcome = "passed" if passed else R.outcome_of(_phases(reports))
+        if passed:  # every phase passed (most tests): no phase table to build
+            outcome = "passed"
+        elif earlier and earlier[-1].outcome == _RERUN:
+            return None  # pytest-rerunfailures logs no teardown of an attempt it runs again
+        else:
+            outcome = R.outcome_of(_phases(reports))
         first = reports[0]
-        started = _stamp(first, "start")
-        if started is None:  # a report without timestamps (an old xdist worker)
+        fields = first.__dict__
+        started = fields.get("start")
+        if not (isinstance(started, float) and started > 0):  # no timestamps: an old xdist worker
             stopped = _stamp(teardown, "stop")
             started = (time.time() if stopped is None else stopped) - duration
         self.counts[outcome] += 1
-        sent = first.__dict__.get(MARKERS_ATTR) if first.when == "setup" else None
+        sent = fields.get(MARKERS_ATTR) if first.when == "setup" else None
         markers = self._markers.of(nodeid) if sent is None else tuple(sent)  # sent: xdist worker
         module = nodeid.partition("::")[0]
         key = (module, markers)
-        self._seconds[key] = self._seconds.get(key, 0.0) + duration
-        return (nodeid, module, outcome, started, duration, self._marker_json(markers))
+        seconds = self._seconds
+        seconds[key] = seconds.get(key, 0.0) + duration
+        text = self._marker_text.get(markers)
+        if text is None:
+            text = self._marker_json(markers)
+        return (nodeid, module, outcome, started, duration, text)
 
     def _marker_json(self, markers: tuple[str, ...]) -> str:
         """The ``markers`` column: one ``json.dumps`` per distinct marker tuple."""

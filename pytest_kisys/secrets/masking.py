@@ -43,6 +43,8 @@ NEWLY_MASKED_ATTR = "kisys_newly_masked_ids"
 
 ReportTap = Callable[[pytest.Item, pytest.CallInfo[None], pytest.TestReport], None]
 """Sees a test report whose phase raised, once masked (see :meth:`MaskingPlugin.on_raise`)."""
+ReportLog = Callable[[pytest.TestReport], None]
+"""Sees every test report, once masked (see :meth:`MaskingPlugin.on_report`)."""
 
 
 def session_redactor(settings: Settings, environ: Mapping[str, str]) -> Redactor:
@@ -86,6 +88,7 @@ class MaskingPlugin:
         self._mask_ids: bool | None = None  # known for sure from the first report on
         self._status: SecretErrorStatus | None = None
         self._taps: list[ReportTap] = []
+        self._logs: list[ReportLog] = []
         # Node id -> location of the collected tests with nothing to mask in either, valid
         # while the redactor's generation is the one they were answered in.
         self._clean_names: dict[str, object] = {}
@@ -103,6 +106,15 @@ class MaskingPlugin:
         its own, so a passing report costs one wrapper call, not one per role.
         """
         self._taps.append(tap)
+
+    def on_report(self, log: ReportLog) -> None:
+        """Have ``log`` see every test report this process makes, after masking.
+
+        For a role that keeps each report (the run history): one call from this wrapper
+        costs a fraction of one more ``pytest_runtest_logreport`` hookimpl. An xdist
+        controller makes no reports (they arrive logged): there the role keeps a hook.
+        """
+        self._logs.append(log)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -195,6 +207,8 @@ class MaskingPlugin:
         if excinfo is not None:
             for tap in self._taps:
                 tap(item, call, report)
+        for log in self._logs:
+            log(report)
         return report
 
     @pytest.hookimpl(wrapper=True)
