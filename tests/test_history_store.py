@@ -192,6 +192,44 @@ def test_default_store_is_under_rootdir(pytester: pytest.Pytester) -> None:
     assert json.loads(outcomes)["failed"] == 1
 
 
+def test_each_tests_markers_are_its_own_and_its_parents(pytester: pytest.Pytester) -> None:
+    # The items of one parametrized function share its marks; a param's own marks differ.
+    pytester.makeini("[pytest]\nmarkers =\n    db\n    slow\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.db
+
+        @pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.slow), 3])
+        def test_p(n):
+            pass
+
+        @pytest.mark.slow
+        class TestC:
+            @pytest.mark.parametrize("n", [1, 2])
+            def test_m(self, n):
+                pass
+
+            def test_plain(self):
+                pass
+        """
+    )
+    result = pytester.runpytest("--kisys", "--kisys-scan", "none")
+    result.assert_outcomes(passed=6)
+    with sqlite3.connect(pytester.path / ".kisys" / "history.db") as db:
+        rows = dict(db.execute("SELECT nodeid, markers FROM tests").fetchall())
+    by_name = {nodeid.split("::", 1)[1]: json.loads(markers) for nodeid, markers in rows.items()}
+    assert by_name == {
+        "test_p[1]": ["db", "parametrize"],
+        "test_p[2]": ["db", "parametrize", "slow"],
+        "test_p[3]": ["db", "parametrize"],
+        "TestC::test_m[1]": ["db", "parametrize", "slow"],
+        "TestC::test_m[2]": ["db", "parametrize", "slow"],
+        "TestC::test_plain": ["db", "slow"],
+    }
+
+
 def test_tests_are_written_while_the_run_goes_even_during_a_long_test(pytester: pytest.Pytester) -> None:
     # The last test waits (up to 60 s) until the earlier tests' rows are in the store: the test
     # loop flushed them at a test's setup, or the recorder's thread did while this test runs.

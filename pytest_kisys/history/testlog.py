@@ -95,6 +95,7 @@ class MarkerNames:
         self._masked: dict[str, pytest.Item] | None = None
         self._inherited: dict[int, frozenset[str]] = {}
         self._sorted: dict[frozenset[str], tuple[str, ...]] = {}
+        self._by_marks: dict[object, tuple[str, ...]] = {}
 
     def of(self, nodeid: str) -> tuple[str, ...]:
         """Sorted marker names of the test ``nodeid`` (a masked id too); ``()`` if unknown."""
@@ -107,13 +108,19 @@ class MarkerNames:
             item = self._masked.get(nodeid)
             if item is None:
                 return ()
-        names = self._parents(item.parent)
-        own = item.own_markers
-        if own:
-            names = names.union(m.name for m in own)
-        hit = self._sorted.get(names)
+        parent, own = item.parent, item.own_markers
+        # The items of one parametrized function share its mark objects: one key for them all,
+        # built without a Python-level loop (the marks live as long as the items).
+        key = (id(parent), *map(id, own)) if own else id(parent)
+        hit = self._by_marks.get(key)
         if hit is None:
-            hit = self._sorted[names] = tuple(sorted(names))
+            names = self._parents(parent)
+            if own:
+                names = names.union(m.name for m in own)
+            hit = self._sorted.get(names)
+            if hit is None:
+                hit = self._sorted[names] = tuple(sorted(names))
+            self._by_marks[key] = hit
         return hit
 
     def _parents(self, node: pytest.Collector | None) -> frozenset[str]:
