@@ -29,7 +29,8 @@ The load average is printed before and after (the machine may be shared: say so 
 (15 µs a test, below what whole-process CPU resolves on a shared machine): ``plain``,
 ``kisys-notrace`` and ``kisys-nohistory`` once each at 1 and N tests under ``valgrind
 --tool=callgrind`` (user-space instructions of the whole process, every thread,
-``PYTHONHASHSEED=0``, warm bytecode: the counter of ``bench_off.py``), printed as instructions
+``PYTHONHASHSEED=0``, warm bytecode: the counter of ``bench_off.py``; the run history flushes
+once, at the end, see the suite's conftest), printed as instructions
 per test over plain pytest, ``((mode_N - plain_N) - (mode_1 - plain_1)) / (N - 1)``, and the
 history's share (``kisys-notrace`` minus ``kisys-nohistory``, per test the same way).
 
@@ -73,6 +74,22 @@ NULL_EXPORTER_CONFTEST = '''
 import os
 
 import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """Benchmark only (--instructions): the run history flushes once, at the end.
+
+    Its flushes are timed (at most every 0.5 s); under callgrind a run is about 50 times
+    slower, so it would flush 50 times as often as a real run does, and as often as the
+    machine's load makes it: the count would be neither a real run's nor repeatable.
+    """
+    if os.environ.get("KISYS_BENCH_FLUSH_AT_END") != "1":
+        return
+    history = session.config.pluginmanager.get_plugin("kisys-history")
+    if history is not None:
+        history.recorder.interval = history._log._interval = 1e9
+        history._log._due = float("inf")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -375,7 +392,7 @@ def count_instructions(
     counted = [m for m in modes if m.name in INSTRUCTION_MODES]
     counts: dict[str, dict[int, int]] = {}
     for mode in counted:
-        env = {**clean_env(), **mode.env}
+        env = {**clean_env(), **mode.env, "KISYS_BENCH_FLUSH_AT_END": "1"}
         if mode.args:  # the counter runs ``python -m pytest -q -p no:cacheprovider``: the rest here
             env["PYTEST_ADDOPTS"] = " ".join(mode.args)
         for size, suite in suites.items():
