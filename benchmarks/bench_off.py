@@ -85,8 +85,9 @@ def _env(dont_write_bytecode: bool) -> dict[str, str]:
     return env
 
 
-def _instructions(python: str, suite: Path, env: dict[str, str]) -> int:
-    """User-space instructions of one whole pytest process, counted by callgrind."""
+def _instructions(python: str, suite: Path, env: dict[str, str], out_file: Path | None = None) -> int:
+    """User-space instructions of one whole pytest process, counted by callgrind (its
+    profile kept in ``out_file`` when given, for ``callgrind_annotate``)."""
     if env.get("PYTHONDONTWRITEBYTECODE"):
         # pytest reads a rewritten module's cached pyc even where it may not write one: a
         # run with bytecode written before (another mode) would leave them behind.
@@ -94,7 +95,7 @@ def _instructions(python: str, suite: Path, env: dict[str, str]) -> int:
             for cached in where.rglob("*-pytest-*.pyc"):
                 cached.unlink()
     counted = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file or '/dev/null'}",
          python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=suite, env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=False,
     )  # fmt: skip

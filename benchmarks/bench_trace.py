@@ -32,7 +32,8 @@ The load average is printed before and after (the machine may be shared: say so 
 ``PYTHONHASHSEED=0``, warm bytecode: the counter of ``bench_off.py``; the run history flushes
 once, at the end, see the suite's conftest), printed as instructions
 per test over plain pytest, ``((mode_N - plain_N) - (mode_1 - plain_1)) / (N - 1)``, and the
-history's share (``kisys-notrace`` minus ``kisys-nohistory``, per test the same way).
+history's share (``kisys-notrace`` minus ``kisys-nohistory``, per test the same way), each
+also without the instructions of the garbage collector (``callgrind_annotate``, inclusive).
 
     python benchmarks/bench_trace.py [--tests 5000] [--rounds 5] [--no-peers] [--json out.json]
     python benchmarks/bench_trace.py --instructions [--tests 5000] [--json out.json]
@@ -48,6 +49,7 @@ from http.server import ThreadingHTTPServer
 import json
 import os
 from pathlib import Path
+import re
 import resource
 import shutil
 import statistics
@@ -383,34 +385,78 @@ def ratios(modes: list[Mode], tests: int) -> dict[str, list[float]]:
 
 
 INSTRUCTION_MODES = ("plain", "kisys-notrace", "kisys-nohistory")
+_GC_LINE = re.compile(r"^\s*([\d,]+) .*gcmodule\.c:gc_collect_main \[", re.MULTILINE)
+
+
+def gc_instructions(profile: Path) -> int:
+    """Instructions inside the cyclic garbage collector (``gc_collect_main``, inclusive)."""
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(profile)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = _GC_LINE.search(annotated.stdout)
+    return int(found.group(1).replace(",", "")) if found else 0
 
 
 def count_instructions(
     modes: list[Mode], suites: dict[int, Path], tests: int, sink: Sink
 ) -> dict[str, Any]:
-    """Instructions of :data:`INSTRUCTION_MODES` at 1 and ``tests`` tests; prints per test."""
+    """Instructions of :data:`INSTRUCTION_MODES` at 1 and ``tests`` tests; prints per test,
+    with and without the garbage collector's share (whether the big run of a mode makes one
+    full collection more than plain pytest's moves the per-test figure by 10-20k)."""
     counted = [m for m in modes if m.name in INSTRUCTION_MODES]
     counts: dict[str, dict[int, int]] = {}
+    collected: dict[str, dict[int, int]] = {}
+    profile = suites[1].parent / "callgrind.out"
     for mode in counted:
         env = {**clean_env(), **mode.env, "KISYS_BENCH_FLUSH_AT_END": "1"}
         if mode.args:  # the counter runs ``python -m pytest -q -p no:cacheprovider``: the rest here
             env["PYTEST_ADDOPTS"] = " ".join(mode.args)
         for size, suite in suites.items():
             run_once(mode, suite, size, sink)  # warm-up: bytecode, page cache; checks it passes
-            counts.setdefault(mode.name, {})[size] = callgrind_instructions(str(mode.python), suite, env)
-    plain = counts["plain"]
-    per_plain = (plain[tests] - plain[1]) / (tests - 1)
+            counts.setdefault(mode.name, {})[size] = callgrind_instructions(
+                str(mode.python), suite, env, profile
+            )
+            collected.setdefault(mode.name, {})[size] = gc_instructions(profile)
+    profile.unlink(missing_ok=True)
+
+    def per_test(sized: dict[int, int]) -> float:
+        return (sized[tests] - sized[1]) / (tests - 1)
+
+    no_gc = {
+        name: {size: n - collected[name][size] for size, n in sized.items()} for name, sized in counts.items()
+    }
+    per_plain, per_plain_no_gc = per_test(counts["plain"]), per_test(no_gc["plain"])
     print(f"{tests} trivial tests and 1 test, instructions (valgrind --tool=callgrind, one run each)")
-    print(f"{'mode':<17} {'1 test':>14} {f'{tests} tests':>16} {'per test':>12} {'over plain':>12}")
+    print(
+        f"{'mode':<17} {'1 test':>14} {f'{tests} tests':>16} {'per test':>12} {'over plain':>12}"
+        f" {'gc per test':>12} {'over plain, no gc':>18}"
+    )
     over: dict[str, float] = {}
+    over_no_gc: dict[str, float] = {}
     for name, sized in counts.items():
-        per = (sized[tests] - sized[1]) / (tests - 1)
-        over[name] = per - per_plain
-        print(f"{name:<17} {sized[1]:>14,} {sized[tests]:>16,} {per:>12,.0f} {over[name]:>+12,.0f}")
+        over[name] = per_test(sized) - per_plain
+        over_no_gc[name] = per_test(no_gc[name]) - per_plain_no_gc
+        print(
+            f"{name:<17} {sized[1]:>14,} {sized[tests]:>16,} {per_test(sized):>12,.0f} {over[name]:>+12,.0f}"
+            f" {per_test(collected[name]):>12,.0f} {over_no_gc[name]:>+18,.0f}"
+        )
     history = over["kisys-notrace"] - over["kisys-nohistory"]
-    print(f"history share (kisys-notrace - kisys-nohistory): {history:+,.0f} instructions a test")
+    history_no_gc = over_no_gc["kisys-notrace"] - over_no_gc["kisys-nohistory"]
+    print(
+        f"history share (kisys-notrace - kisys-nohistory): {history:+,.0f} instructions a test"
+        f" ({history_no_gc:+,.0f} without gc)"
+    )
     print(f"plain pytest: {per_plain:,.0f} instructions a test; goal: kisys-notrace <= 75k over plain")
-    return {"counts": counts, "per_test_plain": per_plain, "over_plain": over, "history_share": history}
+    return {
+        "counts": counts,
+        "gc": collected,
+        "per_test_plain": per_plain,
+        "over_plain": over,
+        "over_plain_no_gc": over_no_gc,
+        "history_share": history,
+        "history_share_no_gc": history_no_gc,
+    }
 
 
 def main() -> int:
